@@ -1,0 +1,144 @@
+"""Benchmark harness: `eoxr bench NAME [--quick] [--seed N] [--out DIR] [--device auto|cpu|cuda]`.
+
+Each benchmark is ``benchmarks/NAME.py`` defining ``run(cfg) -> list[dict]`` (each dict has ``case``,
+``method`` and ``metrics`` whose names carry their unit) and ``TARGETS`` (metric -> {"method", "max"|"min"}).
+The harness writes ``OUT/NAME.json`` and ``OUT/NAME.md`` with versions, device and target checks.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import importlib.util
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_VERSIONED = ["eoxr", "numpy", "xarray", "dask", "zarr", "rasterio", "stackstac", "odc-stac", "torch", "xbatcher", "scipy"]
+
+
+@dataclass(frozen=True)
+class Config:
+    quick: bool
+    seed: int
+    device: str  # "cpu" or "cuda" (resolved from "auto")
+    out: Path
+
+
+def resolve_device(name: str) -> str:
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, not {name!r}")
+    if name == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if name == "cuda" and not has_cuda:
+        raise RuntimeError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+    return "cuda" if has_cuda else "cpu"
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _check_targets(results: list[dict], targets: dict) -> dict:
+    checked = {}
+    for metric, t in targets.items():
+        vals = [r["metrics"][metric] for r in results if r["method"] == t["method"] and metric in r["metrics"]]
+        if not vals:
+            checked[metric] = dict(t, value=None, met=None)
+            continue
+        if "max" in t:
+            v = max(vals)
+            checked[metric] = dict(t, value=v, met=bool(v <= t["max"]))
+        else:
+            v = min(vals)
+            checked[metric] = dict(t, value=v, met=bool(v >= t["min"]))
+    return checked
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def to_markdown(report: dict) -> str:
+    lines = [f"# benchmark `{report['name']}`", "",
+             f"seed {report['seed']}, quick={report['quick']}, device {report['device']}, "
+             f"{report['elapsed_s']:.1f} s, `{report['command']}`", ""]
+    results = report["results"]
+    case_keys = sorted({k for r in results for k in r["case"]})
+    metric_keys = sorted({k for r in results for k in r["metrics"]})
+    head = case_keys + ["method"] + metric_keys
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        row = [_fmt(r["case"].get(k, "")) for k in case_keys] + [r["method"]]
+        row += [_fmt(r["metrics"].get(k, "")) for k in metric_keys]
+        lines.append("| " + " | ".join(row) + " |")
+    if report["targets"]:
+        lines += ["", "| target | method | goal | measured | met |", "|---|---|---|---|---|"]
+        for m, t in report["targets"].items():
+            goal = f"<= {t['max']}" if "max" in t else f">= {t['min']}"
+            lines.append(f"| {m} | {t['method']} | {goal} | {_fmt(t['value'])} | {t['met']} |")
+    lines += ["", "versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()), ""]
+    return "\n".join(lines)
+
+
+def load_benchmark(name: str):
+    path = REPO / "benchmarks" / f"{name}.py"
+    if not path.exists():
+        have = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
+        raise SystemExit(f"no benchmark {name!r}; available: {', '.join(have)}")
+    spec = importlib.util.spec_from_file_location(f"eoxr_bench_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run(name: str, run_fn, targets: dict, quick: bool, seed: int, out: str | Path, device: str = "auto") -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = Config(quick=quick, seed=seed, device=resolve_device(device), out=out)
+    t0 = time.perf_counter()
+    results = run_fn(cfg)
+    report = {
+        "name": name, "seed": seed, "quick": quick, "device": cfg.device, "versions": versions(),
+        "command": f"eoxr bench {name}{' --quick' if quick else ''} --seed {seed} --device {device}",
+        "elapsed_s": time.perf_counter() - t0, "results": results,
+        "targets": _check_targets(results, targets),
+    }
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=float))
+    (out / f"{name}.md").write_text(to_markdown(report))
+    return report
+
+
+def parser(prog: str = "eoxr bench") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--quick", action="store_true", help="reduced case, under two minutes on 2 CPU cores")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
+    p.add_argument("--out", default="bench-out", help="folder for NAME.json and NAME.md")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    return p
+
+
+def main_for(name: str, run_fn, targets: dict, argv=None) -> dict:
+    """Entry point of ``python benchmarks/NAME.py ...``."""
+    args = parser(f"benchmarks/{name}.py").parse_args(argv)
+    report = run(name, run_fn, targets, args.quick, args.seed, args.out, args.device)
+    print(to_markdown(report))
+    print(f"wrote {Path(args.out) / (name + '.json')} and .md", file=sys.stderr)
+    return report
