@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+import pystac
+import rasterio
+
+from eoxr import sample
+
+
+def test_s2_scene_depends_on_seed_and_has_cloud():
+    a, b = sample.s2_scene(seed=0, size=64), sample.s2_scene(seed=1, size=64)
+    assert not np.allclose(a["red"].values[0], b["red"].values[0])
+    assert a["red"].isel(time=1).isnull().any()
+    assert not a["red"].isel(time=0).isnull().any()
+    ndvi = (a["nir"] - a["red"]) / (a["nir"] + a["red"])
+    assert float(ndvi.max()) > 0.6 and float(ndvi.min()) < 0.1
+    assert a.rio.crs.to_epsg() == 32631
+
+
+def test_cog_item_carries_projection_v2_and_raster(tmp_path):
+    ds = sample.s2_scene(seed=0, size=32)
+    dn = (ds["red"].isel(time=0) / 1e-4).round().astype("uint16").rio.write_crs(sample.S2_CRS)
+    path = sample.write_cog(dn, tmp_path / "red.tif", nodata=0)
+    item = sample.cog_item("x", "2023-05-01T10:00:00", {"red": path}, collection="c",
+                           band_info={"red": {"common_name": "red", "scale": 1e-4, "offset": 0.0}})
+    d = item.to_dict()
+    asset = d["assets"]["red"]
+    assert d["properties"]["proj:code"] == "EPSG:32631"
+    assert asset["proj:shape"] == [32, 32]
+    assert asset["proj:transform"][:3] == [10.0, 0.0, 500000.0]
+    assert asset["raster:bands"][0] == {"data_type": "uint16", "spatial_resolution": 10.0, "nodata": 0,
+                                        "scale": 1e-4, "offset": 0.0}
+    assert asset["eo:bands"][0]["common_name"] == "red"
+    west, south, east, north = item.bbox
+    assert 2.99 < west < 3.01 and 41.9 < south < 42.1  # 500 km easting is the 3 deg E meridian of zone 31
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_ensure_sample_is_idempotent_and_complete(tmp_path):
+    root = tmp_path / "sample"
+    path = sample.ensure_sample(root)
+    mtime = path.stat().st_mtime_ns
+    assert sample.ensure_sample(root) == path and path.stat().st_mtime_ns == mtime
+    cat = pystac.Catalog.from_file(str(path))
+    items = {i.id: i for i in cat.get_items(recursive=True)}
+    s2 = [i for i in items.values() if i.collection_id == sample.S2_COLLECTION]
+    assert len(s2) == 3
+    for item in items.values():
+        for asset in item.assets.values():
+            with rasterio.open(asset.get_absolute_href()) as src:
+                assert src.crs is not None
+    assert json.loads((root / "sample.json").read_text())["seed"] == 0
+    assert not (tmp_path / "sample_building").exists()
