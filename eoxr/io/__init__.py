@@ -1,5 +1,5 @@
 """From STAC items and mission products to lazy, CF-annotated xarray Datasets with a CRS."""
-from .stac import load
 from .products import open_product
+from .stac import check_valid, load
 
-__all__ = ["load", "open_product"]
+__all__ = ["load", "check_valid", "open_product"]

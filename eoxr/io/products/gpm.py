@@ -1,0 +1,311 @@
+"""GPM products (HDF5, PPS V07 layout) -> lazy Datasets.
+
+* 1C-GMI: inter-calibrated brightness temperatures of the GPM Microwave Imager, 13 channels on two
+  swaths (S1: 10.65-89 GHz, S2: 166 and 183.31 GHz). Berg et al. (2016), "Intercalibration of the GPM
+  microwave radiometer constellation", JTECH 33(12), doi:10.1175/JTECH-D-16-0100.1.
+* 2A-DPR: near-surface precipitation rate of the Dual-frequency Precipitation Radar.
+  Iguchi et al. (2010/2021), GPM/DPR Level-2 Algorithm Theoretical Basis Document.
+* 2A-GPROF: radiometer surface precipitation, Kummerow et al. (2015), JTECH 32(12),
+  doi:10.1175/JTECH-D-15-0039.1.
+* IMERG (3B-HHR): 0.1 deg half-hourly merged precipitation, Huffman et al. (2020) in
+  "Satellite Precipitation Measurement", doi:10.1007/978-3-030-24568-9_19.
+
+Swath products (1C, 2A) have no affine grid: every pixel has its own latitude/longitude, given as 2-D
+coordinates on the ``along_track`` x ``cross_track`` dims; the CRS written is that of those
+coordinates (WGS 84 geographic), with no GeoTransform. Regrid (pyresample, xESMF) before mixing them
+with gridded data. Geolocation and scan times are read at open (they are coordinates); measurements
+stay lazy.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+
+from ...attrs import stamp
+from ...errors import MissingVariableError, ReadError
+from .lazy import HDF5Dataset, decode, to_dask
+
+SWATH_NOTE = (
+    "swath product: no affine grid; each pixel's position is in the 2-D latitude/longitude coordinates "
+    "(degrees, WGS 84). Regrid (pyresample, xESMF) before combining with gridded data."
+)
+
+#: GMI channels per swath: (frequency GHz, polarization, sideband offset GHz), Berg et al. (2016) table 1.
+GMI_CHANNELS = {
+    "S1": [(10.65, "V", 0.0), (10.65, "H", 0.0), (18.7, "V", 0.0), (18.7, "H", 0.0), (23.8, "V", 0.0),
+           (36.64, "V", 0.0), (36.64, "H", 0.0), (89.0, "V", 0.0), (89.0, "H", 0.0)],
+    "S2": [(166.0, "V", 0.0), (166.0, "H", 0.0), (183.31, "V", 3.0), (183.31, "V", 7.0)],
+}
+
+GPS_EPOCH = np.datetime64("1980-01-06T00:00:00", "ns")
+
+
+def file_header(f: h5py.File) -> dict[str, str]:
+    """The ``FileHeader`` attribute (``Key=Value;`` lines) as a dict."""
+    raw = f.attrs.get("FileHeader", b"")
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    return dict(re.findall(r"(\w+)=([^;]*);", text))
+
+
+def _open(path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise ReadError(f"{path}: HDF5 library cannot open the file ({exc}); it is damaged. Re-download it.") from exc
+
+
+def _require(f: h5py.File, names: list[str], path, product: str) -> None:
+    missing = [n for n in names if n not in f]
+    if missing:
+        raise MissingVariableError(
+            f"{path}: {product} file lacks {missing}. It is not a complete PPS V07 {product} granule "
+            "(a subsetted or older-version file?); download the full granule from PPS / GES DISC."
+        )
+
+
+def _fill(ds: h5py.Dataset):
+    fill = ds.attrs.get("_FillValue")
+    if fill is None:
+        code = ds.attrs.get("CodeMissingValue")
+        fill = float(code) if code is not None else None
+    return None if fill is None else np.asarray(fill).reshape(-1)[0]
+
+
+def _eager(f: h5py.File, name: str) -> np.ndarray:
+    """A small dataset (geolocation) read now, fill -> NaN."""
+    ds = f[name]
+    values = ds[()].astype(np.float64 if ds.dtype == np.float64 else np.float32)
+    fill = _fill(ds)
+    if fill is not None:
+        values[ds[()] == fill] = np.nan
+    return values
+
+
+def _lazy(path, f: h5py.File, name: str, chunks: tuple) -> object:
+    """A measurement as a lazy float32 dask array, fill -> NaN."""
+    return decode(_lazy_raw(path, f, name, chunks), fill=_fill(f[name]))
+
+
+def _lazy_raw(path, f: h5py.File, name: str, chunks: tuple) -> object:
+    """A dataset as a lazy dask array of its stored numbers; dims beyond ``chunks`` stay whole."""
+    ds = f[name]
+    chunks = tuple(chunks) + (-1,) * (ds.ndim - len(chunks))
+    return to_dask(HDF5Dataset(str(path), name, ds.shape, ds.dtype),
+                   tuple(min(c, n) if c > 0 else n for c, n in zip(chunks, ds.shape)))
+
+
+def scan_time(f: h5py.File, swath: str) -> np.ndarray:
+    """Start time of each scan (datetime64[ns]; NaT where the file says missing)."""
+    g = f[f"{swath}/ScanTime"]
+    parts = {k: g[v][()].astype(np.int64) for k, v in dict(
+        year="Year", month="Month", day="DayOfMonth", hour="Hour", minute="Minute", second="Second",
+        ms="MilliSecond").items()}
+    bad = np.zeros_like(parts["year"], dtype=bool)
+    for v in parts.values():
+        bad |= v < 0
+    frame = pd.DataFrame({k: np.where(bad, 1 if k in ("month", "day") else 2000, v) for k, v in parts.items()})
+    times = pd.to_datetime(frame).to_numpy("datetime64[ns]")
+    times[bad] = np.datetime64("NaT")
+    return times
+
+
+def _swath_coords(f: h5py.File, swath: str, suffix: str = "") -> dict:
+    return {
+        f"latitude{suffix}": (("along_track", "cross_track"), _eager(f, f"{swath}/Latitude"),
+                              {"units": "degrees_north", "long_name": f"latitude of the {swath} pixel centre",
+                               "standard_name": "latitude"}),
+        f"longitude{suffix}": (("along_track", "cross_track"), _eager(f, f"{swath}/Longitude"),
+                               {"units": "degrees_east", "long_name": f"longitude of the {swath} pixel centre",
+                                "standard_name": "longitude"}),
+    }
+
+
+def _finish(ds: xr.Dataset, header: dict, path, method_params: dict, swath: bool = True) -> xr.Dataset:
+    ds.attrs.update(
+        algorithm=header.get("AlgorithmID", ""),
+        algorithm_version=header.get("AlgorithmVersion", ""),
+        product_version=header.get("ProductVersion", ""),
+        satellite=header.get("SatelliteName", ""),
+        instrument=header.get("InstrumentName", ""),
+        granule_number=header.get("GranuleNumber", ""),
+        time_coverage_start=header.get("StartGranuleDateTime", ""),
+        time_coverage_end=header.get("StopGranuleDateTime", ""),
+        source=Path(path).name,
+    )
+    if swath:
+        ds.attrs["geolocation"] = SWATH_NOTE
+        ds = ds.rio.write_crs("EPSG:4326")
+    return stamp(ds, "eoxr.io.open_product", path=Path(path).name, **method_params)
+
+
+def _swath_chunks(chunks) -> int:
+    if chunks is None:
+        return 1000
+    if isinstance(chunks, dict):
+        return int(chunks.get("along_track", 1000))
+    return int(chunks if isinstance(chunks, int) else chunks[0])
+
+
+def open_gmi_1c(path, swath: str = "both", chunks=None) -> xr.Dataset:
+    """1C-GMI -> ``brightness_temperature`` (K) on (along_track, cross_track, channel).
+
+    ``swath``: ``"S1"`` (9 channels 10.65-89 GHz), ``"S2"`` (4 channels 166/183 GHz) or ``"both"``
+    (13 channels, on S1's pixel positions; S2's own positions are kept as ``latitude_s2`` /
+    ``longitude_s2`` because GMI's high-frequency feedhorn views the ground a few km apart and 1C does
+    not co-register the swaths). Fill (-9999.9) is NaN. Coords: ``frequency`` (GHz), ``polarization``
+    (V/H), ``frequency_offset`` (GHz, the 183.31 +/- 3 and +/- 7 GHz sidebands), ``scan_time``.
+    """
+    swaths = ["S1", "S2"] if swath == "both" else [swath]
+    if any(s not in GMI_CHANNELS for s in swaths):
+        raise ReadError(f"{path}: swath={swath!r}; choose 'S1', 'S2' or 'both'.")
+    along = _swath_chunks(chunks)
+    with _open(path) as f:
+        header = file_header(f)
+        _require(f, [f"{s}/{v}" for s in swaths for v in ("Tc", "Latitude", "Longitude", "ScanTime")], path, "1C-GMI")
+        shapes = {s: f[f"{s}/Tc"].shape for s in swaths}
+        for s in swaths:
+            if shapes[s][-1] != len(GMI_CHANNELS[s]):
+                raise ReadError(
+                    f"{path}: {s}/Tc has {shapes[s][-1]} channels, GMI {s} has {len(GMI_CHANNELS[s])}; "
+                    "this is not a GMI 1C file. Open other radiometers' 1C files with xarray/h5py."
+                )
+        if len({shape[:2] for shape in shapes.values()}) > 1:
+            raise ReadError(f"{path}: swaths {swaths} differ in size {shapes}; open them one at a time with swath=.")
+        import dask.array as dsa
+
+        tb = dsa.concatenate([_lazy(path, f, f"{s}/Tc", (along, -1, -1)) for s in swaths], axis=2)
+        channels = [c + (s,) for s in swaths for c in GMI_CHANNELS[s]]
+        coords = _swath_coords(f, swaths[0])
+        if swath == "both":
+            coords.update(_swath_coords(f, "S2", suffix="_s2"))
+        coords["scan_time"] = ("along_track", scan_time(f, swaths[0]), {"long_name": "scan start time (UTC)"})
+        incidence = _lazy(path, f, f"{swaths[0]}/incidenceAngle", (along, -1, -1))[..., 0] \
+            if f"{swaths[0]}/incidenceAngle" in f else None
+        quality = _lazy_raw(path, f, f"{swaths[0]}/Quality", (along, -1)) if f"{swaths[0]}/Quality" in f else None
+
+    names = [f"{fr:g}{'+-%g' % off if off else ''}{pol}" for fr, pol, off, _s in channels]
+    data_vars = {
+        "brightness_temperature": (
+            ("along_track", "cross_track", "channel"), tb,
+            {"units": "K", "long_name": "inter-calibrated brightness temperature",
+             "standard_name": "brightness_temperature", "source_dataset": ", ".join(f"{s}/Tc" for s in swaths)},
+        )
+    }
+    if incidence is not None:
+        data_vars["view_zenith"] = (("along_track", "cross_track"), incidence, {
+            "units": "degree", "long_name": f"earth incidence angle of the {swaths[0]} channels"})
+    if quality is not None:
+        data_vars["qa"] = (("along_track", "cross_track"), quality, {
+            "units": "1", "long_name": f"{swaths[0]} pixel quality (0 good; see the 1C file specification)"})
+    ds = xr.Dataset(data_vars, coords=coords).assign_coords(
+        channel=("channel", names),
+        frequency=("channel", np.array([c[0] for c in channels]), {"units": "GHz", "long_name": "centre frequency"}),
+        polarization=("channel", [c[1] for c in channels], {"long_name": "polarization (V vertical, H horizontal)"}),
+        frequency_offset=("channel", np.array([c[2] for c in channels]),
+                          {"units": "GHz", "long_name": "double-sideband offset from the centre frequency"}),
+        swath=("channel", [c[3] for c in channels], {"long_name": "1C swath the channel comes from"}),
+    )
+    return _finish(ds, header, path, {"swath": swath})
+
+
+def open_dpr_2a(path, swath: str | None = None, chunks=None) -> xr.Dataset:
+    """2A-DPR -> ``rain_rate`` (mm h-1, precipRateNearSurface) on (along_track, cross_track).
+
+    ``swath``: ``"FS"`` (full swath, V07 default), ``"HS"`` (Ka high sensitivity) or ``"NS"``/``"MS"``
+    (V06 files); default FS, else NS.
+    """
+    along = _swath_chunks(chunks)
+    with _open(path) as f:
+        header = file_header(f)
+        if swath is None:
+            swath = next((s for s in ("FS", "NS") if s in f), "FS")
+        rate = f"{swath}/SLV/precipRateNearSurface"
+        _require(f, [rate, f"{swath}/Latitude", f"{swath}/Longitude", f"{swath}/ScanTime"], path, "2A-DPR")
+        data_vars = {"rain_rate": (("along_track", "cross_track"), _lazy(path, f, rate, (along, -1)), {
+            "units": "mm h-1", "long_name": "near-surface precipitation rate (DPR)",
+            "standard_name": "rainfall_rate", "source_dataset": rate})}
+        flag = f"{swath}/FLG/qualityFlag"
+        if flag in f:
+            qa = _lazy_raw(path, f, flag, (along, -1))
+            dims = ("along_track", "cross_track", "radar_band")[: qa.ndim]
+            data_vars["qa"] = (dims, qa, {"units": "1", "long_name": "DPR quality flag per radar band "
+                                                                    "(0 good, 1 warning, 2 error)"})
+        coords = _swath_coords(f, swath)
+        coords["scan_time"] = ("along_track", scan_time(f, swath), {"long_name": "scan start time (UTC)"})
+    ds = xr.Dataset(data_vars, coords=coords)
+    if "radar_band" in ds.dims and ds.sizes["radar_band"] == 2:
+        ds = ds.assign_coords(radar_band=("radar_band", ["Ku", "Ka"]))
+    return _finish(ds, header, path, {"swath": swath})
+
+
+def open_gprof_2a(path, chunks=None) -> xr.Dataset:
+    """2A-GPROF -> ``rain_rate`` (mm h-1, surfacePrecipitation) and ``precipitation_probability`` (%)."""
+    along = _swath_chunks(chunks)
+    with _open(path) as f:
+        header = file_header(f)
+        _require(f, ["S1/surfacePrecipitation", "S1/Latitude", "S1/Longitude", "S1/ScanTime"], path, "2A-GPROF")
+        data_vars = {"rain_rate": (("along_track", "cross_track"),
+                                   _lazy(path, f, "S1/surfacePrecipitation", (along, -1)), {
+            "units": "mm h-1", "long_name": "surface precipitation rate (GPROF, liquid and frozen)",
+            "standard_name": "precipitation_flux", "source_dataset": "S1/surfacePrecipitation"})}
+        optional = {
+            "S1/probabilityOfPrecip": ("precipitation_probability", "%", "probability of precipitation"),
+            "S1/frozenPrecipitation": ("frozen_precipitation_rate", "mm h-1", "frozen surface precipitation rate"),
+            "S1/convectivePrecipitation": ("convective_rain_rate", "mm h-1", "convective surface precipitation rate"),
+        }
+        for name, (var, units, long_name) in optional.items():
+            if name in f:
+                data_vars[var] = (("along_track", "cross_track"), _lazy(path, f, name, (along, -1)),
+                                  {"units": units, "long_name": long_name, "source_dataset": name})
+        if "S1/qualityFlag" in f:
+            data_vars["qa"] = (("along_track", "cross_track"), _lazy_raw(path, f, "S1/qualityFlag", (along, -1)), {
+                "units": "1", "long_name": "GPROF quality flag (0 best; see the GPROF file specification)"})
+        coords = _swath_coords(f, "S1")
+        coords["scan_time"] = ("along_track", scan_time(f, "S1"), {"long_name": "scan start time (UTC)"})
+    return _finish(xr.Dataset(data_vars, coords=coords), header, path, {})
+
+
+def open_imerg(path, chunks=None) -> xr.Dataset:
+    """IMERG half-hourly (3B-HHR) -> ``precipitation`` (mm h-1) on (time, y=lat, x=lon), EPSG:4326.
+
+    Also ``precipitation_std`` (randomError, mm h-1), ``precipitation_quality_index`` and
+    ``liquid_probability`` (%) when present. Rows are flipped to run north to south.
+    """
+    cy = cx = 1800
+    if isinstance(chunks, dict):
+        cy, cx = chunks.get("y", cy), chunks.get("x", cx)
+    elif chunks is not None:
+        cy = cx = int(chunks)
+    with _open(path) as f:
+        header = file_header(f)
+        _require(f, ["Grid/precipitation", "Grid/lat", "Grid/lon", "Grid/time"], path, "IMERG")
+        lat, lon = f["Grid/lat"][()].astype(np.float64), f["Grid/lon"][()].astype(np.float64)
+        seconds = f["Grid/time"][()].astype("int64")
+        wanted = {
+            "Grid/precipitation": ("precipitation", "mm h-1", "merged microwave-infrared gauge-adjusted precipitation"),
+            "Grid/randomError": ("precipitation_std", "mm h-1", "random error (RMS) of precipitation"),
+            "Grid/precipitationQualityIndex": ("precipitation_quality_index", "1", "precipitation quality index"),
+            "Grid/probabilityLiquidPrecipitation": ("liquid_probability", "%", "probability of liquid precipitation"),
+        }
+        data_vars = {}
+        for name, (var, units, long_name) in wanted.items():
+            if name not in f:
+                continue
+            values = _lazy(path, f, name, (1, cx, cy))  # file order (time, lon, lat)
+            data_vars[var] = (("time", "y", "x"), values.transpose(0, 2, 1)[:, ::-1, :],
+                              {"units": units, "long_name": long_name, "source_dataset": name})
+    data_vars["precipitation"][2]["standard_name"] = "precipitation_flux"
+    ds = xr.Dataset(data_vars, coords={
+        "time": ("time", GPS_EPOCH + seconds.astype("timedelta64[s]"), {"long_name": "start of the half hour"}),
+        "y": ("y", lat[::-1], {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude",
+                               "axis": "Y"}),
+        "x": ("x", lon, {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"}),
+    })
+    ds = ds.rio.write_crs("EPSG:4326").rio.write_coordinate_system()
+    return _finish(ds, header, path, {}, swath=False)
