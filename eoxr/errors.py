@@ -50,3 +50,7 @@ class CheckpointError(EoxrError):
 
 class ConvergenceError(EoxrError):
     """An iterative retrieval could not proceed (singular system, no finite start)."""
+
+
+class ParameterError(EoxrError, ValueError):
+    """A method argument has a value the method cannot use (e.g. a non-integer scale factor)."""

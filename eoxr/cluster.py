@@ -1,0 +1,249 @@
+"""Dask clusters for eoxr: a local cluster sized to the machine by default, or an existing scheduler,
+Dask Gateway, Kubernetes (dask-kubernetes operator) or SLURM (dask-jobqueue), chosen by argument or config.
+
+Configuration goes through dask's config system under ``eoxr.cluster``: a YAML file such as
+``~/.config/dask/eoxr.yaml`` (see deploy/dask/eoxr.yaml) or environment variables read when dask is
+imported, e.g. ``DASK_EOXR__CLUSTER__KIND=slurm`` or ``DASK_EOXR__CLUSTER__ADDRESS=tcp://host:8786``.
+
+    >>> client = eoxr.cluster.connect()                          # LocalCluster, workers x threads from the cores
+    >>> client = eoxr.cluster.connect("tcp://10.0.0.5:8786")      # an existing scheduler
+    >>> client = eoxr.cluster.connect(kind="slurm")              # jobqueue.slurm config, eoxr.cluster.slurm.scale
+    >>> eoxr.cluster.close(client)                               # closes the client and the cluster it started
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask.config
+
+from .errors import ClusterError
+
+KINDS = ("local", "address", "gateway", "kubernetes", "slurm")
+
+DEFAULTS: dict[str, Any] = {
+    "eoxr": {
+        "cluster": {
+            "kind": "local",  # one of KINDS
+            "address": None,  # scheduler address for kind "address"
+            "timeout": "10s",  # how long to try reaching a scheduler
+            "local": {"dashboard-address": ":8787", "memory-fraction": 0.9},
+            "gateway": {"address": None, "options": {}, "scale": None, "adapt": {"minimum": 1, "maximum": 8}},
+            "kubernetes": {
+                "spec": None,  # path to a DaskCluster manifest (deploy/kubernetes/daskcluster.yaml) or a dict
+                "name": "eoxr",
+                "namespace": None,
+                "image": None,
+                "n-workers": 2,
+                "resources": {},
+                "adapt": None,
+            },
+            "slurm": {"scale": {"jobs": 1}, "adapt": None},
+        }
+    }
+}
+# Defaults only fill keys that YAML files and DASK_EOXR__* environment variables left unset.
+dask.config.update_defaults(DEFAULTS)
+
+_EXTRAS = {"gateway": "dask_gateway", "kubernetes": "dask_kubernetes", "slurm": "dask_jobqueue"}
+
+
+def _config(key: str, default: Any = None) -> Any:
+    return dask.config.get(f"eoxr.cluster.{key}", default=default)
+
+
+def local_sizing(
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: int | str | None = None,
+    processes: bool = True,
+) -> dict[str, Any]:
+    """Workers, threads and memory per worker for a LocalCluster on this machine.
+
+    Cores from the CPU affinity mask (os.cpu_count where unavailable), split into workers x threads as
+    distributed does (``nprocesses_nthreads``: one thread per worker up to 4 cores, then ~sqrt(cores) workers);
+    a threaded cluster (``processes=False``) is one worker with every core. Memory per worker (bytes) is
+    ``eoxr.cluster.local.memory-fraction`` (0.9) of the total memory divided among the workers, leaving the
+    rest to the client and the operating system.
+    """
+    import psutil
+    from distributed.deploy.utils import nprocesses_nthreads
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_workers is None and threads_per_worker is None:
+        n_workers, threads_per_worker = nprocesses_nthreads(cores) if processes else (1, cores)
+    elif n_workers is None:
+        n_workers = max(1, cores // threads_per_worker)
+    elif threads_per_worker is None:
+        threads_per_worker = max(1, cores // n_workers)
+    if n_workers < 1 or threads_per_worker < 1:
+        raise ClusterError(f"n_workers={n_workers} and threads_per_worker={threads_per_worker} must be >= 1.")
+    if memory_limit is None:
+        fraction = float(_config("local.memory-fraction", 0.9))
+        memory_limit = int(fraction * psutil.virtual_memory().total / n_workers)
+    return {"n_workers": int(n_workers), "threads_per_worker": int(threads_per_worker),
+            "memory_limit": memory_limit, "processes": processes}
+
+
+def connect(
+    address: str | None = None,
+    *,
+    kind: str | None = None,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: int | str | None = None,
+    processes: bool = True,
+    **kw,
+):
+    """Start or reach a Dask cluster and return a ``distributed.Client`` bound to it.
+
+    ``address`` is a scheduler address (``"tcp://host:8786"``) or one of ``"local"``, ``"gateway"``,
+    ``"kubernetes"``, ``"slurm"``; ``kind`` says the same explicitly. With neither, ``eoxr.cluster.kind``
+    from dask config decides (default ``"local"``). ``n_workers``, ``threads_per_worker``, ``memory_limit``
+    and ``processes`` size a local cluster (see :func:`local_sizing`); for SLURM, Kubernetes and Gateway
+    ``n_workers`` is the number of jobs/workers to scale to. Other keywords go to the cluster class.
+
+    Raises :class:`~eoxr.errors.ClusterError` for an unknown kind, an unreachable scheduler, or a missing
+    optional package (naming the pip extra to install).
+    """
+    if address in KINDS:
+        kind, address = kind or address, None
+    if kind is None:
+        kind = "address" if address else str(_config("kind", "local"))
+    if kind not in KINDS:
+        raise ClusterError(f"unknown cluster kind {kind!r}: use one of {KINDS}, or pass a scheduler address "
+                           "like 'tcp://host:8786'. Set the default with DASK_EOXR__CLUSTER__KIND or "
+                           "eoxr.cluster.kind in ~/.config/dask/eoxr.yaml.")
+    if kind == "local":
+        client = _local(n_workers, threads_per_worker, memory_limit, processes, **kw)
+    elif kind == "address":
+        client = _address(address or _config("address"), **kw)
+    elif kind == "gateway":
+        client = _gateway(n_workers, **kw)
+    elif kind == "kubernetes":
+        client = _kubernetes(n_workers, **kw)
+    else:
+        client = _slurm(n_workers, **kw)
+    print(f"eoxr: Dask {kind} cluster, dashboard at {client.dashboard_link}")
+    return client
+
+
+def close(client) -> None:
+    """Close ``client`` and, when it started its cluster (local, gateway, kubernetes, slurm), the cluster."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------- kinds
+def _local(n_workers, threads_per_worker, memory_limit, processes, **kw):
+    from distributed import Client, LocalCluster
+
+    sizing = local_sizing(n_workers, threads_per_worker, memory_limit, processes)
+    kw.setdefault("dashboard_address", _config("local.dashboard-address", ":8787"))
+    try:
+        cluster = LocalCluster(**sizing, **kw)
+    except Exception as exc:  # noqa: BLE001 - port in use, bad memory string, spawn failure
+        raise ClusterError(f"could not start a local Dask cluster with {sizing} ({type(exc).__name__}: {exc}); "
+                           "try fewer workers, dashboard_address=':0', or processes=False.") from exc
+    return Client(cluster)
+
+
+def _address(address, timeout=None, **kw):
+    from distributed import Client
+
+    if not address:
+        raise ClusterError("kind 'address' needs a scheduler address: connect('tcp://host:8786') or set "
+                           "eoxr.cluster.address (DASK_EOXR__CLUSTER__ADDRESS).")
+    timeout = timeout or _config("timeout", "10s")
+    try:
+        return Client(address, timeout=timeout, **kw)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"no Dask scheduler answered at {address} within {timeout} ({exc}). Start one "
+                           f"(`dask scheduler` on that host, then `dask worker {address}`), check the address "
+                           "and firewall, or call eoxr.cluster.connect() for a local cluster.") from exc
+
+
+def _require(kind: str):
+    import importlib
+
+    try:
+        return importlib.import_module(_EXTRAS[kind])
+    except ImportError as exc:
+        raise ClusterError(f"kind {kind!r} needs the package {_EXTRAS[kind].replace('_', '-')}: "
+                           f"pip install 'eoxr[{kind}]'.") from exc
+
+
+def _scale(cluster, n_workers, section: str) -> None:
+    """Fixed size from n_workers or eoxr.cluster.<section>.scale, else adaptive from .adapt."""
+    adapt = _config(f"{section}.adapt")
+    scale = _config(f"{section}.scale")
+    if n_workers is not None:
+        cluster.scale(n_workers)
+    elif isinstance(scale, dict):
+        cluster.scale(**{k.replace("-", "_"): v for k, v in scale.items()})
+    elif scale is not None:
+        cluster.scale(int(scale))
+    elif adapt:
+        cluster.adapt(**{k.replace("-", "_"): v for k, v in adapt.items()})
+
+
+def _gateway(n_workers, **kw):
+    dask_gateway = _require("gateway")
+    address = _config("gateway.address")
+    gateway = dask_gateway.Gateway(address) if address else dask_gateway.Gateway()
+    options = dict(_config("gateway.options", {}) or {}, **kw)
+    try:
+        cluster = gateway.new_cluster(**options)
+    except Exception as exc:  # noqa: BLE001 - auth, unknown option, unreachable gateway
+        raise ClusterError(f"Dask Gateway at {address or 'the configured gateway.address'} refused a cluster "
+                           f"with options {options} ({type(exc).__name__}: {exc}); check the address and "
+                           "gateway.auth config, and the options the gateway offers "
+                           "(Gateway().cluster_options()).") from exc
+    _scale(cluster, n_workers, "gateway")
+    return cluster.get_client()
+
+
+def _kubernetes(n_workers, **kw):
+    _require("kubernetes")
+    from distributed import Client
+    from dask_kubernetes.operator import KubeCluster
+
+    spec = _config("kubernetes.spec")
+    if spec is not None and "custom_cluster_spec" not in kw:
+        kw["custom_cluster_spec"] = os.path.expanduser(spec) if isinstance(spec, str) else spec
+    elif "custom_cluster_spec" not in kw:
+        for key in ("name", "namespace", "image", "n-workers", "resources"):
+            value = _config(f"kubernetes.{key}")
+            if value not in (None, {}):
+                kw.setdefault(key.replace("-", "_"), value)
+    try:
+        cluster = KubeCluster(**kw)
+    except Exception as exc:  # noqa: BLE001 - no kubeconfig, operator not installed, bad spec
+        raise ClusterError(f"could not create a DaskCluster on Kubernetes ({type(exc).__name__}: {exc}); check "
+                           "kubectl access, that the dask-kubernetes operator is installed in the cluster, and "
+                           "the spec (deploy/kubernetes/daskcluster.yaml).") from exc
+    _scale(cluster, n_workers, "kubernetes")
+    return Client(cluster)
+
+
+def _slurm(n_workers, **kw):
+    dask_jobqueue = _require("slurm")
+    from distributed import Client
+
+    # SLURMCluster reads cores, memory, walltime, queue... from the jobqueue.slurm dask config
+    # (deploy/hpc/jobqueue.yaml); keywords here override it.
+    try:
+        cluster = dask_jobqueue.SLURMCluster(**kw)
+    except Exception as exc:  # noqa: BLE001 - missing cores/memory, bad interface
+        raise ClusterError(f"could not set up a SLURM cluster ({type(exc).__name__}: {exc}); set cores, memory "
+                           "and walltime in the jobqueue.slurm dask config (see deploy/hpc/jobqueue.yaml) or "
+                           "pass them as keywords.") from exc
+    try:
+        _scale(cluster, n_workers, "slurm")
+    except Exception as exc:  # noqa: BLE001 - sbatch missing or rejected the job
+        cluster.close()
+        raise ClusterError(f"submitting SLURM worker jobs failed ({type(exc).__name__}: {exc}); run this on a "
+                           "login node where `sbatch` works, and check queue/account in jobqueue.slurm.") from exc
+    return Client(cluster)
