@@ -1,0 +1,2 @@
+"""Shipped pretrained models (package data): ``<name>.ckpt`` + ``<name>.ckpt.json``; see README.md and
+:mod:`eoxr.ml.registry`."""
