@@ -88,7 +88,7 @@ def run(cfg):
             path = work / f"cube-{engine}.zarr"
             t0 = time.perf_counter()
             ds = io.load(items, bands=list(BANDS), resolution=10, crs=sample.S2_CRS, engine=engine,
-                         chunks={"time": 1, "y": WINDOW, "x": WINDOW}, dtype="uint16")
+                         chunks={"time": 1, "y": WINDOW, "x": WINDOW})
             cube.write(ds, path, mode="w")
             ingest_s = time.perf_counter() - t0
             t0 = time.perf_counter()
