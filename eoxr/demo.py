@@ -49,7 +49,7 @@ def spine(out: Path) -> dict[str, Path]:
     stats = band_statistics(ds.assign(ndvi=ndvi))
     stats_path = out / "s2_sample_statistics.csv"
     stats.to_csv(stats_path, index=False)
-    clearest = int(ds["red"].notnull().mean(("y", "x")).argmax())
+    clearest = int(stats[stats.variable == "red"]["valid_fraction"].to_numpy().argmax())
     png = quicklook.rgb(ds.isel(time=clearest), out / "s2_sample_rgb.png",
                         title=f"sample scene {str(ds.time.values[clearest])[:10]}")
     ndvi_png = quicklook.panels({str(t)[:10]: ndvi.sel(time=t) for t in ds.time.values}, out / "s2_sample_ndvi.png",
