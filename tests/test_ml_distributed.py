@@ -63,8 +63,8 @@ def test_cube_larger_than_worker_memory_predicts_with_bounded_memory(light_ckpt)
     import dask.array as da
 
     ckpt = light_ckpt
-    limit = 640 * 2**20
-    ny, nx = 8192, 10880  # float64: 680 MiB, more than the worker may hold (torch alone takes ~400 MiB)
+    limit = 768 * 2**20
+    ny, nx = 10240, 10880  # float64: 850 MiB, more than the worker may hold (torch alone takes ~400 MiB)
     y = da.arange(ny, chunks=1024, dtype="f8")[:, None]
     x = da.arange(nx, chunks=1024, dtype="f8")[None, :]
     cube = xr.Dataset({"a": (("y", "x"), da.sin(y / 50.0) * da.cos(x / 70.0))})
