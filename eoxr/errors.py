@@ -54,3 +54,8 @@ class ConvergenceError(EoxrError):
 
 class ParameterError(EoxrError, ValueError):
     """A method argument has a value the method cannot use (e.g. a non-integer scale factor)."""
+
+
+class SourceDtypeError(GridError):
+    """Items cannot be loaded as their source integers (``eoxr.io.load(dtype="source")``): their bands
+    differ in data type, nodata or scale/offset. Loading as floats works."""

@@ -104,10 +104,13 @@ def test_round_trip_keeps_values_attrs_units_and_crs(tmp_path):
         assert opened[name].attrs["long_name"] == ds[name].attrs["long_name"]
         assert opened[name].rio.crs.to_epsg() == 32631
         assert opened[name].encoding["dtype"] == np.float32
-        assert [type(c).__name__ for c in opened[name].encoding["compressors"]] == ["ZstdCodec"]
+        (codec,) = opened[name].encoding["compressors"]  # default: Blosc LZ4 with bit shuffle
+        assert type(codec).__name__ == "BloscCodec" and codec.cname.value == "lz4"
+        assert codec.shuffle.value == "bitshuffle"
     assert opened.attrs["title"] == "synthetic scene"
     assert opened.attrs["history"].startswith("made by the test\n")
-    assert "eoxr.cube.write(chunks={'time': 1, 'band': 2, 'y': 24, 'x': 20})" in opened.attrs["history"]
+    written = "eoxr.cube.write(chunks={'time': 1, 'band': 2, 'y': 24, 'x': 20}, compression='lz4')"
+    assert written in opened.attrs["history"]
     assert list(opened.band.values) == ["red", "nir"]
     # chunk policy on disk: one date per chunk, whole bands, tiles clamped to the small grid
     assert opened.reflectance.encoding["chunks"] == (1, 2, 24, 20)
@@ -433,3 +436,103 @@ def test_ingest_loads_then_writes_and_appends(tmp_path):
     opened = cube.open(path)
     assert opened.sizes["time"] == 3
     np.testing.assert_allclose(opened.red.values[2], later_values[0, 0] * 1e-4, rtol=1e-6)
+
+
+def test_pack_stores_loaded_integers_and_decodes_exactly(tmp_path):
+    pytest.importorskip("eoxr.io.stac")
+    from eoxr.io import load
+
+    items, values = _items(tmp_path, seed=23, days=["2023-07-01", "2023-07-06"])
+    values[0, 0, :4, :4] = 0  # nodata pixels become NaN and must stay NaN
+    import rasterio
+
+    with rasterio.open(items[0]["assets"]["red"]["href"], "r+") as dst:
+        dst.write(values[0, 0], 1)
+    with dask.config.set(scheduler="synchronous"):
+        ds = load(items, bands=["red", "nir"], chunks={"time": 1, "y": 32, "x": 32})
+        expected = ds.compute()
+        cube.write(ds, tmp_path / "packed.zarr", pack=True)
+        cube.write(ds, tmp_path / "float.zarr")
+    meta = json.loads((tmp_path / "packed.zarr" / "red" / "zarr.json").read_text())
+    assert meta["data_type"] == "uint16"
+    assert meta["attributes"]["scale_factor"] == 1e-4 and meta["attributes"]["add_offset"] == 0.0
+    assert json.loads((tmp_path / "float.zarr" / "red" / "zarr.json").read_text())["data_type"] == "float32"
+    opened = cube.open(tmp_path / "packed.zarr")
+    for name in ("red", "nir"):
+        assert opened[name].dtype == np.float32
+        np.testing.assert_array_equal(opened[name].values, expected[name].values)  # NaN where nodata too
+        assert opened[name].attrs["units"] == "1"
+    assert np.isnan(opened.red.values[0, :4, :4]).all()
+    plain = xr.open_zarr(tmp_path / "packed.zarr", consolidated=False)  # any CF reader decodes it
+    np.testing.assert_array_equal(plain.red.values.astype("float32"), expected.red.values)
+
+    def size(path):
+        return sum(f.stat().st_size for f in (path / "red" / "c").rglob("*") if f.is_file())
+
+    assert size(tmp_path / "packed.zarr") < size(tmp_path / "float.zarr")
+
+
+def test_pack_refuses_values_that_do_not_round_trip(tmp_path):
+    pytest.importorskip("eoxr.io.stac")
+    from eoxr.io import load
+
+    items, _ = _items(tmp_path, seed=29, days=["2023-07-01"])
+    ds = load(items, bands=["red", "nir"])
+    ds["red"] = (ds["red"] + 3e-5).assign_attrs(ds["red"].attrs)  # between two integer codes
+    with dask.config.set(scheduler="synchronous"), pytest.raises(CubeError, match="pack=False"):
+        cube.write(ds, tmp_path / "c.zarr", pack=True)
+    assert not (tmp_path / "c.zarr").exists()
+
+
+def test_pack_leaves_variables_without_integer_source_as_float(tmp_path):
+    ds = scene(31)
+    cube.write(ds, tmp_path / "c.zarr", pack=True)
+    assert json.loads((tmp_path / "c.zarr" / "lst" / "zarr.json").read_text())["data_type"] == "float32"
+    assert_same_values(cube.open(tmp_path / "c.zarr"), ds)
+
+
+def test_zstd_compression_and_unknown_name(tmp_path):
+    ds = scene(37)
+    cube.write(ds, tmp_path / "z.zarr", compression="zstd")
+    opened = cube.open(tmp_path / "z.zarr")
+    (codec,) = opened["lst"].encoding["compressors"]
+    assert type(codec).__name__ == "ZstdCodec" and codec.level == cube.ZSTD_LEVEL
+    assert_same_values(opened, ds)
+    with pytest.raises(CubeError, match="'lz4'"):
+        cube.write(ds, tmp_path / "b.zarr", compression="gzip")
+    assert not (tmp_path / "b.zarr").exists()
+
+
+def test_ingest_stores_the_files_integers_and_appends_exactly(tmp_path):
+    pytest.importorskip("eoxr.io.stac")
+    from eoxr.io import load
+
+    items, _ = _items(tmp_path, seed=41, days=["2023-07-01", "2023-07-06"])
+    later, _ = _items(tmp_path, seed=43, days=["2023-07-11"])
+    path = tmp_path / "s2.zarr"
+    with dask.config.set(scheduler="synchronous"):
+        cube.ingest(items, path, bands=["red", "nir"], progress=False)
+        assert json.loads((path / "red" / "zarr.json").read_text())["data_type"] == "uint16"
+        cube.ingest(later, path, bands=["red", "nir"], mode="a", append_dim="time", progress=False)
+        # The same integers handed to write() for an append are decoded first, then encoded by the cube.
+        more, _ = _items(tmp_path, seed=47, days=["2023-07-16"])
+        cube.write(load(more, bands=["red", "nir"], dtype="source"), path, mode="a", append_dim="time")
+        expected = xr.concat([load(i, bands=["red", "nir"]).compute() for i in (items, later, more)], "time")
+    opened = cube.open(path)
+    assert opened.sizes["time"] == 4 and opened.red.dtype == np.float32
+    for name in ("red", "nir"):
+        np.testing.assert_array_equal(opened[name].values, expected[name].values)
+
+
+def test_ingest_of_items_with_different_scales_stores_floats(tmp_path):
+    pytest.importorskip("eoxr.io.stac")
+    from eoxr.io import load
+
+    items, _ = _items(tmp_path, seed=53, days=["2023-07-01", "2023-07-06"])
+    for band in ("red", "nir"):
+        items[1]["assets"][band]["raster:bands"][0]["scale"] = 2e-4
+    with dask.config.set(scheduler="synchronous"):
+        cube.ingest(items, tmp_path / "c.zarr", bands=["red", "nir"], progress=False)
+        expected = load(items, bands=["red", "nir"]).compute()
+    assert json.loads((tmp_path / "c.zarr" / "red" / "zarr.json").read_text())["data_type"] == "float32"
+    np.testing.assert_array_equal(cube.open(tmp_path / "c.zarr").red.values, expected.red.values)

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pystac
 import pytest
+import xarray as xr
 
 from cogs import asset_grid, localize, write_sparse_cog
-from eoxr.errors import CRSError, MissingVariableError, NoDataError, ReadError
+from eoxr.errors import CRSError, MissingVariableError, NoDataError, ReadError, SourceDtypeError
 from eoxr.io import load
 from eoxr.io.gdal import DEFAULT_GDAL_OPTIONS, gdal_options, stackstac_env
 from eoxr.io.stac import check_valid
@@ -426,3 +427,88 @@ def test_distributed_workers_read_and_raise_read_error(es_items, tmp_path, rng):
             np.testing.assert_allclose(ds["red"].values[0], raw * 1e-4 - 0.1, atol=1e-6)
             with pytest.raises(ReadError, match="S2A_13TDE_20231008_0_L2A"):
                 load([bad], bands=["red"], bbox=box, bbox_crs="EPSG:32613", engine=engine).compute()
+
+
+def _uint16_items(tmp_path, rng, scales):
+    """One local uint16 COG per item (nodata 0, some zeros) on a 32 x 24 UTM grid; item i has scale scales[i]."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from rasterio.warp import transform_bounds
+
+    transform = from_origin(600_000.0, 4_700_000.0, 20.0, 20.0)
+    w, s, e, n = transform_bounds("EPSG:32631", "EPSG:4326", 600_000.0, 4_700_000.0 - 480, 600_640.0, 4_700_000.0)
+    items, dns = [], []
+    for i, scale in enumerate(scales):
+        dn = rng.integers(1, 60_000, size=(24, 32), dtype="uint16")
+        dn[rng.random(dn.shape) < 0.1] = 0
+        href = tmp_path / f"b{i}.tif"
+        with rasterio.open(href, "w", driver="GTiff", width=32, height=24, count=1, dtype="uint16",
+                           crs="EPSG:32631", transform=transform, nodata=0) as dst:
+            dst.write(dn, 1)
+        items.append({
+            "type": "Feature", "stac_version": "1.0.0", "id": f"s{i}", "bbox": [w, s, e, n],
+            "geometry": {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+            "properties": {"datetime": f"2023-07-{i + 1:02d}T10:30:00Z", "proj:epsg": 32631,
+                           "proj:transform": list(transform)[:6], "proj:shape": [24, 32]},
+            "assets": {"red": {"href": str(href), "type": "image/tiff; application=geotiff", "roles": ["data"],
+                               "raster:bands": [{"nodata": 0, "data_type": "uint16", "scale": scale,
+                                                 "offset": -0.1}]}},
+            "links": [],
+        })
+        dns.append(dn)
+    return items, np.stack(dns)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_per_item_scale_is_exact_and_attrs_only_when_shared(tmp_path, rng, engine):
+    scales = [float(rng.uniform(1e-5, 1e-4)), float(rng.uniform(1e-4, 1e-3))]
+    items, dn = _uint16_items(tmp_path, rng, scales)
+    ds = load(items, bands=["red"], engine=engine, chunks={"time": 1, "y": 16, "x": 16})
+    values = ds["red"].values
+    assert values.dtype == np.float32
+    for t, scale in enumerate(scales):
+        # float64 arithmetic cast once: the same numbers CF decoding of the integers gives
+        expected = np.where(dn[t] == 0, np.nan, (dn[t].astype(np.float64) * scale - 0.1).astype(np.float32))
+        np.testing.assert_array_equal(values[t], expected)
+    # Scales differ between items: no single scale/offset describes the band, nor can it be packed.
+    assert not {"applied_scale_offset", "source_dtype", "source_nodata"} & set(ds["red"].attrs)
+    with pytest.raises(SourceDtypeError, match="scale/offset"):
+        load(items, bands=["red"], engine=engine, dtype="source")
+    (tmp_path / "same").mkdir()
+    same, _ = _uint16_items(tmp_path / "same", rng, [scales[0], scales[0]])
+    attrs = load(same, bands=["red"], engine=engine)["red"].attrs
+    assert attrs["applied_scale_offset"] == (scales[0], -0.1)
+    assert attrs["source_dtype"] == "uint16" and attrs["source_nodata"] == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_source_dtype_gives_integers_that_decode_to_the_float_load(tmp_path, rng, engine):
+    scale = float(rng.uniform(1e-5, 1e-3))
+    items, dn = _uint16_items(tmp_path, rng, [scale, scale])
+    # bbox wider than the scenes: pixels outside them are nodata too
+    kwargs = dict(bands=["red"], engine=engine, chunks={"time": 1, "y": 16, "x": 16},
+                  bbox=(599_900.0, 4_699_400.0, 600_700.0, 4_700_000.0), bbox_crs="EPSG:32631")
+    source = load(items, dtype="source", **kwargs)
+    assert source["red"].chunks is not None  # dask-backed, nothing read yet
+    assert source["red"].dtype == np.uint16 and source["red"].attrs["units"] == "1"
+    assert source["red"].attrs["scale_factor"] == scale and source["red"].attrs["add_offset"] == -0.1
+    assert source["red"].attrs["_FillValue"] == 0
+    floats = load(items, **kwargs)["red"].values
+    codes = source["red"].values
+    assert codes.shape == (2, 30, 40)  # 5 columns of 20 m west, 3 east and 6 rows south of the scenes
+    np.testing.assert_array_equal(codes[:, :24, 5:37], dn)
+    for outside in (np.s_[:, :, :5], np.s_[:, :, 37:], np.s_[:, 24:, :]):
+        assert (codes[outside] == 0).all() and np.isnan(floats[outside]).all()
+    decoded = xr.decode_cf(source.compute())["red"].values.astype(np.float32)
+    np.testing.assert_array_equal(decoded, floats)  # NaN at nodata and outside the scenes
+
+
+def test_source_dtype_refuses_what_it_cannot_keep(tmp_path, rng):
+    items, _ = _uint16_items(tmp_path, rng, [1e-4, 1e-4])
+    for bad in ({"groupby": "solar_day"}, {"on_error": "nodata"}, {"resampling": "bilinear"}):
+        with pytest.raises(ValueError, match="dtype='source'"):
+            load(items, bands=["red"], dtype="source", **bad)
+    items[1]["assets"]["red"]["raster:bands"][0]["nodata"] = 65535
+    with pytest.raises(SourceDtypeError, match="nodata"):
+        load(items, bands=["red"], dtype="source")

@@ -26,7 +26,7 @@ from odc.loader._rio import RioDriver, RioReader
 from stackstac.rio_reader import AutoParallelRioReader
 
 from ..attrs import stamp
-from ..errors import CRSError, GridError, MissingVariableError, NoDataError, ReadError
+from ..errors import CRSError, GridError, MissingVariableError, NoDataError, ReadError, SourceDtypeError
 from .gdal import gdal_options, odc_env, stackstac_env
 
 ENGINES = ("stackstac", "odc")
@@ -467,7 +467,8 @@ class NamedRioReader(AutoParallelRioReader):
         self.__init__(**state)
 
 
-def _load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where):
+def _load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where,
+                    fill=np.nan):
     import functools
 
     import stackstac
@@ -491,7 +492,7 @@ def _load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_
         resampling=Resampling[resampling],
         chunksize=(chunks["time"], 1, chunks["y"], chunks["x"]),
         dtype=np.dtype(raw_dtype),
-        fill_value=np.dtype(raw_dtype).type(np.nan),  # typed: stackstac checks np.can_cast
+        fill_value=np.dtype(raw_dtype).type(fill),  # typed: stackstac checks np.can_cast
         rescale=False,  # scale/offset applied per item below, after nodata masking
         sortby_date=False,
         xy_coords="center",
@@ -540,7 +541,8 @@ class NamedOdcDriver(RioDriver):
         return NamedOdcReader(src, ctx, self.where)
 
 
-def _load_odc(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where):
+def _load_odc(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where,
+              fill=np.nan):
     import odc.stac
     import pystac
     from odc.geo.geobox import GeoBox
@@ -560,6 +562,7 @@ def _load_odc(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype,
         preserve_original_order=True,
         resampling=resampling,
         dtype=raw_dtype,
+        nodata=None if np.isnan(fill) else fill,  # integer reads: the STAC nodata fills the gaps
         chunks={"time": chunks["time"], "y": chunks["y"], "x": chunks["x"]},
         fail_on_error=on_error != "nodata",
         driver=NamedOdcDriver(odc_env(options), where),
@@ -618,6 +621,11 @@ def load(
         mosaicked, first valid pixel in time order wins; ``time`` is the earliest acquisition time.
     dtype
         Floating output dtype. Nodata pixels are NaN; raster-extension scale/offset are applied.
+        ``"source"``: the files' integers, unscaled, with CF ``scale_factor``, ``add_offset`` and
+        ``_FillValue`` (the nodata, also outside the scenes) attributes; ``xr.decode_cf`` or a Zarr round
+        trip gives the float values exactly (as float64; its float32 equals the float32 load). Needs one
+        integer data type and nodata for all bands and items and one scale/offset per band (else
+        :class:`~eoxr.errors.SourceDtypeError`), groupby=None, on_error="raise", resampling="nearest".
     resampling
         rasterio resampling name (``"nearest"``, ``"bilinear"``, ``"average"``...).
     on_error
@@ -640,9 +648,13 @@ def load(
         raise ValueError(f"groupby must be None or 'solar_day', got {groupby!r}")
     if on_error not in ("raise", "nodata"):
         raise ValueError(f"on_error must be 'raise' or 'nodata', got {on_error!r}")
-    out_dtype = np.dtype(dtype)
+    source = isinstance(dtype, str) and dtype == "source"
+    if source and (groupby is not None or on_error != "raise" or resampling != "nearest"):
+        raise ValueError("dtype='source' reads the files' integers as they are: it needs groupby=None, "
+                         "on_error='raise' and resampling='nearest'; use a float dtype for the others")
+    out_dtype = np.dtype("float32" if source else dtype)
     if out_dtype.kind != "f":
-        raise ValueError(f"dtype must be a float type (nodata becomes NaN), got {dtype!r}")
+        raise ValueError(f"dtype must be a float type (nodata becomes NaN) or 'source', got {dtype!r}")
     from rasterio.enums import Resampling
 
     if resampling not in Resampling.__members__:
@@ -704,9 +716,13 @@ def load(
     # Integers up to 24 bits are exact in float32; wider sources are read as float64.
     wide = any(_needs_float64(info.dtype) for chosen in per_item for info in chosen.values())
     raw_dtype = "float64" if (wide or out_dtype == np.float64) else "float32"
+    fill = np.nan
+    if source:
+        raw_dtype, fill = _source_packing(per_item, names)
 
     loader = _load_stackstac if engine == "stackstac" else _load_odc
-    raw = loader(engine_items, names, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where)
+    raw = loader(engine_items, names, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where,
+                 fill=fill)
     raw = raw.transpose("time", "y", "x")
     raw = raw.assign_coords(_pixel_centres(raw, bounds, res))
     times = np.array([_item_time(d).to_datetime64() for d in item_dicts], dtype="datetime64[ns]")
@@ -720,13 +736,16 @@ def load(
     ds = xr.Dataset(coords={"time": raw["time"], "y": raw["y"], "x": raw["x"]})
     for name in names:
         infos = [chosen[name] for chosen in per_item]
-        nodata = xr.DataArray([np.nan if i.nodata is None else i.nodata for i in infos], dims="time")
-        scale = xr.DataArray([i.scale for i in infos], dims="time")
-        offset = xr.DataArray([i.offset for i in infos], dims="time")
-        band = raw[name]
-        band = band.where(band != nodata)  # the reader masks the file's nodata; STAC's may differ
-        band = (band * scale + offset).astype(out_dtype)
-        ds[name] = band.assign_attrs(_band_attrs(infos[0], name))
+        attrs = _band_attrs(infos, name)
+        if source:  # the integers as stored, with the CF attributes that decode them
+            scale, offset = attrs.get("applied_scale_offset", (1.0, 0.0))
+            if (scale, offset) != (1.0, 0.0):
+                attrs.update(scale_factor=scale, add_offset=offset)
+            attrs["_FillValue"] = fill
+            data = raw[name].data
+        else:
+            data = _scaled(raw[name].data, infos, out_dtype)
+        ds[name] = xr.DataArray(data, dims=raw[name].dims, coords=raw[name].coords, attrs=attrs)
 
     if on_error == "nodata":
         ds = _with_read_flags(ds, item_dicts, per_item, names, engine_items, options)
@@ -741,6 +760,25 @@ def load(
     ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
     return stamp(ds, "eoxr.io.load", engine=engine, bands=names, crs=out_crs.to_string(), resolution=res,
                  bounds=tuple(float(b) for b in bounds), groupby=groupby, on_error=on_error, n_items=len(item_dicts))
+
+
+def _source_packing(per_item: Sequence[Mapping[str, AssetInfo]], names: Sequence[str]) -> tuple[str, int]:
+    """(integer dtype, nodata) shared by every requested band of every item, as ``dtype='source'`` needs;
+    :class:`SourceDtypeError` saying what differs otherwise."""
+    infos = [chosen[name] for chosen in per_item for name in names]
+    dtypes = {i.dtype for i in infos}
+    nodatas = {i.nodata for i in infos}
+    if len(dtypes) != 1 or None in dtypes or np.dtype(dtypes.pop()).kind not in "iu":
+        raise SourceDtypeError(f"dtype='source' needs one integer raster:data_type for all bands and items, "
+                               f"found {sorted(map(str, {i.dtype for i in infos}))}; use dtype='float32'")
+    if len(nodatas) != 1 or None in nodatas or not float(next(iter(nodatas))).is_integer():
+        raise SourceDtypeError(f"dtype='source' needs one integer nodata for all bands and items, found "
+                               f"{sorted(map(str, nodatas))}; use dtype='float32'")
+    for name in names:
+        if len({(chosen[name].scale, chosen[name].offset) for chosen in per_item}) != 1:
+            raise SourceDtypeError(f"dtype='source' needs one scale/offset per band, but items differ for "
+                                   f"{name!r}; use dtype='float32' (applies each item's own)")
+    return infos[0].dtype, int(next(iter(nodatas)))
 
 
 def _needs_float64(data_type: str | None) -> bool:
@@ -759,10 +797,65 @@ def _axis_units(crs) -> str:
     return "m" if units in ("metre", "meter", "m") else units
 
 
-def _band_attrs(info: AssetInfo, name: str) -> dict:
+def _scaled(raw, infos: Sequence[AssetInfo], out_dtype: np.dtype):
+    """Per-item nodata masking and scale/offset of one band, one fused task per chunk.
+
+    ``raw`` is the reader's ``(time, y, x)`` dask array of digital numbers (float, NaN outside the
+    scenes); ``infos`` holds one :class:`AssetInfo` per time step. The arithmetic runs in float64 and
+    is cast once to ``out_dtype``: ``dn * scale + offset`` then equals the CF decoding of the same
+    integers, which lets :func:`eoxr.cube.write` store them packed and exactly (``pack=True``).
+    """
+    import dask.array as da
+
+    def per_time(values):  # (time, 1, 1), chunked like the band along time; broadcast over y/x
+        return da.from_array(np.asarray(values, dtype=np.float64).reshape(-1, 1, 1), chunks=(raw.chunks[0], 1, 1))
+
+    nodata = per_time([np.nan if i.nodata is None else i.nodata for i in infos])
+    scale = per_time([i.scale for i in infos])
+    offset = per_time([i.offset for i in infos])
+    return da.map_blocks(_scale_block, raw, nodata, scale, offset, out_dtype=out_dtype, dtype=out_dtype)
+
+
+def _scale_block(dn: np.ndarray, nodata: np.ndarray, scale: np.ndarray, offset: np.ndarray,
+                 out_dtype) -> np.ndarray:
+    """``dn`` (t, y, x) -> ``dn * scale + offset`` in ``out_dtype``, NaN where ``dn`` is the item's nodata;
+    ``nodata``, ``scale`` and ``offset`` are (t, 1, 1)."""
+    out = np.empty(dn.shape, dtype=out_dtype)
+    for t in range(dn.shape[0]):
+        nodata_t, scale_t, offset_t = float(nodata[t, 0, 0]), float(scale[t, 0, 0]), float(offset[t, 0, 0])
+        plane = dn[t]
+        if scale_t == 1 and offset_t == 0:
+            out[t] = plane
+        else:
+            wide = np.multiply(plane, scale_t, dtype=np.float64)
+            wide += offset_t
+            out[t] = wide
+        if not np.isnan(nodata_t):  # the reader masks the file's nodata; STAC's may differ
+            out[t][plane == nodata_t] = np.nan
+    return out
+
+
+def _uniform(values):
+    """The common value of ``values``, or None when they differ."""
+    first = values[0]
+    return first if all(v == first for v in values[1:]) else None
+
+
+def _band_attrs(infos: Sequence[AssetInfo], name: str) -> dict:
+    """CF attrs of one band; scale/offset, and with them the source data type and nodata, are recorded when
+    every item shares them (then :func:`eoxr.cube.write` can store the band as the original integers, see
+    ``pack``)."""
+    info = infos[0]
     attrs = {"units": info.units, "long_name": info.long_name or name, "asset_key": info.key}
-    if info.scale != 1 or info.offset != 0:
-        attrs["applied_scale_offset"] = (info.scale, info.offset)
+    scale_offset = _uniform([(i.scale, i.offset) for i in infos])
+    if scale_offset is not None and scale_offset != (1.0, 0.0):
+        attrs["applied_scale_offset"] = scale_offset
+    source_dtype = _uniform([i.dtype for i in infos])
+    if source_dtype is not None and scale_offset is not None:
+        attrs["source_dtype"] = source_dtype
+        nodata = _uniform([i.nodata for i in infos])
+        if nodata is not None and not np.isnan(nodata):
+            attrs["source_nodata"] = nodata
     return attrs
 
 
