@@ -1,0 +1,232 @@
+"""The 2.5-D city model: a DSM (m) and an element class map on one fine grid with a CRS.
+
+Elements are named classes (roof, wall, road, tree, grass, water, soil, ...). Walls are derived from the DSM
+(cells that drop by more than ``wall_min_drop`` m to a neighbour, see :mod:`eoxr.urban.geometry`) and get the
+element "wall" unless the class raster marks them already.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import CRSError, GridError, MissingVariableError, NoDataError
+from . import geometry as geo
+from .atmosphere import Geometry
+
+ELEMENTS = ("roof", "wall", "road", "tree", "grass", "water", "soil")
+
+
+@dataclass(frozen=True)
+class CoarseGrid:
+    """Where a sensor grid sits on the city grid: ``factor`` fine cells per pixel, first fine row/col."""
+
+    factor: int
+    row0: int
+    col0: int
+    ny: int
+    nx: int
+
+    def block_sum(self, field: np.ndarray) -> np.ndarray:
+        f = self.factor
+        sub = field[..., self.row0:self.row0 + self.ny * f, self.col0:self.col0 + self.nx * f]
+        return sub.reshape(*sub.shape[:-2], self.ny, f, self.nx, f).sum(axis=(-3, -1))
+
+
+class City:
+    """A city model: ``dsm`` (m) and ``element`` (index into ``names``) on a north-up grid of cell ``res`` m.
+
+    Cells of a class in ``wall_sources`` (default "roof") that drop by more than ``wall_min_drop`` m to a
+    neighbour become "wall" facets.
+    """
+
+    def __init__(self, dsm: xr.DataArray, element: xr.DataArray, names: list[str], wall_min_drop: float = 2.0,
+                 ground_element: xr.DataArray | None = None, wall_sources: tuple[str, ...] = ("roof",)):
+        for da, what in ((dsm, "dsm"), (element, "element")):
+            if "y" not in da.dims or "x" not in da.dims:
+                raise MissingVariableError(f"city {what} needs dims ('y', 'x'), has {da.dims}")
+        if dsm.shape != element.shape:
+            raise GridError(f"city dsm {dsm.shape} and element map {element.shape} differ: put both on one grid")
+        if dsm.rio.crs is None:
+            raise CRSError("the city DSM has no CRS: set one with dsm.rio.write_crs('EPSG:....')")
+        x, y = dsm.x.values, dsm.y.values
+        dx, dy = np.diff(x), np.diff(y)
+        if len(x) < 2 or len(y) < 2 or not (np.allclose(dx, dx[0]) and np.allclose(dy, -dx[0])):
+            raise GridError("the city grid must be regular, square and north-up (x increasing, y decreasing)")
+        self.res = float(dx[0])
+        self.crs = dsm.rio.crs
+        self.x, self.y = x, y
+        self.names = list(names)
+        self.wall_min_drop = float(wall_min_drop)
+        z = np.asarray(dsm.values, dtype=float)
+        if not np.isfinite(z).all():
+            raise NoDataError("the city DSM has NaN cells: fill them (e.g. dsm.rio.interpolate_na()) first")
+        el = np.asarray(element.values).astype(np.int16)
+        self.ground = el.copy() if ground_element is None else np.asarray(ground_element.values).astype(np.int16)
+        # walls rise from building cells only (classes in wall_sources; all classes if none is named)
+        src = [self.names.index(n) for n in wall_sources if n in self.names]
+        self.facets = geo.facets(z, self.res, wall_min_drop, np.isin(self.ground, src) if src else None)
+        if self.facets["wall"].any():
+            if "wall" not in self.names:
+                self.names.append("wall")
+            el = np.where(self.facets["wall"], self.names.index("wall"), el)
+        if el.min() < 0 or el.max() >= len(self.names):
+            raise GridError(f"element indices span {el.min()}..{el.max()} but {len(self.names)} names are given")
+        counts = np.bincount(el.ravel(), minlength=len(self.names))
+        empty = [n for n, c in zip(self.names, counts) if c == 0]
+        if empty:
+            raise NoDataError(f"element class(es) {empty} have no cell in the city model; drop them from "
+                              f"element_names (present: {[n for n, c in zip(self.names, counts) if c]})")
+        self.dsm = z
+        self.element = el
+        self._cache: dict = {}
+
+    # --- constructors -------------------------------------------------------------------------------------
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, element_names: dict[int, str] | None = None,
+                     wall_min_drop: float = 2.0) -> "City":
+        """From a Dataset with ``dsm`` (m) and ``element`` (integer codes); ``element_names`` maps code -> name
+        (default: ``ds.element.attrs['element_names']`` as a list indexed by code)."""
+        for v in ("dsm", "element"):
+            if v not in ds:
+                raise MissingVariableError(f"city dataset lacks {v!r}; it has {sorted(map(str, ds.data_vars))}")
+        dsm = ds["dsm"]
+        if dsm.rio.crs is None and ds.rio.crs is not None:
+            dsm = dsm.rio.write_crs(ds.rio.crs)
+        codes = np.asarray(ds["element"].values)
+        if element_names is None:
+            names = ds["element"].attrs.get("element_names")
+            if names is None:
+                raise MissingVariableError("pass element_names={code: name} (the element map has no "
+                                           "'element_names' attribute)")
+            if isinstance(names, str):
+                names = names.split(",")
+            element_names = dict(enumerate(names))
+        names = list(dict.fromkeys(element_names.values()))
+        index = np.full(codes.shape, -1, np.int16)
+        for code, name in element_names.items():
+            index[codes == code] = names.index(name)
+        if (index < 0).any():
+            bad = sorted(set(np.unique(codes[index < 0]).tolist()))
+            raise GridError(f"element codes {bad} have no name in element_names {element_names}; add them")
+        return cls(dsm, ds["element"].copy(data=index), names, wall_min_drop)
+
+    @classmethod
+    def from_rasters(cls, dsm: str | Path | xr.DataArray, elements: str | Path | xr.DataArray,
+                     element_names: dict[int, str], wall_min_drop: float = 2.0) -> "City":
+        """From two rasters (GeoTIFF paths or DataArrays) on the same grid: heights (m) and class codes."""
+        import rioxarray  # noqa: F401
+
+        def _open(src):
+            if not isinstance(src, xr.DataArray):
+                src = xr.open_dataarray(src, engine="rasterio").squeeze("band", drop=True)
+            crs = src.rio.crs
+            src = src.drop_vars([c for c in src.coords if c not in ("x", "y")])  # band, time, ... labels
+            return src.rio.write_crs(crs) if crs is not None else src
+
+        d, e = _open(dsm), _open(elements)
+        if d.rio.crs is not None and e.rio.crs is not None and d.rio.crs != e.rio.crs:
+            raise CRSError(f"DSM CRS {d.rio.crs} differs from element map CRS {e.rio.crs}: reproject one")
+        if d.shape != e.shape or not (np.allclose(d.x, e.x) and np.allclose(d.y, e.y)):
+            raise GridError("DSM and element rasters are on different grids: resample the element map with "
+                            "elements.rio.reproject_match(dsm, resampling=Resampling.mode)")
+        ds = xr.Dataset({"dsm": d.astype(float), "element": e})
+        return cls.from_dataset(ds.rio.write_crs(d.rio.crs), element_names, wall_min_drop)
+
+    def to_dataset(self) -> xr.Dataset:
+        ds = xr.Dataset(
+            {"dsm": (("y", "x"), self.dsm, {"units": "m", "long_name": "surface height"}),
+             "element": (("y", "x"), self.element, {"units": "1", "long_name": "urban element index",
+                                                   "element_names": ",".join(self.names)})},
+            coords={"y": self.y, "x": self.x})
+        return ds.rio.write_crs(self.crs)
+
+    def coarsen(self, factor: int) -> "City":
+        """The same city on a grid ``factor`` times coarser: majority class of the non-wall classes, mean
+        height of the cells of that class (walls are derived again from the new DSM)."""
+        f = int(factor)
+        ny, nx = (self.dsm.shape[0] // f) * f, (self.dsm.shape[1] // f) * f
+        g = self.ground[:ny, :nx].reshape(ny // f, f, nx // f, f).transpose(0, 2, 1, 3).reshape(ny // f, nx // f, -1)
+        z = self.dsm[:ny, :nx].reshape(ny // f, f, nx // f, f).transpose(0, 2, 1, 3).reshape(ny // f, nx // f, -1)
+        nn = len(self.names)
+        counts = np.stack([(g == k).sum(-1) for k in range(nn)], -1)
+        mode = counts.argmax(-1)
+        sel = g == mode[..., None]
+        zc = (z * sel).sum(-1) / sel.sum(-1)
+        x = self.x[:nx].reshape(-1, f).mean(1)
+        y = self.y[:ny].reshape(-1, f).mean(1)
+        dsm = xr.DataArray(zc, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs(self.crs)
+        el = xr.DataArray(mode.astype(np.int16), dims=("y", "x"), coords={"y": y, "x": x})
+        names = list(self.names)
+        if "wall" in names:  # walls are derived again; they must not stay a class of their own
+            mode = np.where(mode == names.index("wall"), names.index("roof") if "roof" in names else mode, mode)
+        # drop classes that vanish at the coarser grid, keeping index order
+        present = sorted(set(np.unique(mode).tolist()))
+        remap = {old: new for new, old in enumerate(present)}
+        el = el.copy(data=np.vectorize(remap.get)(mode).astype(np.int16))
+        return City(dsm, el, [names[k] for k in present], self.wall_min_drop)
+
+    # --- grids ----------------------------------------------------------------------------------------------
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        h = self.res / 2
+        return (self.x[0] - h, self.y[-1] - h, self.x[-1] + h, self.y[0] + h)
+
+    def grid_for(self, obj: xr.DataArray | xr.Dataset) -> CoarseGrid:
+        """Locate a sensor grid (``x``/``y`` pixel centres, a CRS) on the city grid; errors say how to fix it."""
+        crs = obj.rio.crs
+        if crs is None:
+            raise CRSError("the image has no CRS: set it with ds.rio.write_crs(...) (the city is in "
+                           f"{self.crs})")
+        if crs != self.crs:
+            raise CRSError(f"image CRS {crs} differs from the city CRS {self.crs}: reproject the city model "
+                           "(city rasters .rio.reproject) or the image so both share one CRS")
+        x, y = np.asarray(obj.x.values, float), np.asarray(obj.y.values, float)
+        if len(x) < 2 or len(y) < 2:
+            raise GridError("the image needs at least 2 x 2 pixels")
+        px = float(x[1] - x[0])
+        if not np.isclose(float(y[0] - y[1]), px):
+            raise GridError("the image grid must be square and north-up (x increasing, y decreasing)")
+        factor = px / self.res
+        if abs(factor - round(factor)) > 1e-6 or round(factor) < 1:
+            raise GridError(f"image pixel {px} m is not a whole multiple of the city cell {self.res} m: resample "
+                            "the city model to a cell size that divides the pixel")
+        f = int(round(factor))
+        left, top = x[0] - px / 2, y[0] + px / 2
+        c0 = (left - self.bounds[0]) / self.res
+        r0 = (self.bounds[3] - top) / self.res
+        if abs(c0 - round(c0)) > 1e-6 or abs(r0 - round(r0)) > 1e-6:
+            raise GridError("image pixel edges do not fall on city cell edges: shift the city grid or the image")
+        g = CoarseGrid(f, int(round(r0)), int(round(c0)), len(y), len(x))
+        if g.row0 < 0 or g.col0 < 0 or g.row0 + g.ny * f > len(self.y) or g.col0 + g.nx * f > len(self.x):
+            ib = (left, y[-1] - px / 2, x[-1] + px / 2, top)
+            raise GridError(f"the city grid {tuple(round(v, 2) for v in self.bounds)} does not cover the image "
+                            f"{tuple(round(v, 2) for v in ib)}: clip the image to the city "
+                            "(ds.rio.clip_box(*city.bounds)) or extend the city model")
+        return g
+
+    def sensor_coords(self, pixel_size: float, margin_px: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel-centre coordinates of a sensor grid of ``pixel_size`` m aligned on the city's top-left corner."""
+        f = int(round(pixel_size / self.res))
+        nx = len(self.x) // f - 2 * margin_px
+        ny = len(self.y) // f - 2 * margin_px
+        left, top = self.bounds[0] + margin_px * pixel_size, self.bounds[3] - margin_px * pixel_size
+        return top - (np.arange(ny) + 0.5) * pixel_size, left + (np.arange(nx) + 0.5) * pixel_size
+
+    # --- geometry ---------------------------------------------------------------------------------------------
+    def fields(self, geom: Geometry, n_azimuths: int = 16) -> dict[str, np.ndarray]:
+        """Fine-grid radiative geometry: ``mu_sun`` (lit cos incidence), ``svf``, ``view`` (seen projected area
+        per cell), ``area`` (facet area per cell). Cached per geometry."""
+        key = ("svf", n_azimuths)
+        if key not in self._cache:
+            self._cache[key] = geo.sky_view_factor(self.dsm, self.res, self.facets, n_azimuths)
+        gkey = (geom.sun_zenith, geom.sun_azimuth, geom.view_zenith, geom.view_azimuth)
+        if gkey not in self._cache:
+            self._cache[gkey] = (
+                geo.sunlit_cosine(self.dsm, self.res, self.facets, geom.sun_zenith, geom.sun_azimuth),
+                geo.view_weight(self.dsm, self.res, self.facets, geom.view_zenith, geom.view_azimuth))
+        mu, view = self._cache[gkey]
+        return {"mu_sun": mu, "svf": self._cache[key], "view": view, "area": self.facets["area"],
+                "element": self.element}

@@ -1,0 +1,233 @@
+"""3-D radiative transfer over a 2.5-D city and its element-aggregated form with an analytic Jacobian.
+
+The scene model follows the discrete-facet view of DART (Gastellu-Etchegorry et al. 2015, IEEE JSTARS 8(6),
+doi:10.1109/JSTARS.2015.2406827), reduced to Lambertian facets on a raster, one sun, an isotropic sky, and
+inter-facet exchange through a local kernel.
+
+Reflective band (per facet i of reflectance rho_i; S, D, L_p, T_up, T_dif from :mod:`.atmosphere`, W m-2 um-1):
+
+    E0_i = S mu_i + D V_i                              mu_i: lit cos(incidence) (0 in shadow), V_i: sky view factor
+    M_i  = rho_i (E0_i + E_b,i)                        exitance, W m-2 um-1
+    E_b,j = (1 - V_j) [K * (u M / Dk)]_j               one bounce from the surrounding facets
+    u_i = (1 - V_i) A_i,  Dk = K * u                   A_i: facet area per cell, K: box kernel of radius r
+
+The exchange sends the share (1 - V_i) of facet i's exitance to its neighbours j in proportion to K_ij u_j, so
+with rho = 1 and many bounces the energy leaving to the sky equals the energy coming in (tested).
+Surface-leaving radiance M_i / pi reaches the top of atmosphere as L = L_p + T_up M_i/pi + T_dif <M/pi>, where
+<.> is the adjacency (Gaussian mean over ``adjacency_m``) or the facet itself when adjacency is off.
+
+Thermal band (emissivity eps_i, temperature T_i, sky radiance L_sky, path emission L_up, transmittance tau):
+
+    L_s,i = eps_i B(T_i) + (1 - eps_i) [V_i L_sky + (1 - V_i) K * (u L_s / Dk)]_i,   L = L_up + tau L_s
+
+with L_s on the right taken from the previous bounce (first bounce: eps B).
+
+A sensor pixel q averages the top-of-atmosphere radiance of the facets it sees, weighted by the seen projected
+area w_i (:func:`geometry.view_weight`) convolved with a Gaussian PSF (sigma in pixels):
+y_q = sum_i P_qi w_i L_i / sum_i P_qi w_i.
+
+Element form. With properties constant per element e over the pixels that are compared, one bounce is exactly
+
+    y_qb = L_p + (T_up + T_dif)/pi [sum_e rho_e (S g_qe + D s_qe) + sum_{e,f} rho_e rho_f (S cg_qef + D cs_qef)]
+    y_qb = L_up + tau [sum_e a_qe eps_e B(T_e) + (1 - eps_e) s_qe L_sky + sum_{e,f} (1 - eps_e) c_qef eps_f B(T_f)]
+
+with geometric features a (seen fraction), g (lit cosine), s (sky view), c, cg, cs (one-bounce couplings)
+from :func:`features`. These are linear (a, g, s) and bilinear (c...) in the properties, which gives the
+analytic Jacobians of :func:`reflective_model` and :func:`thermal_model`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .city import City, CoarseGrid
+from .sensors import Band, band_planck
+
+FEATURES_1 = ("a", "g", "s")
+FEATURES_2 = ("c", "cg", "cs")
+
+
+def _box(field: np.ndarray, radius_cells: int) -> np.ndarray:
+    if radius_cells <= 0:
+        return field
+    return ndimage.uniform_filter(field, size=2 * radius_cells + 1, mode="constant") * (2 * radius_cells + 1) ** 2
+
+
+class Exchange:
+    """The one-bounce exchange operator of a city grid: x -> (1 - V) K * (u x / Dk)."""
+
+    def __init__(self, svf: np.ndarray, area: np.ndarray, radius_cells: int):
+        self.svf = svf
+        self.r = int(radius_cells)
+        self.u = (1 - svf) * area
+        dk = _box(self.u, self.r)
+        self.inv_dk = np.where(dk > 1e-12, 1 / np.where(dk > 1e-12, dk, 1), 0.0)
+
+    def gather(self, exitance: np.ndarray) -> np.ndarray:
+        """K * (u M / Dk) (the environment term before the (1 - V) factor); works on (..., ny, nx)."""
+        src = self.u * exitance * self.inv_dk
+        if src.ndim == 2:
+            return _box(src, self.r)
+        return np.stack([_box(s, self.r) for s in src.reshape(-1, *src.shape[-2:])]).reshape(src.shape)
+
+    def __call__(self, exitance: np.ndarray) -> np.ndarray:
+        return (1 - self.svf) * self.gather(exitance)
+
+
+def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):
+    """PSF-weighted pixel means sum P num / sum P den; ``shift_px`` moves the sensor grid (misregistration)."""
+    sigma = psf_px * grid.factor
+    def conv(f):
+        out = ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant") if sigma > 0 else f
+        if shift_px[0] or shift_px[1]:
+            sh = (0,) * (f.ndim - 2) + (-shift_px[0] * grid.factor, -shift_px[1] * grid.factor)
+            out = ndimage.shift(out, sh, order=1, mode="nearest")
+        return out
+    d = grid.block_sum(conv(den))
+    return grid.block_sum(conv(num)) / np.where(d > 0, d, np.nan)
+
+
+def fine_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, radius_m: float = 8.0,
+                    n_bounce: int = 1) -> dict[str, np.ndarray]:
+    """Per-facet irradiance and exitance for reflectances ``rho`` (nb, ny, nx): ``E0``, ``E`` (incl. bounces),
+    ``M`` (exitance), all W m-2 um-1 with band axis first."""
+    S, D = terms["S"][:, None, None], terms["D"][:, None, None]
+    e0 = S * fields["mu_sun"] + D * fields["svf"]
+    ex = Exchange(fields["svf"], fields["area"], int(round(radius_m / city.res)))
+    m = rho * e0
+    e = e0
+    for _ in range(n_bounce):
+        e = e0 + ex(m)
+        m = rho * e
+    return {"E0": e0, "E": e, "M": m}
+
+
+def simulate_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, grid: CoarseGrid, psf_px: float,
+                        radius_m: float = 8.0, n_bounce: int = 1, adjacency_m: float | None = None,
+                        shift_px=(0.0, 0.0)) -> np.ndarray:
+    """Top-of-atmosphere radiance (nb, ny, nx) of the sensor pixels, W m-2 sr-1 um-1."""
+    f = fine_reflective(city, fields, rho, terms, radius_m, n_bounce)
+    ls = f["M"] / np.pi
+    tup, tdif = terms["T_up"][:, None, None], terms["T_dif"][:, None, None]
+    if adjacency_m:
+        w = fields["view"]
+        sig = adjacency_m / city.res
+        env = ndimage.gaussian_filter(ls * w, sigma=(0, sig, sig), mode="reflect") / np.maximum(
+            ndimage.gaussian_filter(w, sigma=sig, mode="reflect"), 1e-12)
+        ltoa = terms["L_path"][:, None, None] + tup * ls + tdif * env
+    else:
+        ltoa = terms["L_path"][:, None, None] + (tup + tdif) * ls
+    return _aggregate(ltoa * fields["view"], fields["view"], grid, psf_px, shift_px)
+
+
+def fine_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray, bands: list[Band], terms: dict,
+                 radius_m: float = 8.0, n_bounce: int = 1) -> np.ndarray:
+    """Surface-leaving radiance (nbt, ny, nx) for emissivities (nbt, ny, nx) and temperatures (ny, nx) K."""
+    emit = eps * np.stack([band_planck(b, temp) for b in bands])
+    ex = Exchange(fields["svf"], fields["area"], int(round(radius_m / city.res)))
+    sky = fields["svf"] * terms["L_sky"][:, None, None]
+    ls = emit
+    for _ in range(max(n_bounce, 1)):
+        ls = emit + (1 - eps) * (sky + ex(ls))
+    return ls
+
+
+def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray, bands: list[Band], terms: dict,
+                     grid: CoarseGrid, psf_px: float, radius_m: float = 8.0, n_bounce: int = 1,
+                     shift_px=(0.0, 0.0)) -> np.ndarray:
+    ls = fine_thermal(city, fields, eps, temp, bands, terms, radius_m, n_bounce)
+    ltoa = terms["L_up"][:, None, None] + terms["tau"][:, None, None] * ls
+    return _aggregate(ltoa * fields["view"], fields["view"], grid, psf_px, shift_px)
+
+
+def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,
+             weight: str = "view", flat: bool = False, mu_s: float = 1.0, split_lit: bool = False,
+             only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Element features per sensor pixel: a, g, s (ne, ny, nx) and c, cg, cs (ne, ne, ny, nx).
+
+    ``weight="view"``: PSF-weighted means over what the sensor sees (sum a = 1), for the observation model.
+    ``weight="area"``: facet area per ground area (no PSF), for the energy budget.
+    ``flat=True``: the 2-D baseline: every cell a flat unshaded facet (a = g/mu_s = s = class fraction, c = 0),
+    ``mu_s`` the cosine of the sun zenith.
+    ``split_lit=True``: classes 2e (shaded) and 2e + 1 (sunlit) for element e, for temperatures that differ
+    between sunlit and shaded facets. ``only``: compute just these features.
+    """
+    ne = len(city.names)
+    el = city.element
+    if split_lit:
+        lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
+        el = 2 * el + lit
+        ne = 2 * ne
+    want = set(only or FEATURES_1 + FEATURES_2)
+    onehot = np.stack([(el == k).astype(float) for k in range(ne)])
+    if flat:
+        mu = np.full(el.shape, float(mu_s))
+        svf = np.ones(el.shape)
+        w = np.ones(el.shape)
+    else:
+        mu, svf = fields["mu_sun"], fields["svf"]
+        w = fields["view"] if weight == "view" else fields["area"]
+    out = {}
+    if weight == "view":
+        agg = lambda num: _aggregate(num, w, grid, psf_px)  # noqa: E731
+    else:
+        agg = lambda num: grid.block_sum(num) / grid.factor**2  # noqa: E731
+    wo = w * onehot
+    for k, f in (("a", 1.0), ("g", mu), ("s", svf)):
+        if k in want:
+            out[k] = agg(wo * f)
+    shape2 = (ne, ne, grid.ny, grid.nx)
+    if flat:
+        for k in want & set(FEATURES_2):
+            out[k] = np.zeros(shape2)
+        return out
+    ex = Exchange(svf, fields["area"], int(round(radius_m / city.res)))
+    recv = wo * (1 - svf)  # (ne, ny, nx): receiving facets of element e
+    for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
+        if k in want:
+            src = ex.gather(onehot * f)
+            out[k] = agg(recv[:, None] * src[None, :])
+    return out
+
+
+# --- element form: models and Jacobians, batched over leading axes --------------------------------------------
+
+def reflective_model(rho, A, Q, l_path, symmetric: bool = False):
+    """y = L_p + A.rho + rho.Q.rho and dy/drho = A + (Q + Q^T) rho.
+
+    rho (..., ne); A (..., k, ne); Q (..., k, ne, ne); l_path scalar or broadcastable to (..., k).
+    A = (T_up + T_dif)/pi (S g + D s), Q = (T_up + T_dif)/pi (S cg + D cs) per band. With ``symmetric=True``
+    ``Q`` is already Q + Q^T (then y = L_p + (A + Q rho / 2).rho), which saves work in iterative solvers.
+    """
+    qs = Q if symmetric else Q + np.swapaxes(Q, -1, -2)
+    lead = np.broadcast_shapes(qs.shape[:-3], np.shape(rho)[:-1])
+    k, ne = qs.shape[-3], qs.shape[-1]
+    qs = np.broadcast_to(qs, lead + qs.shape[-3:])
+    r = np.broadcast_to(rho, lead + (ne,))
+    qr = (qs.reshape(lead + (k * ne, ne)) @ r[..., None]).reshape(lead + (k, ne))  # (Q + Q^T) rho
+    jac = A + qr
+    y = l_path + ((A + 0.5 * qr) * r[..., None, :]).sum(-1)
+    return y, jac
+
+
+def thermal_model(temp, eps, a, s, c, bands: list[Band], terms: dict):
+    """Element thermal model and its Jacobian.
+
+    temp (..., ne) K; eps (..., nbt, ne); a, s (..., k, ne); c (..., k, ne, ne).
+    Returns y (..., nbt, k), dy/dT (..., nbt, k, ne) and dy/deps (..., nbt, k, ne) (band-diagonal in eps).
+    """
+    B, dB = zip(*(band_planck(b, temp, derivative=True) for b in bands))
+    B, dB = np.stack(B, -2), np.stack(dB, -2)  # (..., nbt, ne)
+    tau, lsky, lup = terms["tau"], terms["L_sky"], terms["L_up"]
+    emit = eps * B
+    one_m = 1 - eps
+    env = np.einsum("...kef,...bf->...bke", c, emit)  # sum_f c_kef eps_f B_f
+    y = lup[:, None] + tau[:, None] * (
+        np.einsum("...ke,...be->...bk", a, emit) + lsky[:, None] * np.einsum("...ke,...be->...bk", s, one_m)
+        + np.einsum("...bke,...be->...bk", env, one_m))
+    back = np.einsum("...kef,...be->...bkf", c, one_m)  # sum_e c_kef (1 - eps_e)
+    d_emit = a[..., None, :, :] + back  # dy / d(eps_f B_f)
+    t3 = tau[:, None, None]
+    dT = t3 * d_emit * (eps * dB)[..., :, None, :]
+    deps = t3 * (d_emit * B[..., :, None, :] - lsky[:, None, None] * s[..., None, :, :] - env)
+    return y, dT, deps

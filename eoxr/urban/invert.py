@@ -1,0 +1,560 @@
+"""Per-pixel inversion of the element form of the forward model over a weighted neighbourhood window.
+
+For a sensor pixel p the unknowns are the properties of the elements seen in the window x window pixels
+around it (reflectance per element and band; temperature per element and emissivity per element and band);
+the window's pixels are weighted by exp(-d^2 / (2 (window/2)^2)) (d in pixels), which regularises across
+neighbours: a property varies from pixel to pixel only as much as the windows differ. Each window is a small
+bounded least-squares problem (:mod:`.lm`), solved for all pixels of a chunk at once. Over Dask the chunks
+overlap by a halo of ``window // 2`` pixels (``map_overlap``), so results do not depend on chunking.
+
+Every element seen in a window is an unknown there; elements seen with less than ``min_fraction`` of the
+window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
+view) and rest on the prior.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..errors import ConvergenceError
+from .forward import features, reflective_model, thermal_model
+from .lm import levenberg_marquardt
+from .sensors import band_planck
+
+T_BOUNDS = (200.0, 380.0)  # K
+EPS_BOUNDS = (0.8, 1.0)
+RHO_BOUNDS = (0.0, 1.0)
+
+
+def window_weights(window: int) -> np.ndarray:
+    h = window // 2
+    d2 = (np.arange(window) - h)[:, None] ** 2 + (np.arange(window) - h)[None, :] ** 2
+    return np.exp(-d2 / (2 * max(window / 2, 1.0) ** 2)).ravel()
+
+
+def _windows(arr: np.ndarray, window: int) -> np.ndarray:
+    """(C, Y, X) with a halo of window//2 -> (P, K, C) for the P interior pixels and K = window^2 offsets."""
+    w = sliding_window_view(arr, (window, window), axis=(-2, -1))  # (C, Py, Px, win, win)
+    c = arr.shape[0]
+    return np.moveaxis(w.reshape(c, -1, window * window), 0, -1)
+
+
+def split_reflective(nb: int, ne: int):
+    """Channel layout of the reflective stack: radiance (nb), a, g, s (ne each), cg, cs (ne*ne each)."""
+    sizes = [("y", nb), ("a", ne), ("g", ne), ("s", ne), ("cg", ne * ne), ("cs", ne * ne)]
+    out, i = {}, 0
+    for k, n in sizes:
+        out[k] = slice(i, i + n)
+        i += n
+    return out, i
+
+
+def split_thermal(nbt: int, ne: int):
+    """Channel layout of the thermal stack: radiance (nbt), a, s (ne sub-elements each), c (ne*ne), area (ne)."""
+    sizes = [("y", nbt), ("a", ne), ("s", ne), ("c", ne * ne), ("area", ne)]
+    out, i = {}, 0
+    for k, n in sizes:
+        out[k] = slice(i, i + n)
+        i += n
+    return out, i
+
+
+def reflective_outputs(nb: int, ne: int) -> int:
+    """Output channels: reflectance (ne*nb), its std (ne*nb), residual, iterations."""
+    return 2 * ne * nb + 2
+
+
+def reflectance_priors(prior, names, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) arrays (ne, nb) from (mean, std) or {element: (mean, std)} (scalars or per-band)."""
+    mean = np.full((len(names), nb), 0.2)
+    std = np.full((len(names), nb), 0.5)
+    items = {n: prior for n in names} if not isinstance(prior, dict) else prior
+    for j, n in enumerate(names):
+        if n in items:
+            m, s = items[n]
+            mean[j] = np.broadcast_to(np.asarray(m, dtype=float), (nb,))
+            std[j] = np.broadcast_to(np.asarray(s, dtype=float), (nb,))
+    return mean, np.maximum(std, 1e-6)
+
+
+def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int, terms: dict, noise: float,
+                            prior_mean: np.ndarray, prior_std, max_iter: int, min_fraction: float,
+                            tol: float = 1e-6) -> np.ndarray:
+    """Invert one block (channels, Y + 2h, X + 2h) -> (outputs, Y, X); NaN halo cells count as missing."""
+    lay, _ = split_reflective(nb, ne)
+    h = window // 2
+    Y, X = block.shape[1] - 2 * h, block.shape[2] - 2 * h
+    win = _windows(block, window)  # (P, K, C)
+    P, K = win.shape[:2]
+    ww = window_weights(window)[None, :]
+    yw = win[..., lay["y"]]
+    feat_ok = np.isfinite(win[..., lay["a"]]).all(-1)
+    a = np.nan_to_num(win[..., lay["a"]])
+    g = np.nan_to_num(win[..., lay["g"]])
+    s = np.nan_to_num(win[..., lay["s"]])
+    cg = np.nan_to_num(win[..., lay["cg"]]).reshape(P, K, ne, ne)
+    cs = np.nan_to_num(win[..., lay["cs"]]).reshape(P, K, ne, ne)
+    rho = np.full((ne, nb, P), np.nan)
+    std = np.full((ne, nb, P), np.nan)
+    resid = np.zeros(P)
+    iters = np.zeros(P)
+    prior_sd = np.broadcast_to(prior_std, (ne, nb))
+    # bands are independent problems: solve several bands' windows in one batch (bounded memory)
+    per_band = max(P * K * ne * ne, 1)
+    group = max(1, min(nb, int(4e6 // per_band)))
+    for b0 in range(0, nb, group):
+        bs = np.arange(b0, min(nb, b0 + group))
+        G = len(bs)
+        valid = feat_ok[None] & np.isfinite(np.moveaxis(yw[..., bs], -1, 0))  # (G, P, K)
+        wk = np.where(valid, ww[None], 0.0)
+        yb = np.nan_to_num(np.moveaxis(yw[..., bs], -1, 0))
+        wsum = wk.sum(-1)  # (G, P)
+        frac = np.einsum("gpk,pke->gpe", wk, a) / np.maximum(wsum, 1e-300)[..., None]
+        seen = (frac > 1e-9) & (wsum[..., None] > 0)  # unknowns of this window
+        present = seen & (frac > min_fraction)  # reported
+        scale = np.abs((wk * yb).sum(-1)) / np.maximum(wsum, 1e-300)
+        sigma = noise * np.maximum(scale, 1e-6)
+        sw = (np.sqrt(wk) / sigma[..., None]).reshape(G * P, K)
+        tt = (terms["T_up"][bs] + terms["T_dif"][bs]) / np.pi
+        cS, cD = (tt * terms["S"][bs])[:, None, None, None], (tt * terms["D"][bs])[:, None, None, None]
+        A = (cS * g[None] + cD * s[None]).reshape(G * P, K, ne)
+        Q = cS[..., None] * cg[None] + cD[..., None] * cs[None]
+        Q = (Q + Q.swapaxes(-1, -2)).reshape(G * P, K, ne, ne)  # symmetric part, what the model needs
+        lp = np.repeat(terms["L_path"][bs], P)[:, None]
+        yb = yb.reshape(G * P, K)
+        pm = np.repeat(prior_mean[:, bs].T, P, axis=0)  # (G*P, ne)
+        pp = np.where(seen.reshape(G * P, ne), 1.0 / np.repeat(prior_sd[:, bs].T, P, axis=0) ** 2, 1e12)
+
+        def fun(x, idx, A=A, Q=Q, lp=lp, yb=yb, sw=sw):
+            if len(idx) < len(A):  # the active problems only
+                A, Q, lp, yb, sw = A[idx], Q[idx], lp[idx], yb[idx], sw[idx]
+            ym, jac = reflective_model(x, A, Q, lp, symmetric=True)
+            return sw * (yb - ym), sw[..., None] * jac
+
+        res = levenberg_marquardt(fun, pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp, max_iter=max_iter, tol=tol)
+        x = res.x.reshape(G, P, ne)
+        rho[:, bs] = np.where(present, x, np.nan).transpose(2, 0, 1)
+        std[:, bs] = np.where(present, res.std.reshape(G, P, ne), np.nan).transpose(2, 0, 1)
+        ym, _ = reflective_model(res.x, A, Q, lp, symmetric=True)
+        ym = ym.reshape(G, P, K)
+        yb = yb.reshape(G, P, K)
+        rr = np.sqrt((wk * (yb - ym) ** 2).sum(-1) / np.maximum(wsum, 1e-300)) / np.maximum(scale, 1e-300)
+        resid += np.where(wsum > 0, rr, np.nan).sum(0) / nb
+        iters = np.maximum(iters, res.iterations.reshape(G, P).max(0))
+    out = np.concatenate([rho.reshape(ne * nb, P), std.reshape(ne * nb, P), resid[None], iters[None]])
+    return out.reshape(-1, Y, X)
+
+
+def thermal_outputs(nbt: int, ne: int) -> int:
+    """Output channels: element temperature (ne) and std (ne) in the pixel, temperature of the shaded and sunlit
+    parts (2 ne: 2e shaded, 2e + 1 sunlit) and std, emissivity (ne*nbt) and std, residual, iterations."""
+    return 6 * ne + 2 * ne * nbt + 2
+
+
+def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, terms: dict, nedt: float,
+                         eps_mean: np.ndarray, eps_std: float, t_std: float, max_iter: int, min_fraction: float,
+                         contrast_std: float | None = None, tol_t: float = 1e-4, tol_eps: float = 1e-6) -> np.ndarray:
+    """Invert one thermal block (channels, Y + 2h, X + 2h) -> (outputs, Y, X).
+
+    The features come per sub-element (2e: shaded facets of element e, 2e + 1: sunlit ones, see
+    :func:`forward.features` ``split_lit``): sunlit and shaded parts of an element have their own temperature
+    and share the element's emissivity. Unknowns per pixel: temperatures (2 ne) then emissivities (nbt x ne);
+    prior: emissivity ``eps_mean`` (nbt, ne) +- ``eps_std``, temperature the window's brightness temperature
+    +- ``t_std`` K; with ``contrast_std`` (K), the sunlit-minus-shaded difference of an element seen in both
+    states is also drawn toward 0 with that spread (a prior row per element). The element's temperature in the
+    pixel averages its parts weighted by their surface in the pixel (channels ``area``).
+    """
+    nbt = len(bands)
+    ns = 2 * ne
+    lay, _ = split_thermal(nbt, ns)
+    h = window // 2
+    Y, X = block.shape[1] - 2 * h, block.shape[2] - 2 * h
+    win = _windows(block, window)
+    P, K = win.shape[:2]
+    ww = window_weights(window)[None, :]
+    yw = np.moveaxis(win[..., lay["y"]], -1, 1)  # (P, nbt, K)
+    feat_ok = np.isfinite(win[..., lay["a"]]).all(-1)
+    valid = feat_ok[:, None, :] & np.isfinite(yw)
+    wk = np.where(valid, ww[:, None, :], 0.0)  # (P, nbt, K)
+    yb = np.nan_to_num(yw)
+    a = np.nan_to_num(win[..., lay["a"]])
+    s = np.nan_to_num(win[..., lay["s"]])
+    c = np.nan_to_num(win[..., lay["c"]]).reshape(P, K, ns, ns)
+    wsum = wk.sum(-1)  # (P, nbt)
+    frac_sub = (wk[:, 0, :, None] * a).sum(1) / np.maximum(wsum[:, :1], 1e-300)  # (P, ns)
+    frac = frac_sub.reshape(P, ne, 2).sum(-1)
+    ok = wsum[:, :1] > 0
+    seen_sub = (frac_sub > 1e-9) & ok  # unknowns of this window
+    seen = (frac > 1e-9) & ok
+    present_sub = seen_sub & (frac_sub > min_fraction / 2)  # reported
+    present = seen & (frac > min_fraction)
+    sub2el = np.repeat(np.arange(ne), 2)
+    onehot = np.eye(ne)[sub2el]  # (ns, ne)
+    # noise: NEdT converted to radiance at 300 K through the band's dB/dT and the transmittance
+    sig = np.array([band_planck(b, 300.0, derivative=True)[1] for b in bands]) * nedt * terms["tau"]
+    sw = np.sqrt(wk) / sig[None, :, None]
+    # temperature prior/start: brightness temperature of the window mean in the clearest band, emissivity-corrected
+    ib = int(np.argmax(terms["tau"]))
+    lmean = (wk[:, ib] * yb[:, ib]).sum(-1) / np.maximum(wsum[:, ib], 1e-300)
+    lsurf = (lmean - terms["L_up"][ib]) / terms["tau"][ib]
+    grid_t = np.linspace(*T_BOUNDS, 721)
+    bt = np.interp(lsurf / np.clip(eps_mean[ib].mean(), 0.8, 1.0), band_planck(bands[ib], grid_t), grid_t)
+    x0 = np.concatenate([np.repeat(bt[:, None], ns, 1), np.broadcast_to(eps_mean.reshape(1, -1), (P, nbt * ne))], 1)
+    pm = x0.copy()
+    pp = np.concatenate([np.where(seen_sub, 1 / t_std**2, 1e12),
+                         np.where(np.tile(seen, (1, nbt)), 1 / eps_std**2, 1e12)], 1)
+    lo = np.array([T_BOUNDS[0]] * ns + [EPS_BOUNDS[0]] * (nbt * ne))
+    hi = np.array([T_BOUNDS[1]] * ns + [EPS_BOUNDS[1]] * (nbt * ne))
+    tol = np.array([tol_t] * ns + [tol_eps] * (nbt * ne))
+    eye = np.eye(nbt)
+
+    def model(x, idx):
+        temp, eps = x[:, :ns], x[:, ns:].reshape(-1, nbt, ne)
+        ym, dT, deps_sub = thermal_model(temp, eps[..., sub2el], a[idx], s[idx], c[idx], bands, terms)
+        return ym, dT, deps_sub @ onehot  # emissivity shared by the sunlit and shaded parts
+
+    both = seen_sub.reshape(P, ne, 2).all(-1)  # elements seen sunlit and shaded
+    diff = np.zeros((ne, ns + nbt * ne))
+    diff[np.arange(ne), 2 * np.arange(ne) + 1] = 1.0
+    diff[np.arange(ne), 2 * np.arange(ne)] = -1.0
+
+    def fun(x, idx):
+        ym, dT, deps = model(x, idx)
+        r = (sw[idx] * (yb[idx] - ym)).reshape(len(idx), -1)
+        swi = sw[idx][..., None]
+        jt = (swi * dT).reshape(len(idx), nbt * K, ns)
+        je = (swi * deps)[:, :, :, None, :] * eye[None, :, None, :, None]  # (p, nbt, K, nbt, ne)
+        J = np.concatenate([jt, je.reshape(len(idx), nbt * K, nbt * ne)], -1)
+        if contrast_std:
+            cw = both[idx] / contrast_std  # (p, ne)
+            r = np.concatenate([r, -cw * (x @ diff.T)], -1)
+            J = np.concatenate([J, cw[..., None] * diff[None]], 1)
+        return r, J
+
+    if P and not np.isfinite(x0).all():
+        raise ConvergenceError("no finite start temperature: the thermal radiances hold NaN or negative values")
+    res = levenberg_marquardt(fun, x0, lo, hi, pm, pp, max_iter=max_iter, tol=tol)
+    temp = np.where(present_sub, res.x[:, :ns], np.nan)
+    tstd = np.where(present_sub, res.std[:, :ns], np.nan)
+    area = np.nan_to_num(block[lay["area"], h:h + Y, h:h + X].reshape(ns, -1).T)  # (P, ns) centre pixel
+    # parts the sensor sees in the window carry the element's temperature; unseen ones (e.g. walls facing away
+    # from the sensor) are left out of the average
+    use = seen_sub.reshape(P, ne, 2)
+    w = np.where(use, area.reshape(P, ne, 2), 0.0)
+    den = w.sum(-1)
+    tx = np.where(use, res.x[:, :ns].reshape(P, ne, 2), 0.0)
+    sx = np.where(use, res.std[:, :ns].reshape(P, ne, 2), 0.0)
+    n_use = use.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # element absent from the centre pixel but seen in the window: plain mean of its parts
+        t_el = np.where(den > 0, (w * tx).sum(-1) / den, tx.sum(-1) / n_use)
+        s_el = np.where(den > 0, np.sqrt((w**2 * sx**2).sum(-1)) / den, sx.max(-1))
+    t_el = np.where(present, t_el, np.nan)
+    s_el = np.where(present, s_el, np.nan)
+    eps = np.where(present[:, None, :], res.x[:, ns:].reshape(P, nbt, ne), np.nan)
+    estd = np.where(present[:, None, :], res.std[:, ns:].reshape(P, nbt, ne), np.nan)
+    # residual: relative RMS radiance misfit, like the reflective one
+    ym, _, _ = model(res.x, np.arange(P))
+    scale = (wk * yb).sum(-1).sum(-1) / np.maximum(wsum.sum(-1), 1e-300)
+    rr = np.sqrt((wk * (yb - ym) ** 2).sum((1, 2)) / np.maximum(wsum.sum(-1), 1e-300)) / np.maximum(scale, 1e-300)
+    out = np.concatenate([t_el.T, s_el.T, temp.T, tstd.T, np.moveaxis(eps, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
+                          np.moveaxis(estd, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
+                          rr[None], res.iterations[None].astype(float)])
+    return out.reshape(-1, Y, X)
+
+
+# --- xarray / Dask level ------------------------------------------------------------------------------------
+
+def scene_geometry(obs, geometry=None):
+    """Sun/view angles (degrees) from ``geometry``, the dataset attrs, or scene-constant (numpy) variables."""
+    from ..errors import MissingVariableError
+    from .atmosphere import Geometry
+
+    if isinstance(geometry, Geometry):
+        return geometry
+    vals = dict(geometry or {})
+    for k in ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth"):
+        if k in vals:
+            continue
+        if k in obs.attrs:
+            vals[k] = float(obs.attrs[k])
+        elif hasattr(obs, "data_vars") and k in obs.variables:
+            v = obs[k].data
+            if not isinstance(v, np.ndarray):
+                raise MissingVariableError(f"{k} is a lazy variable: pass geometry={{'{k}': ...}} or put scene "
+                                           "angles in ds.attrs (the model uses one sun and view per scene)")
+            vals[k] = float(np.nanmean(v))
+        elif k.startswith("view"):
+            vals[k] = 0.0
+        else:
+            raise MissingVariableError(f"the image has no {k!r} (degrees) in attrs or variables: add "
+                                       f"ds.attrs['{k}'] or pass geometry={{'{k}': ...}}")
+    return Geometry(**vals)
+
+
+def adjacency_correct(y, terms: dict, sigma_px: float, lazy: bool):
+    """Remove the adjacency effect from top-of-atmosphere radiances y (band, Y, X).
+
+    The image holds L = L_p + T_up L_s + T_dif <L_s>, <.> the Gaussian environment mean (sigma ``sigma_px``
+    pixels); the inversion's model holds L' = L_p + (T_up + T_dif) L_s. With <L_s> estimated from the image,
+    <L_s> = <L - L_p> / (T_up + T_dif) (the environment of the environment is the environment), L_s follows and
+    L' = L_p + (T_up + T_dif) (L - L_p - T_dif <L_s>) / T_up. Image edges repeat the nearest pixel (the scene is
+    assumed to continue); the Dask version overlaps chunks by the kernel radius (4 sigma), so chunking does not
+    change it. Cf. the environment term of 6S (Vermote et al. 1997, IEEE TGRS 35(3), 675-686).
+    """
+    from scipy import ndimage
+
+    lp = terms["L_path"][:, None, None]
+    tup, tdif = terms["T_up"][:, None, None], terms["T_dif"][:, None, None]
+    sig = (0, sigma_px, sigma_px)
+
+    def env(block):
+        return ndimage.gaussian_filter(block, sig, mode="nearest", truncate=4.0)
+
+    if lazy:
+        import dask.array as dsa
+
+        r = int(np.ceil(4.0 * sigma_px))
+        r = min(r, y.shape[1] - 1, y.shape[2] - 1)
+        y = y.rechunk({0: -1})
+        if r > 0 and 4.0 * sigma_px > min(y.shape[1], y.shape[2]) - 1:
+            m = dsa.map_blocks(env, y.rechunk({1: -1, 2: -1}), dtype=float).rechunk(y.chunks)
+        else:
+            m = dsa.map_overlap(env, y, depth={0: 0, 1: r, 2: r}, boundary={0: "none", 1: "nearest", 2: "nearest"},
+                                dtype=float)
+    else:
+        m = env(np.asarray(y, dtype=float))
+    ls_env = (m - lp) / (tup + tdif)
+    ls = (y - lp - tdif * ls_env) / tup
+    return lp + (tup + tdif) * ls
+
+
+def _stack_run(stack, func, nout, h, lazy):
+    """Run ``func`` on (C, Y, X) with a NaN halo of ``h`` pixels: map_overlap over Dask chunks, or directly."""
+    if not lazy:
+        padded = np.pad(np.asarray(stack, dtype=float), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+        return func(padded)
+    import dask.array as da
+
+    cy = tuple(stack.chunks[1])
+    cx = tuple(stack.chunks[2])
+    if min(cy + cx) < max(h, 1):
+        stack = stack.rechunk({1: max(h, max(cy)), 2: max(h, max(cx))})
+        cy, cx = tuple(stack.chunks[1]), tuple(stack.chunks[2])
+    stack = stack.rechunk({0: -1})
+    return da.map_overlap(func, stack, depth={0: 0, 1: h, 2: h}, boundary={0: "none", 1: np.nan, 2: np.nan},
+                          trim=False, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
+
+
+def _as_array(da_, lazy, chunks=None):
+    import dask.array as dsa
+
+    if lazy:
+        return da_.data if isinstance(da_.data, dsa.Array) else dsa.from_array(np.asarray(da_.data), chunks=chunks)
+    return np.asarray(da_.values, dtype=float)
+
+
+def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
+           geometry=None, noise: float | None = None, nedt: float | None = None,
+           reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
+           emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 10.0,
+           thermal_model_error: float = 0.5,
+           min_fraction: float = 0.05,
+           psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
+           flat: bool = False, budget: bool = True, adjacency_m: float | None = None):
+    """Per-element reflectance / emissivity / temperature maps and the radiative budget of a city.
+
+    ``obs``: Dataset with ``radiance`` (band, y, x; W m-2 sr-1 um-1) or ``reflectance`` (top-of-atmosphere, 1;
+    reflective bands only); band names as the sensor's (e.g. B02..B12, TIR1..TIR5); scene angles in attrs or
+    ``geometry=``. ``city``: :class:`~eoxr.urban.City` in the image's CRS, covering it, whose cell divides the
+    pixel. ``atmosphere``: dict or :class:`~eoxr.urban.Atmosphere`. ``window``: odd neighbourhood size (pixels).
+    ``noise``: relative radiance noise (default the sensor's), ``nedt``: K. ``temperature_std``: prior spread (K)
+    around the window's brightness temperature; ``contrast_std``: prior spread (K) of the sunlit-minus-shaded
+    temperature difference of an element (None: free); ``thermal_model_error`` (K) is added in quadrature to
+    the NEdT: the temperature variation inside a window that one temperature per element part cannot follow. ``reflectance_prior``: (mean, std)
+    for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
+    its spread). ``emissivity_prior``: {element:
+    emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
+    ``adjacency_m``: correct reflective radiances for the adjacency effect over a Gaussian environment of that
+    scale (m) first (:func:`adjacency_correct`).
+    Lazy when ``obs`` is Dask-backed; halo ``window // 2`` pixels.
+    """
+    import xarray as xr
+
+    from .. import attrs as A
+    from ..errors import EoxrError, MissingVariableError
+    from .atmosphere import Atmosphere, reflective_terms, thermal_terms
+    from .budget import broadband_arrays, longwave, shortwave
+    from .city import City
+    from .sensors import band_solar_irradiance, get_sensor
+
+    if window < 1 or window % 2 == 0:
+        raise EoxrError(f"window must be an odd number of pixels (1, 3, 5, ...), not {window}")
+    if isinstance(obs, xr.DataArray):
+        obs = obs.to_dataset(name=obs.name or "radiance")
+    var = "radiance" if "radiance" in obs else "reflectance" if "reflectance" in obs else None
+    if var is None:
+        raise MissingVariableError(f"the image needs a 'radiance' or 'reflectance' variable (band, y, x); it has "
+                                   f"{sorted(map(str, obs.data_vars))}")
+    img = obs[var]
+    A.require_dims(img, ("band", "y", "x"), "urban.invert image")
+    img = img.transpose("band", "y", "x")
+    sen = get_sensor(sensor)
+    names = [str(b) for b in img.band.values]
+    sen = sen.subset(names)
+    rbands, tbands = sen.reflective(), sen.thermal()
+    if var == "reflectance" and tbands:
+        raise EoxrError(f"thermal bands {[b.name for b in tbands]} must be given as radiance, not reflectance")
+    if tbands and not emissivity_prior:
+        raise MissingVariableError(
+            f"thermal bands {[b.name for b in tbands]} need an emissivity prior per element: pass "
+            f"emissivity_prior={{'roof': 0.92, 'road': 0.95, ...}} for the elements {city.names}")
+    geom = scene_geometry(obs, geometry)
+    atm = Atmosphere.from_any(atmosphere)
+    grid = city.grid_for(img)
+    h = window // 2
+    ne = len(city.names)
+    lazy = not isinstance(img.data, np.ndarray)
+    psf = sen.psf_sigma if psf_sigma is None else psf_sigma
+    mu_s = float(np.cos(np.radians(geom.sun_zenith)))
+    ny, nx = grid.ny, grid.nx
+
+    # one task per feature: key -> (weight, psf, split_lit, feature name)
+    recipes = {}
+    if rbands:
+        recipes.update({k: ("view", psf, False, k) for k in ("a", "g", "s", "cg", "cs")})
+        recipes.update({"A" + k: ("area", 0.0, False, k) for k in ("a", "g", "s", "cg", "cs")})
+    if tbands:
+        recipes.update({"T" + k: ("view", psf, True, k) for k in ("a", "s", "c")})
+        recipes["TAa"] = ("area", 0.0, True, "a")
+
+    def one_feature(city_, fields, weight, psf_, split, name):
+        return features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
+                        only=(name,))[name]
+
+    def shape_of(key):
+        n = 2 * ne if recipes[key][2] else ne
+        return (n, ny, nx) if recipes[key][3] in ("a", "g", "s") else (n, n, ny, nx)
+
+    if lazy:
+        import dask
+        import dask.array as dsa
+
+        # the city enters the graph once; the horizons once; then the features in parallel tasks
+        dcity = dask.delayed(city, pure=False)
+        dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths)
+        feat = {k: dsa.from_delayed(dask.delayed(one_feature, pure=False)(dcity, dfields, *r), shape=shape_of(k),
+                                    dtype=float) for k, r in recipes.items()}
+        chunks = {"y": img.chunks[1], "x": img.chunks[2]}
+        feat = {k: v.rechunk((-1,) * (v.ndim - 2) + (chunks["y"], chunks["x"])) for k, v in feat.items()}
+    else:
+        fields = city.fields(geom, n_azimuths)
+        feat = {k: one_feature(city, fields, *r) for k, r in recipes.items()}
+    xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
+    coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
+    out = {}
+    settings = dict(window=window, max_iter=max_iter, sensor=sen.name, atmosphere=atm.__dict__, flat=flat,
+                    geometry=geom.__dict__)
+
+    if rbands:
+        nb = len(rbands)
+        terms = reflective_terms(atm, rbands, geom)
+        y = img.sel(band=[b.name for b in rbands])
+        if var == "reflectance":
+            e0 = xr.DataArray([band_solar_irradiance(b) for b in rbands], dims="band", coords={"band": y.band})
+            y = y * e0 * mu_s / np.pi
+        ya = _as_array(y, lazy)
+        if adjacency_m:
+            ya = adjacency_correct(ya, terms, adjacency_m / float(img.x[1] - img.x[0]), lazy)
+        stack = xp.concatenate([ya, feat["a"], feat["g"], feat["s"], feat["cg"].reshape(ne * ne, ny, nx),
+                                feat["cs"].reshape(ne * ne, ny, nx)], axis=0)
+        prior, prior_sd = reflectance_priors(reflectance_prior, city.names, nb)
+        kw = dict(nb=nb, ne=ne, window=window, terms=terms, noise=noise if noise else sen.snr_noise,
+                  prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
+                  min_fraction=min_fraction)
+        nout = reflective_outputs(nb, ne)
+        res = _stack_run(stack, lambda blk: invert_reflective_block(blk, **kw), nout, h, lazy)
+        bc = [b.name for b in rbands]
+        rc = {**coords, "band": bc}
+        k = ne * nb
+        out["reflectance"] = A.cf(xr.DataArray(res[:k].reshape(ne, nb, ny, nx), dims=("element", "band", "y", "x"),
+                                               coords=rc), "1", "surface reflectance of each urban element")
+        out["reflectance_std"] = A.cf(xr.DataArray(res[k:2 * k].reshape(ne, nb, ny, nx),
+                                                   dims=("element", "band", "y", "x"), coords=rc), "1",
+                                      "posterior standard deviation of the element reflectance")
+        out["residual"] = A.cf(xr.DataArray(res[2 * k], dims=("y", "x"), coords={"y": coords["y"], "x": coords["x"]}),
+                               "1", "relative RMS radiance misfit over the window (reflective bands)")
+        out["iterations"] = A.cf(xr.DataArray(res[2 * k + 1], dims=("y", "x"),
+                                              coords={"y": coords["y"], "x": coords["x"]}),
+                                 "1", "Levenberg-Marquardt iterations (largest over bands)")
+        if budget:
+            area = xr.Dataset({
+                "a": (("element", "y", "x"), feat["Aa"]), "g": (("element", "y", "x"), feat["Ag"]),
+                "s": (("element", "y", "x"), feat["As"]),
+                "cg": (("element", "element2", "y", "x"), feat["Acg"]),
+                "cs": (("element", "element2", "y", "x"), feat["Acs"])},
+                coords={**coords, "element2": city.names})
+            w, width = broadband_arrays(rbands)
+            S = xr.DataArray(terms["S"], dims="band", coords={"band": bc})
+            D = xr.DataArray(terms["D"], dims="band", coords={"band": bc})
+            prior_da = xr.DataArray(prior, dims=("element", "band"), coords={"element": city.names, "band": bc})
+            sw = shortwave(out["reflectance"], area, S, D, mu_s, w, width, prior_da)
+            out.update({k_: v.drop_vars("element2", errors="ignore") for k_, v in sw.data_vars.items()})
+
+    if tbands:
+        nbt = len(tbands)
+        terms_t = thermal_terms(atm, tbands, geom)
+        eps_mean = np.zeros((nbt, ne))
+        missing = [e for e in city.names if e not in emissivity_prior]
+        if missing:
+            raise MissingVariableError(f"emissivity_prior lacks element(s) {missing}; give a value for every "
+                                       f"element of the city {city.names}")
+        for j, e in enumerate(city.names):
+            eps_mean[:, j] = np.broadcast_to(np.asarray(emissivity_prior[e], dtype=float), (nbt,))
+        yt = img.sel(band=[b.name for b in tbands])
+        ya = _as_array(yt, lazy)
+        ns = 2 * ne
+        stack = xp.concatenate([ya, feat["Ta"], feat["Ts"], feat["Tc"].reshape(ns * ns, ny, nx), feat["TAa"]], axis=0)
+        # the data's spread: sensor NEdT and, in quadrature, what the window-constant model cannot follow
+        nedt_total = float(np.hypot(nedt if nedt else sen.nedt, thermal_model_error))
+        kw = dict(bands=tbands, ne=ne, window=window, terms=terms_t, nedt=nedt_total,
+                  eps_mean=eps_mean, eps_std=emissivity_std, t_std=temperature_std, max_iter=max_iter,
+                  min_fraction=min_fraction, contrast_std=contrast_std)
+        nout = thermal_outputs(nbt, ne)
+        res = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
+        tc = {**coords, "thermal_band": [b.name for b in tbands]}
+        pc = {**coords, "part": ["shaded", "sunlit"]}
+        yx = {"y": coords["y"], "x": coords["x"]}
+        dims_p = ("element", "part", "y", "x")
+        t_el = xr.DataArray(res[:ne], dims=("element", "y", "x"), coords=coords)
+        t_el_std = xr.DataArray(res[ne:2 * ne], dims=("element", "y", "x"), coords=coords)
+        t_parts = xr.DataArray(res[2 * ne:2 * ne + ns].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
+        t_parts_std = xr.DataArray(res[2 * ne + ns:2 * ne + 2 * ns].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
+        area_parts = xr.DataArray(feat["TAa"].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
+        k = 2 * ne + 2 * ns
+        out["temperature"] = A.cf(t_el, "K", "surface temperature of each urban element (its shaded and sunlit "
+                                             "facets weighted by their surface in the pixel)")
+        out["temperature_std"] = A.cf(t_el_std, "K", "posterior standard deviation of the element temperature")
+        out["temperature_parts"] = A.cf(t_parts, "K", "surface temperature of the shaded and sunlit facets of "
+                                                      "each urban element")
+        out["temperature_parts_std"] = A.cf(t_parts_std, "K", "posterior standard deviation of temperature_parts")
+        out["emissivity"] = A.cf(xr.DataArray(res[k:k + ne * nbt].reshape(ne, nbt, ny, nx),
+                                              dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
+                                 "emissivity of each urban element")
+        out["emissivity_std"] = A.cf(xr.DataArray(res[k + ne * nbt:k + 2 * ne * nbt].reshape(ne, nbt, ny, nx),
+                                                  dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
+                                     "posterior standard deviation of the element emissivity")
+        out["thermal_residual"] = A.cf(xr.DataArray(res[-2], dims=("y", "x"), coords=yx), "1",
+                                       "relative RMS radiance misfit over the window (thermal bands)")
+        out["thermal_iterations"] = A.cf(xr.DataArray(res[-1], dims=("y", "x"), coords=yx), "1",
+                                         "Levenberg-Marquardt iterations (thermal)")
+        if "residual" not in out:
+            out["residual"], out["iterations"] = out["thermal_residual"], out["thermal_iterations"]
+        if budget:
+            lw = longwave(t_parts.fillna(t_el), out["emissivity"], area_parts)
+            out.update(dict(lw.data_vars))
+
+    ds = xr.Dataset(out)
+    if img.rio.crs is not None:
+        ds = ds.rio.write_crs(img.rio.crs)
+    return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", **settings)

@@ -1,0 +1,177 @@
+"""Build notebooks/urban_radiative_budget.ipynb (without outputs): `python notebooks/build_urban.py`."""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+CELLS = [
+    ("md", """# Urban radiative budget from a satellite image and a 3-D city model
+
+`ds.urban.invert(city, sensor=..., atmosphere=..., window=5)` retrieves, per coarse pixel, the reflectance
+(per band), emissivity and temperature of every urban element seen around it (roof, wall, road, tree, grass,
+water, soil), then the albedo, net shortwave and emitted longwave maps (W m-2).
+
+* **Forward model** (`eoxr.urban.forward`): a 2.5-D city (DSM + element map) on a fine grid; sun shadows and view
+  occlusion by marching along the sun/view azimuth; sky view factor from horizons over N azimuths; irradiance =
+  direct (lit cosine, transmittance exp(-tau/mu_s)) + diffuse (sky view) + one bounce from the surrounding facets;
+  Lambertian radiance to the top of the atmosphere with path radiance; thermal emission (Planck) with reflected
+  sky and environment; Gaussian PSF and aggregation to the sensor pixel. The discrete-facet view follows DART
+  (Gastellu-Etchegorry et al. 2015, doi:10.1109/JSTARS.2015.2406827); canyon sky view factors follow Oke (1988).
+* **Inversion** (`eoxr.urban.invert`): with properties constant per element over a window of pixels, the model
+  is bilinear in the properties, with an analytic Jacobian; a bounded Levenberg-Marquardt solves all windows of a
+  chunk at once, over Dask chunks with a halo of `window // 2` pixels.
+* **Baseline** (`ds.urban.unmix`): flat 2-D linear unmixing (no shadows, no sky view, no walls, no bounces).
+
+Everything below runs on a synthetic city whose truth is known; the observations are simulated with a
+*higher-fidelity* configuration than the inversion assumes (twice finer grid, two bounces, adjacency effect,
+a 10 % wider PSF, the aerosol optical depth off by 20 %)."""),
+    ("code", """%matplotlib inline
+import os, time
+import numpy as np
+import matplotlib.pyplot as plt
+import xarray as xr
+import eoxr
+from eoxr.urban import Atmosphere, Geometry, synth
+from eoxr.urban.sensors import get_sensor
+
+QUICK = os.environ.get("EOXR_QUICK") == "1"
+SIZE = 200.0 if QUICK else 400.0      # metres per side of the Sentinel-2 scene
+SEED = 4
+rng = np.random.default_rng(SEED)"""),
+    ("md", """## 1. A procedural city
+
+Street grid, blocks of buildings with log-normal heights, parks, a pond, bare lots and street trees. The truth
+city has 0.5 m cells; the inversion's city model is the same city at 1 m (majority class, mean height), with
+walls derived from the DSM."""),
+    ("code", """truth_city = synth.make_city(SIZE, 0.5, SEED)
+city = truth_city.coarsen(2)
+geom = Geometry(sun_zenith=40.0, sun_azimuth=155.0, view_zenith=8.0, view_azimuth=100.0)
+f = city.fields(geom)
+fig, ax = plt.subplots(1, 4, figsize=(17, 4))
+ext = city.bounds[0], city.bounds[2], city.bounds[1], city.bounds[3]
+im = ax[0].imshow(city.dsm, extent=ext, cmap="magma"); fig.colorbar(im, ax=ax[0], label="height (m)")
+cmap = plt.get_cmap("tab10", len(city.names))
+im = ax[1].imshow(city.element, extent=ext, cmap=cmap, vmin=-0.5, vmax=len(city.names) - 0.5)
+cb = fig.colorbar(im, ax=ax[1], ticks=range(len(city.names))); cb.ax.set_yticklabels(city.names)
+im = ax[2].imshow(f["svf"], extent=ext, cmap="viridis", vmin=0, vmax=1); fig.colorbar(im, ax=ax[2], label="sky view factor (1)")
+im = ax[3].imshow(f["mu_sun"], extent=ext, cmap="gray"); fig.colorbar(im, ax=ax[3], label="lit cos(incidence) (1)")
+for a, t in zip(ax, ["DSM", "elements", "sky view factor", "direct sun (shadows)"]):
+    a.set_title(t); a.set_xlabel("x (m)")
+plt.tight_layout()"""),
+    ("md", """## 2. A Sentinel-2-like observation (10 m, 10 bands)
+
+Element reflectances are drawn around class spectra (per band), with a smooth spatial field; the scene is
+simulated with two bounces, a 300 m adjacency effect, 1 % noise and a PSF 10 % wider than nominal."""),
+    ("code", """sen = get_sensor("sentinel-2")
+atm = Atmosphere(aot550=0.2)
+truth = synth.draw_properties(truth_city, sen, SEED, geom)
+obs = synth.observe(truth_city, truth, sen, geom, atm, pixel_size=10.0, noise=0.01, n_bounce=2,
+                    adjacency_m=300.0, psf_sigma=1.1 * sen.psf_sigma, seed=SEED)
+obs.radiance.sel(band=["B02", "B04", "B08", "B11"]).plot(col="band", cmap="cividis", figsize=(16, 3.6),
+                                                         cbar_kwargs={"label": "TOA radiance (W m-2 sr-1 um-1)"})
+obs"""),
+    ("md", """## 3. Invert: 3-D model vs flat unmixing
+
+Both get the same class-library prior (spectrum +- 25 %), an atmosphere whose AOT is 20 % too high, and correct
+the adjacency effect over a 250 m Gaussian environment estimated from the image itself. The result
+is lazy when the input is chunked; here Dask runs it over 10 x 10 pixel chunks with a 2-pixel halo."""),
+    ("code", """prior = synth.reflectance_prior(sen.reflective())
+atm_inv = atm.scaled(1.2)
+t0 = time.perf_counter()
+res = obs.chunk({"y": 10, "x": 10}).urban.invert(city, sen, atm_inv, window=5, max_iter=12,
+                                                  reflectance_prior=prior, adjacency_m=250.0)
+print("lazy:", type(res.reflectance.data).__name__)
+res = res.compute()
+print(f"3-D inversion: {obs.sizes['y'] * obs.sizes['x'] / (time.perf_counter() - t0):.0f} pixels/s")
+flat = obs.urban.unmix(city, sen, atm_inv, window=5, reflectance_prior=prior, adjacency_m=250.0)
+grid_t = truth_city.grid_for(obs.radiance)
+rho_true = xr.DataArray(synth.element_truth(truth_city, truth.reflectance, grid_t),
+                        dims=("element", "band", "y", "x"),
+                        coords={"element": truth_city.names, "band": obs.band.values, "y": obs.y, "x": obs.x})
+rho_true = rho_true.sel(element=list(res.element.values))
+res[["albedo", "net_shortwave", "residual", "iterations"]]"""),
+    ("code", """band = "B08"
+fig, ax = plt.subplots(3, 4, figsize=(17, 11))
+for j, el in enumerate(["roof", "road", "grass", "tree"]):
+    t = rho_true.sel(element=el, band=band)
+    r3, rf = res.reflectance.sel(element=el, band=band), flat.reflectance.sel(element=el, band=band)
+    for i, (da, name, cm) in enumerate([(r3, "3-D", "viridis"), (r3 - t, "3-D error", "RdBu_r"),
+                                          (rf - t, "flat error", "RdBu_r")]):
+        kw = dict(vmin=-0.1, vmax=0.1) if "error" in name else dict(vmin=0, vmax=float(t.max()) * 1.2 + 1e-3)
+        da.plot(ax=ax[i, j], cmap=cm, cbar_kwargs={"label": f"reflectance {band} (1)"}, **kw)
+        ax[i, j].set_title(f"{el}: {name}")
+plt.tight_layout()"""),
+    ("md", """### Error per element class (RMSE over pixels where the element is present and retrieved)"""),
+    ("code", """def rmse(a, b):
+    d = (a - b).values
+    return float(np.sqrt(np.nanmean(d ** 2))) if np.isfinite(d).any() else np.nan
+
+names = list(res.element.values)
+r3 = [rmse(res.reflectance.sel(element=e), rho_true.sel(element=e)) for e in names]
+rf = [rmse(flat.reflectance.sel(element=e), rho_true.sel(element=e)) for e in names]
+x = np.arange(len(names))
+plt.figure(figsize=(8, 3.5))
+plt.bar(x - 0.2, r3, 0.4, label="3-D inversion"); plt.bar(x + 0.2, rf, 0.4, label="flat unmixing")
+plt.xticks(x, names); plt.ylabel("reflectance RMSE (1)"); plt.legend(); plt.title("retrieval error per element")
+dict(zip(names, np.round(r3, 4)))"""),
+    ("md", """## 4. Radiative budget
+
+Broadband albedo and net shortwave from the retrieved spectra (bands stand for their share of the 0.3-2.5 um
+solar spectrum), against the truth computed from every 0.5 m facet with two bounces."""),
+    ("code", """tb = synth.true_budget(truth_city, truth, sen, geom, atm, grid_t, n_bounce=2)
+fig, ax = plt.subplots(2, 3, figsize=(16, 8))
+for i, (var, unit) in enumerate([("albedo", "1"), ("net_shortwave", "W m-2")]):
+    true = xr.DataArray(tb[var], dims=("y", "x"), coords={"y": obs.y, "x": obs.x})
+    res[var].plot(ax=ax[i, 0], cmap="viridis", cbar_kwargs={"label": f"{var} ({unit})"})
+    (res[var] - true).plot(ax=ax[i, 1], cmap="RdBu_r", cbar_kwargs={"label": f"3-D error ({unit})"})
+    (flat[var] - true).plot(ax=ax[i, 2], cmap="RdBu_r", cbar_kwargs={"label": f"flat error ({unit})"})
+    ax[i, 0].set_title(f"{var}, 3-D"); ax[i, 1].set_title(f"RMSE {rmse(res[var], true):.3g} {unit}")
+    ax[i, 2].set_title(f"flat: RMSE {rmse(flat[var], true):.3g} {unit}")
+plt.tight_layout()"""),
+    ("md", """## 5. Thermal: an ECOSTRESS-like scene (70 m, 5 bands)
+
+Sunlit facets are warmer than shaded ones; the inversion retrieves a shaded and a sunlit temperature per element
+and the element emissivity (prior: a class library +- 0.01), with the water vapour off by 20 %."""),
+    ("code", """tsize = 420.0 if QUICK else 700.0
+tcity_truth = synth.make_city(tsize, 1.0, SEED + 1)
+tcity = tcity_truth.coarsen(2)
+tsen = get_sensor("ecostress").subset(["TIR1", "TIR2", "TIR3", "TIR4", "TIR5"])
+tatm = Atmosphere(aot550=0.2, water_vapour=2.0)
+ttruth = synth.draw_properties(tcity_truth, tsen, SEED, geom)
+tobs = synth.observe(tcity_truth, ttruth, tsen, geom, tatm, pixel_size=70.0, nedt=0.15, n_bounce=2, seed=SEED)
+tres = tobs.urban.invert(tcity, tsen, tatm.scaled(wv_factor=1.2), window=5, max_iter=15,
+                         emissivity_prior=synth.emissivity_prior(tsen.thermal()))
+tgrid = tcity_truth.grid_for(tobs.radiance)
+t_true = xr.DataArray(synth.element_truth(tcity_truth, ttruth.temperature, tgrid, tcity_truth.fields(geom)["area"]),
+                      dims=("element", "y", "x"), coords={"element": tcity_truth.names, "y": tobs.y, "x": tobs.x})
+fig, ax = plt.subplots(1, 3, figsize=(16, 4))
+tres.temperature.sel(element="roof").plot(ax=ax[0], cmap="inferno", cbar_kwargs={"label": "roof temperature (K)"})
+(tres.temperature.sel(element="roof") - t_true.sel(element="roof")).plot(
+    ax=ax[1], cmap="RdBu_r", cbar_kwargs={"label": "roof temperature error (K)"})
+tres.emitted_longwave.plot(ax=ax[2], cmap="magma", cbar_kwargs={"label": "emitted longwave (W m-2)"})
+plt.tight_layout()
+{e: round(rmse(tres.temperature.sel(element=e), t_true.sel(element=e)), 2) for e in tres.element.values}"""),
+    ("md", """## 6. What to take from this
+
+* The 3-D model removes most of the shadow / sky-view / bounce bias that flat unmixing leaves in the budget
+  (net shortwave errors of tens of W m-2 instead of ~150).
+* What remains comes from what the inversion does not know: the finer geometry, the second bounce, the adjacency
+  effect, the PSF and, above all for dark targets (water, asphalt), the error in aerosol optical depth.
+* Elements seen in less than 5 % of a window are not reported; walls are visible only in oblique views.
+  `reflectance_std` / `temperature_std` are the posterior standard deviations from the Jacobian.
+* `python benchmarks/urban.py --quick` measures all of this over sun angles, aerosol loads, noise levels and
+  misregistration, against the flat baseline and against `scipy.optimize.least_squares` per pixel."""),
+]
+
+
+def build(path: Path | None = None) -> Path:
+    path = path or Path(__file__).with_name("urban_radiative_budget.ipynb")
+    nb = new_notebook()
+    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+if __name__ == "__main__":
+    print(build())

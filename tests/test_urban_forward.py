@@ -1,0 +1,205 @@
+"""Forward model of eoxr.urban: geometry against analytic cases, energy balance, element form and Jacobians."""
+import numpy as np
+import pytest
+import xarray as xr
+
+from eoxr.urban import forward as F
+from eoxr.urban import geometry as G
+from eoxr.urban.atmosphere import Atmosphere, Geometry, reflective_terms, thermal_terms
+from eoxr.urban.city import City
+from eoxr.urban.sensors import ECOSTRESS, SENTINEL2, band_planck, broadband_weights
+
+
+def _city(dsm, element, names, res=1.0):
+    ny, nx = dsm.shape
+    x = 500000 + (np.arange(nx) + 0.5) * res
+    y = 5400000 - (np.arange(ny) + 0.5) * res
+    d = xr.DataArray(dsm, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs("EPSG:32631")
+    return City(d, d.copy(data=element.astype(np.int16)), names)
+
+
+def _blocks(rng, n=90):
+    dsm = np.zeros((n, n))
+    el = np.full((n, n), 2)
+    el[:, : n // 3] = 3  # grass strip
+    for r0 in range(4, n - 20, 28):
+        for c0 in range(6, n - 20, 28):
+            s = int(rng.integers(10, 18))
+            dsm[r0:r0 + s, c0:c0 + s] = rng.uniform(6, 18)
+            el[r0:r0 + s, c0:c0 + s] = 0
+    return _city(dsm, el, ["roof", "wall", "road", "grass"])
+
+
+def _grid(city, px):
+    ys, xs = city.sensor_coords(px)
+    tmpl = xr.DataArray(np.zeros((len(ys), len(xs))), dims=("y", "x"), coords={"y": ys, "x": xs})
+    return city.grid_for(tmpl.rio.write_crs(city.crs))
+
+
+def test_sky_view_factor_flat_plane_is_one():
+    z = np.zeros((12, 12))
+    svf = G.sky_view_factor(z, 1.0, G.facets(z, 1.0), n_azimuths=16)
+    np.testing.assert_allclose(svf, 1.0, atol=1e-12)
+
+
+def test_sky_view_factor_infinite_canyon_floor_centre():
+    # Floor centre of an infinite canyon (walls of height h, floor width w): the horizon elevation at azimuth phi
+    # from the canyon axis is atan(tan(beta) |sin phi|), tan(beta) = h / (w/2) = 2h/w. The cosine-weighted SVF of a
+    # horizontal facet is (1/2pi) Int cos^2(elev) dphi = (1/2pi) Int dphi / (1 + tan^2(beta) sin^2 phi) = cos(beta)
+    # (Oke 1988). Grid: 21 floor cells between two 10 m walls, the centre cell 10.5 cells from each face.
+    h, half = 10.0, 10.5
+    dsm = np.zeros((41, 31))
+    dsm[:10] = h
+    dsm[31:] = h
+    svf = G.sky_view_factor(dsm, 1.0, G.facets(dsm, 1.0), n_azimuths=64, max_dist=150.0, growth=0.0)
+    beta = np.arctan(h / half)
+    assert svf[20, 15] == pytest.approx(np.cos(beta), abs=0.006)
+    # the canyon is uniform along its axis (edge cells continue it)
+    assert svf[20, 0] == pytest.approx(svf[20, 15], abs=1e-9)
+
+
+def test_sky_view_factor_open_wall_and_roof():
+    # a vertical wall on level open ground: (1/2pi) Int_{front half} cos(phi - A) (pi/2) dphi = 1/2;
+    # the flat roof of an isolated building sees the whole sky
+    box = np.zeros((60, 60))
+    box[20:40, 20:40] = 12.0
+    fac = G.facets(box, 1.0)
+    svf = G.sky_view_factor(box, 1.0, fac, n_azimuths=64)
+    assert fac["wall"][20, 30] and not fac["wall"][21, 30]
+    assert svf[20, 30] == pytest.approx(0.5, abs=0.01)
+    np.testing.assert_allclose(fac["normal"][:, 20, 30], [0, 1, 0], atol=1e-12)
+    assert svf[30, 30] == pytest.approx(1.0, abs=1e-12)
+    assert fac["area"][20, 30] == pytest.approx(12.0)  # a 12 m high, 1 m long wall per 1 m2 cell
+
+
+@pytest.mark.parametrize("sza", [20.0, 35.0, 50.0])
+@pytest.mark.parametrize("azimuth", [180.0, 90.0])
+def test_box_shadow_length_is_h_tan_sza(sza, azimuth):
+    h = 12.0
+    dsm = np.zeros((80, 80))
+    dsm[30:42, 30:42] = h
+    fac = G.facets(dsm, 1.0)
+    mu = G.sunlit_cosine(dsm, 1.0, fac, sza, azimuth)
+    if azimuth == 180.0:  # sun in the south: the shadow falls north of the building, along column 36
+        line = mu[:30, 36][::-1]
+    else:  # sun in the east: shadow to the west, along row 36
+        line = mu[36, :30][::-1]
+    shadow = int(np.argmax(line > 0))  # shaded cells from the wall face outward
+    expected = h * np.tan(np.radians(sza))
+    # cell centres lie at 0.5, 1.5, ... from the face: the count is expected rounded to the nearest cell
+    assert abs(shadow - expected) <= 0.5 + 1e-9
+    # the sunlit roof sees the sun at cos(sza); the ground far away too
+    assert mu[35, 35] == pytest.approx(np.cos(np.radians(sza)))
+
+
+def test_flat_open_plane_radiance_is_irradiance_over_pi():
+    rng = np.random.default_rng(3)
+    city = _city(np.zeros((20, 20)), np.zeros((20, 20)), ["road"])
+    geom = Geometry(40.0, 120.0)
+    f = city.fields(geom)
+    bands = list(SENTINEL2.bands[:3])
+    terms = reflective_terms(Atmosphere(aot550=0.3), bands, geom)
+    rho = np.broadcast_to(rng.uniform(0.1, 0.9, 3)[:, None, None], (3, 20, 20))
+    out = F.fine_reflective(city, f, rho, terms, n_bounce=3)
+    e = terms["S"] * np.cos(np.radians(40.0)) + terms["D"]
+    np.testing.assert_allclose(out["E"], np.broadcast_to(e[:, None, None], (3, 20, 20)), rtol=1e-12)
+    np.testing.assert_allclose(out["M"] / np.pi, rho * e[:, None, None] / np.pi, rtol=1e-12)
+
+
+def test_energy_conservation_without_absorption():
+    # rho = 1 everywhere: with enough bounces everything that comes in (sun + sky) leaves to the sky
+    rng = np.random.default_rng(11)
+    city = _blocks(rng, 70)
+    geom = Geometry(30.0, 200.0)
+    f = city.fields(geom)
+    bands = [SENTINEL2.bands[2]]
+    terms = reflective_terms(Atmosphere(), bands, geom)
+    ones = np.ones((1,) + city.element.shape)
+    out = F.fine_reflective(city, f, ones, terms, radius_m=6.0, n_bounce=400)
+    area = f["area"]
+    incoming = (area * out["E0"]).sum()
+    to_sky = (area * f["svf"] * out["M"]).sum()
+    assert to_sky == pytest.approx(incoming, rel=1e-6)
+    # and an absorbing city keeps less: a checked inequality, not a tautology
+    half = F.fine_reflective(city, f, 0.5 * ones, terms, radius_m=6.0, n_bounce=50)
+    assert (area * f["svf"] * half["M"]).sum() < 0.5 * incoming
+
+
+def test_element_form_equals_fine_model_and_jacobian_matches_differences():
+    rng = np.random.default_rng(5)
+    city = _blocks(rng)
+    geom = Geometry(35.0, 150.0, 12.0, 100.0)
+    f = city.fields(geom)
+    grid = _grid(city, 10.0)
+    bands = list(SENTINEL2.bands[:2])
+    terms = reflective_terms(Atmosphere(aot550=0.2), bands, geom)
+    ne = len(city.names)
+    rho_e = rng.uniform(0.05, 0.6, (2, ne))
+    y_fine = F.simulate_reflective(city, f, rho_e[:, city.element], terms, grid, psf_px=0.45, n_bounce=1)
+    ft = F.features(city, f, grid, psf_px=0.45)
+    for b in range(2):
+        tt = (terms["T_up"][b] + terms["T_dif"][b]) / np.pi
+        A = np.moveaxis(tt * (terms["S"][b] * ft["g"] + terms["D"][b] * ft["s"]), 0, -1)[..., None, :]
+        Q = np.moveaxis(tt * (terms["S"][b] * ft["cg"] + terms["D"][b] * ft["cs"]), (0, 1), (-2, -1))[..., None, :, :]
+        y, J = F.reflective_model(rho_e[b], A, Q, terms["L_path"][b])
+        np.testing.assert_allclose(y[..., 0], y_fine[b], rtol=1e-10)
+        for e in range(ne):
+            d = 1e-6
+            up = rho_e.copy()
+            up[b, e] += d
+            dn = rho_e.copy()
+            dn[b, e] -= d
+            fd = (F.simulate_reflective(city, f, up[:, city.element], terms, grid, 0.45)[b]
+                  - F.simulate_reflective(city, f, dn[:, city.element], terms, grid, 0.45)[b]) / (2 * d)
+            np.testing.assert_allclose(J[..., 0, e], fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+    # the bounce makes the model non-linear: doubling reflectance more than doubles the surface signal
+    y1, _ = F.reflective_model(rho_e[0], A, Q, 0.0)
+    y2, _ = F.reflective_model(2 * rho_e[0], A, Q, 0.0)
+    assert (y2 > 2 * y1).all()
+
+
+def test_thermal_element_form_and_jacobian():
+    rng = np.random.default_rng(8)
+    city = _blocks(rng)
+    geom = Geometry(30.0, 170.0, 5.0, 90.0)
+    f = city.fields(geom)
+    grid = _grid(city, 30.0)
+    bands = ECOSTRESS.thermal()
+    terms = thermal_terms(Atmosphere(water_vapour=2.5), bands, geom)
+    ne, nbt = len(city.names), len(bands)
+    temp = rng.uniform(290, 320, ne)
+    eps = rng.uniform(0.88, 0.99, (nbt, ne))
+    y_fine = F.simulate_thermal(city, f, eps[:, city.element], temp[city.element], bands, terms, grid, psf_px=0.5)
+    ft = F.features(city, f, grid, psf_px=0.5)
+    a = np.moveaxis(ft["a"], 0, -1)[..., None, :]
+    s = np.moveaxis(ft["s"], 0, -1)[..., None, :]
+    c = np.moveaxis(ft["c"], (0, 1), (-2, -1))[..., None, :, :]
+    y, dT, deps = F.thermal_model(temp, eps, a, s, c, bands, terms)
+    np.testing.assert_allclose(np.moveaxis(y[..., 0], -1, 0), y_fine, rtol=1e-10)
+    for e in range(ne):
+        d = 1e-3
+        tp, tm = temp.copy(), temp.copy()
+        tp[e] += d
+        tm[e] -= d
+        fd = (F.thermal_model(tp, eps, a, s, c, bands, terms)[0] - F.thermal_model(tm, eps, a, s, c, bands, terms)[0]) / (2 * d)
+        np.testing.assert_allclose(dT[..., e], fd, rtol=1e-5, atol=1e-9)
+        for b in range(nbt):
+            ep, em = eps.copy(), eps.copy()
+            ep[b, e] += 1e-6
+            em[b, e] -= 1e-6
+            fd = (F.thermal_model(temp, ep, a, s, c, bands, terms)[0]
+                  - F.thermal_model(temp, em, a, s, c, bands, terms)[0]) / 2e-6
+            np.testing.assert_allclose(fd[..., b, :], deps[..., b, :, e], rtol=1e-5, atol=1e-7)
+            others = np.delete(fd, b, axis=-2)
+            assert np.abs(others).max() < 1e-9  # band-diagonal in emissivity
+
+
+def test_planck_and_solar_weights():
+    b = ECOSTRESS.thermal()[3]
+    B, dB = band_planck(b, np.array([290.0, 300.0]), derivative=True)
+    fd = (band_planck(b, 300.001) - band_planck(b, 299.999)) / 0.002
+    assert dB[1] == pytest.approx(fd, rel=1e-6)
+    assert B[1] > B[0] > 0
+    w, width = broadband_weights(list(SENTINEL2.bands))
+    assert w.sum() == pytest.approx(1.0)
+    assert (width > 0).all()
