@@ -1,0 +1,158 @@
+"""Grid helpers shared by the lst methods: factors, coarse/fine coordinates, block sums, CRS and guides.
+
+Arrays are handled as (..., y, x): numpy arrays stay numpy, dask arrays stay lazy.
+"""
+from __future__ import annotations
+
+import numbers
+
+import dask.array as dsa
+import rioxarray  # noqa: F401  (registers .rio)
+import numpy as np
+import xarray as xr
+
+from ..attrs import require_dims
+from ..errors import CRSError, GridError, ParameterError
+
+
+def check_factor(factor) -> int:
+    """Return ``factor`` as an int >= 1, or raise :class:`ParameterError`."""
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or float(factor) != int(factor) \
+            or int(factor) < 1:
+        raise ParameterError(
+            f"factor must be a positive integer (the ratio of coarse to fine pixel size), not {factor!r}; "
+            "for 1 km -> 250 m pass factor=4, for 1 km -> 500 m pass factor=2."
+        )
+    return int(factor)
+
+
+def spatial(da: xr.DataArray, what: str = "lst") -> xr.DataArray:
+    """``da`` with dims ordered (..., y, x)."""
+    require_dims(da, ("y", "x"), what)
+    return da.transpose(..., "y", "x")
+
+
+def is_dask(a) -> bool:
+    return isinstance(a, dsa.Array)
+
+
+def pixel_size(coord: xr.DataArray) -> float:
+    """Signed pixel spacing of a regular 1-D coordinate (CRS units)."""
+    if coord.size < 2:
+        raise GridError(f"coordinate {coord.name!r} has {coord.size} value(s): at least 2 pixels are needed")
+    return float(coord.values[1] - coord.values[0])
+
+
+def coarse_coord(coord: xr.DataArray, factor: int) -> np.ndarray:
+    """Centres of the coarse pixels made of ``factor`` consecutive fine pixels (excess trimmed)."""
+    n = coord.size // factor
+    return np.asarray(coord.values[: n * factor], dtype="f8").reshape(n, factor).mean(axis=1)
+
+
+def fine_coord(coord: xr.DataArray, factor: int) -> np.ndarray:
+    """Centres of the ``factor`` fine pixels inside each coarse pixel."""
+    step = pixel_size(coord) / factor
+    offsets = (np.arange(factor) + 0.5 - factor / 2.0) * step
+    return (np.asarray(coord.values, dtype="f8")[:, None] + offsets[None, :]).ravel()
+
+
+def rechunk_multiple(a, factor: int):
+    """Rechunk the last two axes of a dask array so every chunk is a multiple of ``factor``."""
+    if not is_dask(a):
+        return a
+    chunks = []
+    for ax in (-2, -1):
+        c = a.chunks[ax]
+        size = max(factor, (max(c) // factor) * factor)
+        chunks.append(size)
+    return a.rechunk({a.ndim - 2: chunks[0], a.ndim - 1: chunks[1]})
+
+
+def block_sum(a, factor: int):
+    """Sum over non-overlapping ``factor`` x ``factor`` blocks of the last two axes (excess trimmed)."""
+    if factor == 1:
+        return a
+    ny, nx = a.shape[-2] // factor, a.shape[-1] // factor
+    a = a[..., : ny * factor, : nx * factor]
+    if is_dask(a):
+        a = rechunk_multiple(a, factor)
+        return dsa.coarsen(np.sum, a, {a.ndim - 2: factor, a.ndim - 1: factor})
+    return a.reshape(*a.shape[:-2], ny, factor, nx, factor).sum(axis=(-3, -1))
+
+
+def repeat_blocks(a, factor: int):
+    """Each coarse pixel repeated ``factor`` x ``factor`` times (nearest-neighbour upsampling)."""
+    if factor == 1:
+        return a
+    lib = dsa if is_dask(a) else np
+    return lib.repeat(lib.repeat(a, factor, axis=-2), factor, axis=-1)
+
+
+def crs_of(obj):
+    try:
+        return obj.rio.crs
+    except Exception:  # noqa: BLE001  (rioxarray raises several kinds on odd grids)
+        return None
+
+
+def like(data, template: xr.DataArray, y: np.ndarray, x: np.ndarray, name: str, units: str,
+         long_name: str, crs=None) -> xr.DataArray:
+    """A DataArray on (template's leading dims, y, x) with CF attrs and the CRS of ``crs``."""
+    from ..attrs import cf
+
+    lead = {d: template[d] for d in template.dims[:-2] if d in template.coords}
+    coords = dict(lead, y=("y", y), x=("x", x))
+    out = xr.DataArray(data, dims=template.dims, coords=coords, name=name)
+    for c in template.coords:  # scalar coords such as time
+        if c not in out.coords and template[c].ndim == 0 and c != "spatial_ref":
+            out = out.assign_coords({c: template[c]})
+    out = cf(out, units, long_name)
+    crs = crs if crs is not None else crs_of(template)
+    if crs is not None:
+        out = out.rio.write_crs(crs)
+    return out
+
+
+def align_guide(guide: xr.DataArray, lst: xr.DataArray, factor: int) -> xr.DataArray:
+    """``guide`` on the fine grid of ``lst`` (its grid refined ``factor`` times), as (..., y, x).
+
+    A guide finer than the target by an integer ratio is block-averaged to it. Raises
+    :class:`CRSError` for another CRS and :class:`GridError` for a coarser or shifted grid.
+    """
+    guide = spatial(guide, "guide")
+    c_lst, c_guide = crs_of(lst), crs_of(guide)
+    if c_lst is not None and c_guide is not None and c_lst != c_guide:
+        raise CRSError(
+            f"guide is on CRS {c_guide.to_string()} but lst on {c_lst.to_string()}: reproject the guide with "
+            f"guide.rio.reproject_match(...) onto the fine grid of the LST, or lst.rio.reproject(...)."
+        )
+    dx_t = abs(pixel_size(lst.x)) / factor
+    dy_t = abs(pixel_size(lst.y)) / factor
+    dx_g, dy_g = abs(pixel_size(guide.x)), abs(pixel_size(guide.y))
+    if dx_g > dx_t * 1.001 or dy_g > dy_t * 1.001:
+        raise GridError(
+            f"guide pixels ({dx_g:g} x {dy_g:g}) are coarser than the target pixels ({dx_t:g} x {dy_t:g}) "
+            f"of factor={factor}: pass a guide at {dx_t:g} CRS units or finer, or a smaller factor."
+        )
+    ratio = dx_t / dx_g
+    m = int(round(ratio))
+    if abs(ratio - m) > 1e-3 or abs(dy_t / dy_g - m) > 1e-3:
+        raise GridError(
+            f"guide pixel size {dx_g:g} does not divide the target pixel size {dx_t:g} by an integer: "
+            "resample the guide onto the target grid with guide.rio.reproject_match(...)."
+        )
+    if m > 1:
+        from .degrade import aggregate
+
+        guide = aggregate(guide, m, domain="linear", min_valid=0.5)
+    yf, xf = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
+    tol_x, tol_y = 0.05 * dx_t, 0.05 * dy_t
+    try:
+        out = guide.sel(x=xf, method="nearest", tolerance=tol_x).sel(y=yf, method="nearest", tolerance=tol_y)
+    except KeyError as exc:
+        raise GridError(
+            f"guide grid does not contain the fine grid of the LST at factor={factor} (fine x from {xf[0]:g} "
+            f"to {xf[-1]:g}, y from {yf[0]:g} to {yf[-1]:g}, spacing {dx_t:g}): guide pixels are shifted or do "
+            "not cover the LST; resample with guide.rio.reproject_match(...)."
+        ) from exc
+    return out.assign_coords(x=xf, y=yf)

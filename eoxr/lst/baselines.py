@@ -1,0 +1,201 @@
+"""Classical LST sharpening: bicubic interpolation, TsHARP and DisTrad, and the coarse-conservation step.
+
+- bicubic: cubic convolution (Keys 1981, "Cubic convolution interpolation for digital image processing",
+  IEEE TASSP, doi:10.1109/TASSP.1981.1163711, a = -0.5) from coarse to fine pixel centres.
+- TsHARP: T = a + b NDVI fitted on the coarse pixels, applied to the fine NDVI, and the coarse residual
+  added back (Agam, Kustas, Anderson, Li & Neale 2007, Remote Sens. Environ., doi:10.1016/j.rse.2006.10.006).
+- DisTrad: the same with fractional vegetation cover fc = 1 - ((NDVImax - NDVI)/(NDVImax - NDVImin))^0.625
+  as predictor (Kustas, Norman, Anderson & French 2003, "Estimating subpixel surface temperatures and
+  energy fluxes from the vegetation index-radiometric temperature relationship", Remote Sens. Environ. 85;
+  the fc form as in Agam et al. 2007).
+
+Both regression methods *conserve* the observation: their output aggregated back (radiance domain) equals
+the coarse LST. Fine pixels under a cloudy (NaN) coarse pixel stay NaN.
+"""
+from __future__ import annotations
+
+import dask.array as dsa
+from dask.array.overlap import ensure_minimum_chunksize
+import numpy as np
+import xarray as xr
+
+from ..attrs import stamp
+from ..errors import NoDataError
+from ._grid import align_guide, block_sum, check_factor, fine_coord, is_dask, like, repeat_blocks, spatial
+from .degrade import aggregate, from_radiance, to_radiance
+
+HALO = 2  # coarse pixels of context the cubic kernel needs on each side
+
+
+def _keys(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    t = np.abs(t)
+    return np.where(t <= 1, (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1,
+                    np.where(t < 2, a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a, 0.0))
+
+
+def _weights(factor: int, kind: str) -> np.ndarray:
+    """(factor, 5) weights on coarse neighbours -2..+2 of each fine sub-pixel phase."""
+    d = (np.arange(factor) + 0.5) / factor - 0.5  # sub-pixel offset from the coarse centre, coarse units
+    m = np.arange(-2, 3)
+    dist = m[None, :] - d[:, None]
+    if kind == "cubic":
+        return _keys(dist)
+    return np.clip(1.0 - np.abs(dist), 0.0, None)  # bilinear
+
+
+def _upsample_axis(a: np.ndarray, w: np.ndarray, axis: int, halo: int) -> np.ndarray:
+    """Upsample a padded block along ``axis`` (padding ``halo``) with phase weights ``w``."""
+    a = np.moveaxis(a, axis, -1)
+    n = a.shape[-1] - 2 * halo
+    f = w.shape[0]
+    out = np.zeros(a.shape[:-1] + (n, f), dtype=a.dtype)
+    for j, off in enumerate(range(-2, 3)):
+        seg = a[..., halo + off: halo + off + n]
+        out += seg[..., None] * w[:, j]
+    return np.moveaxis(out.reshape(a.shape[:-1] + (n * f,)), -1, axis)
+
+
+def _upsample_block(block: np.ndarray, factor: int, halo: int = HALO) -> np.ndarray:
+    """Bicubic upsampling of a (..., y, x) block padded by ``halo``; NaN-aware.
+
+    Where the 4x4 cubic support touches a NaN, a bilinear interpolation normalised over the valid
+    neighbours is used (its weight on the pixel's own coarse parent is >= 0.5, so it is defined);
+    fine pixels whose coarse parent is NaN stay NaN.
+    """
+    wc, wl = _weights(factor, "cubic"), _weights(factor, "linear")
+    cubic = _upsample_axis(_upsample_axis(block, wc, -2, halo), wc, -1, halo)
+    valid = np.isfinite(block)
+    filled = np.where(valid, block, 0.0)
+    v = valid.astype(block.dtype)
+    num = _upsample_axis(_upsample_axis(filled, wl, -2, halo), wl, -1, halo)
+    den = _upsample_axis(_upsample_axis(v, wl, -2, halo), wl, -1, halo)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        linear = num / den
+    out = np.where(np.isfinite(cubic), cubic, linear)
+    inner = valid[..., halo: valid.shape[-2] - halo, halo: valid.shape[-1] - halo]
+    parent = np.repeat(np.repeat(inner, factor, axis=-2), factor, axis=-1)
+    return np.where(parent, out, np.nan)
+
+
+def upsample_data(data, factor: int):
+    """Bicubic upsampling of (..., y, x) numpy or dask data; dask through ``map_overlap`` (halo 2 coarse px)."""
+    if factor == 1:
+        return data
+    if not np.issubdtype(data.dtype, np.floating):
+        data = data.astype("f8")
+    if not is_dask(data):
+        pad = [(0, 0)] * (data.ndim - 2) + [(HALO, HALO), (HALO, HALO)]
+        return _upsample_block(np.pad(data, pad, mode="edge"), factor)
+    # every chunk must hold the halo it lends to its neighbours
+    data = data.rechunk({data.ndim - 2: ensure_minimum_chunksize(HALO, data.chunks[-2]),
+                         data.ndim - 1: ensure_minimum_chunksize(HALO, data.chunks[-1])})
+    depth = {i: 0 for i in range(data.ndim - 2)}
+    depth.update({data.ndim - 2: HALO, data.ndim - 1: HALO})
+    chunks = data.chunks[:-2] + (tuple(c * factor for c in data.chunks[-2]),
+                                 tuple(c * factor for c in data.chunks[-1]))
+    return dsa.map_overlap(_upsample_block, data, depth=depth, boundary="nearest", trim=False,
+                           chunks=chunks, dtype=data.dtype, factor=factor)
+
+
+def bicubic(lst: xr.DataArray, factor: int) -> xr.DataArray:
+    """LST (K) interpolated by cubic convolution onto the grid ``factor`` times finer. Lazy for dask input."""
+    factor = check_factor(factor)
+    lst = spatial(lst)
+    out = like(upsample_data(lst.data, factor), lst, fine_coord(lst.y, factor), fine_coord(lst.x, factor),
+               "lst", "K", "land surface temperature, bicubic interpolation")
+    return stamp(out, "lst.bicubic", factor=factor)
+
+
+def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str = "radiance") -> xr.DataArray:
+    """Add the coarse residual back so that ``aggregate(result, factor, domain) == coarse``.
+
+    In the radiance domain the residual is added to T^4 (the quantity a coarse pixel averages), so the
+    constraint holds exactly for the sensor model of :func:`eoxr.lst.degrade.aggregate`. Fine pixels under a
+    NaN coarse pixel become NaN; fine NaN pixels stay NaN and the block mean uses the valid ones.
+    """
+    factor = check_factor(factor)
+    fine, coarse = spatial(fine), spatial(coarse)
+    f, c = fine.data, coarse.data
+    lin = domain != "radiance"
+    xf = f if lin else to_radiance(f)
+    xc = c if lin else to_radiance(c)
+    lib = dsa if (is_dask(xf) or is_dask(xc)) else np
+    valid = lib.isfinite(xf)
+    total = block_sum(lib.where(valid, xf, 0.0), factor)
+    count = block_sum(valid.astype(xf.dtype), factor)
+    residual = lib.where(count > 0, xc - total / lib.where(count > 0, count, 1.0), np.nan)
+    if is_dask(xf) and not is_dask(residual):
+        residual = dsa.from_array(residual, chunks=tuple(c // factor for c in xf.chunksize))
+    rep = repeat_blocks(residual, factor)
+    if is_dask(rep) and is_dask(xf):
+        rep = rep.rechunk(xf.chunks)
+    out = xf + rep
+    if not lin:
+        out = from_radiance(lib.where(out > 0, out, np.nan))
+    return fine.copy(data=out)
+
+
+def _lstsq(x, y):
+    """Slope and intercept of y = a + b x over pairs where both are finite (dask scalars stay lazy)."""
+    lib = dsa if (is_dask(x) or is_dask(y)) else np
+    ok = lib.isfinite(x) & lib.isfinite(y)
+    n = ok.sum()
+    xm = lib.where(ok, x, 0.0).sum() / n
+    ym = lib.where(ok, y, 0.0).sum() / n
+    sxy = lib.where(ok, (x - xm) * (y - ym), 0.0).sum()
+    sxx = lib.where(ok, (x - xm) ** 2, 0.0).sum()
+    b = sxy / sxx
+    return ym - b * xm, b, n
+
+
+def fractional_cover(ndvi, ndvi_min, ndvi_max, exponent: float = 0.625):
+    """fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin)) ** 0.625, clipped to [0, 1]."""
+    lib = dsa if is_dask(ndvi) else np
+    s = lib.clip((ndvi_max - ndvi) / (ndvi_max - ndvi_min), 0.0, 1.0)
+    return 1.0 - s ** exponent
+
+
+def regression_sharpen(lst: xr.DataArray, guide: xr.DataArray, factor: int, predictor: str = "linear",
+                       domain: str = "radiance") -> xr.DataArray:
+    """Shared TsHARP / DisTrad core. ``guide`` must already be on the fine grid (see ``align_guide``)."""
+    lst = spatial(lst)
+    g_f = guide.data if np.issubdtype(guide.dtype, np.floating) else guide.data.astype("f8")
+    g_c = aggregate(guide, factor, domain="linear", min_valid=0.5).data
+    if predictor == "fc":
+        lib = dsa if is_dask(g_f) else np
+        lo, hi = lib.nanmin(g_f), lib.nanmax(g_f)
+        p_f, p_c = fractional_cover(g_f, lo, hi), fractional_cover(g_c, lo, hi)
+    else:
+        p_f, p_c = g_f, g_c
+    t_c = lst.data if np.issubdtype(lst.dtype, np.floating) else lst.data.astype("f8")
+    if not is_dask(t_c) and not is_dask(p_c):
+        if np.isfinite(t_c).sum() < 3:
+            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on")
+    a, b, _ = _lstsq(p_c, t_c)
+    first = like(a + b * p_f, guide, guide.y.values, guide.x.values, "lst", "K", "first guess")
+    coarse = lst.copy(data=t_c)
+    return conserve(first, coarse, factor, domain)
+
+
+def tsharp(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "radiance") -> xr.DataArray:
+    """TsHARP (Agam et al. 2007): LST = a + b * guide fitted on coarse pixels, coarse residual added back.
+
+    lst: coarse LST (K). guide: NDVI (1) or another fine predictor on the grid ``factor`` times finer
+    (or finer still by an integer ratio: it is block-averaged). Returns fine LST (K), lazy for dask input.
+    """
+    factor = check_factor(factor)
+    g = align_guide(guide, lst, factor)
+    out = regression_sharpen(lst, g, factor, "linear", domain)
+    out = like(out.data, g, g.y.values, g.x.values, "lst", "K", "land surface temperature, TsHARP sharpened",
+               crs=lst.rio.crs)
+    return stamp(out, "lst.tsharp", factor=factor, domain=domain)
+
+
+def distrad(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "radiance") -> xr.DataArray:
+    """DisTrad (Kustas et al. 2003), fractional-cover variant: LST = a + b fc(NDVI), residual added back."""
+    factor = check_factor(factor)
+    g = align_guide(guide, lst, factor)
+    out = regression_sharpen(lst, g, factor, "fc", domain)
+    out = like(out.data, g, g.y.values, g.x.values, "lst", "K", "land surface temperature, DisTrad sharpened",
+               crs=lst.rio.crs)
+    return stamp(out, "lst.distrad", factor=factor, domain=domain)

@@ -1,0 +1,213 @@
+"""Multiscale statistics of LST and NDVI fields, and their extrapolation to a finer scale.
+
+- structure functions S_q(l) = < |f(r + l) - f(r)|^q > over x and y lags (Frisch 1995, "Turbulence";
+  for remote-sensing fields Lovejoy & Schertzer 2013, "The Weather and Climate", doi:10.1017/CBO9781139093811);
+- increment flatness F(l) = S_4(l) / S_2(l)^2 (3 for Gaussian increments, larger for intermittent fields);
+- radially averaged power spectrum P(k) and its log-log slope;
+- the LST-NDVI regression slope per scale (the TsHARP slope, Agam et al. 2007, doi:10.1016/j.rse.2006.10.006).
+
+``multiscale`` measures them on the field block-aggregated to several scales (each statistic at the field's
+own pixel lag), and ``extrapolate`` fits them against log(scale) and evaluates the fit at a finer scale.
+Everything is lazy for dask input (spectra through ``apply_ufunc`` with the spatial core dims in one chunk).
+"""
+from __future__ import annotations
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+
+from ..attrs import cf, stamp
+from ..errors import ParameterError
+from ._grid import check_factor, is_dask, pixel_size, spatial
+from .degrade import aggregate
+
+
+def _lib(a):
+    return dsa if is_dask(a) else np
+
+
+def _increment_moments(data, lag: int, orders) -> list:
+    """Mean |increment|^q over x and y lags of ``lag`` pixels (NaN pairs skipped), for each q."""
+    dx = data[..., :, lag:] - data[..., :, :-lag]
+    dy = data[..., lag:, :] - data[..., :-lag, :]
+    out = []
+    for q in orders:
+        tot, n = 0.0, 0
+        for d in (dx, dy):
+            lib = _lib(d)
+            ok = lib.isfinite(d)
+            tot = tot + lib.where(ok, abs(d) ** q, 0.0).sum()
+            n = n + ok.sum()
+        out.append(tot / n)
+    return out
+
+
+def structure_function(da: xr.DataArray, lags=(1, 2, 4, 8), orders=(1, 2, 3, 4)) -> xr.DataArray:
+    """S_q(l) of ``da`` for lags in pixels, returned over dims (order, lag) with ``lag`` in CRS units.
+
+    Units: (units of da)^q. NaN pixels are skipped pair by pair.
+    """
+    da = spatial(da, da.name or "field")
+    data = da.data.astype("f8") if not np.issubdtype(da.dtype, np.floating) else da.data
+    rows = [_increment_moments(data, int(lag), orders) for lag in lags]
+    lib = dsa if is_dask(data) else np
+    arr = lib.stack([lib.stack([lib.asarray(v) for v in row]) for row in rows], axis=1)
+    step = abs(pixel_size(da.x))
+    out = xr.DataArray(arr, dims=("order", "lag"), coords={"order": list(orders), "lag": [lag * step for lag in lags]})
+    units = da.attrs.get("units", "1")
+    return cf(out, f"({units})^order", f"structure function of {da.attrs.get('long_name', da.name)}")
+
+
+def flatness(da: xr.DataArray, lag: int = 1):
+    """Increment flatness S_4(l) / S_2(l)^2 (1): 3 for Gaussian increments."""
+    s2, s4 = _increment_moments(spatial(da).data, lag, (2, 4))
+    return s4 / s2 ** 2
+
+
+def _radial_psd(a: np.ndarray, nbins: int) -> np.ndarray:
+    """Radially averaged power spectrum of a 2-D field on log-spaced wavenumber bins (cycles per pixel)."""
+    a = np.asarray(a, dtype="f8")
+    ok = np.isfinite(a)
+    if ok.sum() < 16:
+        return np.full(nbins, np.nan)
+    a = np.where(ok, a - a[ok].mean(), 0.0)  # clouds and fill become the mean
+    win = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
+    p = np.abs(np.fft.fft2(a * win)) ** 2 / (win ** 2).sum()
+    k = np.hypot(np.fft.fftfreq(a.shape[0])[:, None], np.fft.fftfreq(a.shape[1])[None, :])
+    edges = _edges(min(a.shape), nbins)
+    idx = np.digitize(k.ravel(), edges) - 1
+    good = (idx >= 0) & (idx < nbins)
+    s = np.bincount(idx[good], weights=p.ravel()[good], minlength=nbins)
+    c = np.bincount(idx[good], minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(c > 0, s / c, np.nan)
+
+
+def _edges(n: int, nbins: int) -> np.ndarray:
+    return np.logspace(np.log10(2.0 / n), np.log10(0.5), nbins + 1)
+
+
+def power_spectrum(da: xr.DataArray, nbins: int = 16) -> xr.DataArray:
+    """Radially averaged power spectrum over log-spaced bins of wavenumber (cycles per CRS unit).
+
+    The field is demeaned, NaN set to the mean and Hann-windowed. Units: (units of da)^2 per
+    (cycle per pixel)^2. Lazy for dask input (the y/x dims are gathered in one chunk).
+    """
+    da = spatial(da, da.name or "field")
+    if is_dask(da.data):
+        da = da.chunk({"y": -1, "x": -1})
+    n = min(da.sizes["y"], da.sizes["x"])
+    e = _edges(n, nbins)
+    k = np.sqrt(e[:-1] * e[1:]) / abs(pixel_size(da.x))
+    out = xr.apply_ufunc(_radial_psd, da, input_core_dims=[["y", "x"]], output_core_dims=[["wavenumber"]],
+                         vectorize=True, dask="parallelized", output_dtypes=["f8"], kwargs={"nbins": nbins},
+                         dask_gufunc_kwargs={"output_sizes": {"wavenumber": nbins}})
+    out = out.assign_coords(wavenumber=k)
+    out.wavenumber.attrs.update(units="cycles per CRS unit", long_name="wavenumber")
+    units = da.attrs.get("units", "1")
+    return cf(out, f"({units})^2", f"power spectrum of {da.attrs.get('long_name', da.name)}")
+
+
+def spectral_slope(da: xr.DataArray, nbins: int = 16, kmin_px: float = 4.0 / 64, kmax_px: float = 0.5):
+    """Log-log slope of the power spectrum (P ~ k^slope; about -3 for smooth fields, -1 to -2 for rough ones),
+    fitted between ``kmin_px`` and ``kmax_px`` cycles per pixel. Lazy 0-d for dask input."""
+    p = power_spectrum(da, nbins)
+    step = abs(pixel_size(spatial(da).x))
+    k = p.wavenumber.values * step
+    sel = (k >= kmin_px) & (k <= kmax_px)
+    lk = np.log(k[sel])
+
+    def fit(v):
+        v = np.asarray(v)[sel]
+        ok = np.isfinite(v) & (v > 0)
+        if ok.sum() < 3:
+            return np.nan
+        return np.polyfit(lk[ok], np.log(v[ok]), 1)[0]
+
+    return xr.apply_ufunc(fit, p, input_core_dims=[["wavenumber"]], vectorize=True, dask="parallelized",
+                          output_dtypes=["f8"])
+
+
+def regression_slope(lst: xr.DataArray, ndvi: xr.DataArray):
+    """Least-squares slope dLST/dNDVI (K per unit NDVI) over pixels where both are finite."""
+    x, y = spatial(ndvi).data, spatial(lst).data
+    lib = dsa if (is_dask(x) or is_dask(y)) else np
+    ok = lib.isfinite(x) & lib.isfinite(y)
+    n = ok.sum()
+    xm, ym = lib.where(ok, x, 0.0).sum() / n, lib.where(ok, y, 0.0).sum() / n
+    return lib.where(ok, (x - xm) * (y - ym), 0.0).sum() / lib.where(ok, (x - xm) ** 2, 0.0).sum()
+
+
+def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 4, 16),
+               min_pixels: int = 8) -> xr.Dataset:
+    """Statistics of ``lst`` (and ``ndvi``) aggregated by each factor, over dim ``scale`` (CRS units).
+
+    Variables: ``lst_s2`` (K2, increment variance at one pixel of that scale), ``lst_flatness`` (1),
+    ``lst_spectral_slope`` (1), and with ``ndvi``: ``ndvi_s2``, ``ndvi_flatness``, ``ndvi_spectral_slope``,
+    ``regression_slope`` (K, dLST/dNDVI). Scales whose field is under ``min_pixels`` per side are skipped.
+    """
+    lst = spatial(lst)
+    step = abs(pixel_size(lst.x))
+    fields = {"lst": (lst, "radiance", "K")}
+    if ndvi is not None:
+        fields["ndvi"] = (spatial(ndvi, "ndvi"), "linear", "1")
+    factors = [check_factor(f) for f in factors if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
+    if not factors:
+        raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px")
+    rows: dict[str, list] = {}
+    agg = {}
+    for f in factors:
+        for name, (da, domain, units) in fields.items():
+            a = aggregate(da, f, domain=domain, min_valid=0.5)
+            agg[name] = a
+            s2, s4 = _increment_moments(a.data, 1, (2, 4))
+            rows.setdefault(f"{name}_s2", []).append(s2)
+            rows.setdefault(f"{name}_flatness", []).append(s4 / s2 ** 2)
+            slope = spectral_slope(a) if min(a.shape[-2:]) >= 16 else np.nan
+            rows.setdefault(f"{name}_spectral_slope", []).append(getattr(slope, "data", slope))
+        if ndvi is not None:
+            rows.setdefault("regression_slope", []).append(regression_slope(agg["lst"], agg["ndvi"]))
+    lib = dsa if is_dask(lst.data) else np
+    scale = np.array([f * step for f in factors])
+    out = xr.Dataset(coords={"scale": scale})
+    out.scale.attrs.update(units="CRS units", long_name="pixel size of the aggregated field")
+    meta = {"s2": ("({u})^2", "increment variance at one pixel"), "flatness": ("1", "increment flatness at one pixel"),
+            "spectral_slope": ("1", "log-log power spectrum slope")}
+    for key, vals in rows.items():
+        arr = lib.stack([lib.asarray(v, dtype="f8") for v in vals])
+        if key == "regression_slope":
+            units, long_name = "K", "LST-NDVI regression slope"
+        else:
+            name, stat = key.split("_", 1)
+            units, long_name = meta[stat][0].format(u=fields[name][2]), f"{name} {meta[stat][1]}"
+        out[key] = cf(xr.DataArray(arr, dims="scale"), units, long_name)
+    return stamp(out, "lst.scaling", factors=list(factors))
+
+
+def extrapolate(stat: xr.DataArray, to_scale: float, order: int = 1, log_value: bool | None = None):
+    """Fit ``stat`` against log(scale) with a polynomial of ``order`` and evaluate it at ``to_scale``.
+
+    Positive statistics (increment variances) are fitted in log-log (a power law for order 1); signed ones
+    (slopes) in lin-log. Returns a 0-d DataArray (lazy for dask input).
+    """
+    if order >= stat.sizes["scale"]:
+        raise ParameterError(f"order {order} needs more than {stat.sizes['scale']} scales; pass a lower order")
+    if log_value is None:
+        log_value = stat.name is not None and (stat.name.endswith("_s2"))
+    ls = np.log(stat.scale.values.astype("f8"))
+
+    def fit(v):
+        v = np.asarray(v, dtype="f8")
+        y = np.log(v) if log_value else v
+        ok = np.isfinite(y)
+        if ok.sum() <= order:
+            return np.nan
+        p = np.polyval(np.polyfit(ls[ok], y[ok], order), np.log(to_scale))
+        return np.exp(p) if log_value else p
+
+    if stat.chunks is not None:
+        stat = stat.chunk({"scale": -1})
+    out = xr.apply_ufunc(fit, stat, input_core_dims=[["scale"]], vectorize=True, dask="parallelized",
+                         output_dtypes=["f8"])
+    return out.assign_attrs(dict(stat.attrs, long_name=f"{stat.attrs.get('long_name', stat.name)} "
+                                                        f"extrapolated to {to_scale:g}"))

@@ -1,0 +1,94 @@
+"""``superres``: one entry for every LST super-resolution method (the accessor calls this)."""
+from __future__ import annotations
+
+import xarray as xr
+
+from ..attrs import require, stamp
+from ..errors import MissingVariableError, ParameterError
+from ._grid import align_guide, check_factor, crs_of, fine_coord, like, spatial
+from .baselines import bicubic, conserve, distrad, tsharp, upsample_data
+
+METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
+GUIDED = ("tsharp", "distrad", "disr")
+
+
+def _fill(lst: xr.DataArray, fill) -> xr.DataArray:
+    """Replace NaN coarse pixels by ``fill`` (K) or by the clear-sky mean for ``fill="mean"``."""
+    if fill is None:
+        return lst
+    if isinstance(fill, str):
+        if fill != "mean":
+            raise ParameterError(f"fill must be None, a temperature in K or 'mean', not {fill!r}")
+        return lst.fillna(lst.mean())
+    return lst.fillna(float(fill))
+
+
+def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bicubic",
+             guide: xr.DataArray | None = None, scale_correction: bool = False, fill=None, model=None,
+             conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance") -> xr.Dataset:
+    """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for factor=4).
+
+    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS.
+    method: "bicubic", "tsharp", "distrad" (guided regressions), "sisr" (CNN, single image),
+        "disr" (CNN guided by ``guide``).
+    guide: fine NDVI (or another predictor) on the grid ``factor`` times finer than ``lst`` (an integer
+        finer grid is block-averaged). Required by the guided methods.
+    scale_correction: rescale the added detail to the increment variance extrapolated across scales
+        and conserve the coarse observation (``eoxr.lst.correction``).
+    fill: None keeps clouds (NaN coarse pixels) NaN in the output; a temperature (K) or "mean" fills them.
+    model: checkpoint path or registry name for "sisr"/"disr" (default: the shipped ``lst-<method>-x<factor>``).
+    conserve_coarse: add the coarse residual back (radiance domain) so the output aggregates exactly to the
+        input (default: on for every method but bicubic; tsharp/distrad always conserve).
+
+    Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
+    scale_correction).
+    """
+    if isinstance(lst, xr.Dataset):
+        require(lst, ["lst"], "superres input")
+        lst = lst["lst"]
+    factor = check_factor(factor)
+    if method not in METHODS:
+        raise ParameterError(f"method must be one of {METHODS}, not {method!r}")
+    lst = _fill(spatial(lst), fill)
+    if method in GUIDED and guide is None:
+        raise MissingVariableError(
+            f"method {method!r} needs guide= (fine NDVI or reflectance on the grid {factor} times finer than "
+            "the LST); use method='bicubic' or 'sisr' without a guide"
+        )
+    if guide is not None:
+        align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    if method == "bicubic":
+        fine = bicubic(lst, factor)
+    elif method == "tsharp":
+        fine = tsharp(lst, guide, factor, domain=domain)
+    elif method == "distrad":
+        fine = distrad(lst, guide, factor, domain=domain)
+    else:
+        from .learned import predict_fine, resolve_model
+
+        ckpt = resolve_model(model, method, factor)
+        fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device)
+    fine = spatial(fine)
+    out = xr.Dataset()
+    if scale_correction:
+        from .correction import scale_correct
+
+        base = upsample_data(lst.data, factor)
+        base = fine.copy(data=base)
+        fine, gain = scale_correct(fine, base, lst, factor, domain=domain)
+        out["detail_gain"] = gain
+    elif conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr")):
+        fine = conserve(fine, lst, factor, domain)
+    y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
+    label = {"bicubic": "bicubic interpolation", "tsharp": "TsHARP", "distrad": "DisTrad",
+             "sisr": "single-image CNN", "disr": "NDVI-guided CNN"}[method]
+    suffix = ", scale-invariance corrected" if scale_correction else ""
+    out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
+                      crs=crs_of(lst))
+    out["lst"].attrs["standard_name"] = "surface_temperature"
+    crs = crs_of(lst)
+    if crs is not None:
+        out = out.rio.write_crs(crs)
+    return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
+                 fill=fill, model=str(model) if model is not None else None)
+
