@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ConvergenceError
-from .forward import features, reflective_model, thermal_model
+from .forward import features, thermal_model
 from .lm import levenberg_marquardt
 from .sensors import band_planck
 
@@ -77,6 +77,40 @@ def reflectance_priors(prior, names, nb: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.maximum(std, 1e-6)
 
 
+class WeightedQuadratic:
+    """Weighted residuals r = sw (y - L_p - (A + Q rho / 2).rho) and Jacobian sw (A + Q rho) of a batch of windows
+    (``Q`` symmetric), as :func:`.lm.levenberg_marquardt` asks for them.
+
+    The weights are folded into A and Q once; the arrays of the problems still iterating are gathered only when
+    that set changes (it shrinks as problems converge), not at every call.
+    """
+
+    def __init__(self, A, Q, y, sw=None):
+        """``A`` (P, K, ne), ``Q`` (P, K, ne, ne), ``y`` (P, K) = radiance - L_p; ``sw`` (P, K) the square-root
+        weights, or None when A, Q and y come weighted already."""
+        if sw is not None:
+            A, Q, y = sw[..., None] * A, sw[..., None, None] * Q, sw * y
+        self.A, self.Q, self.y = A, Q, y
+        self._idx = None
+        self._sub = (self.A, self.Q, self.y)
+
+    def _subset(self, idx):
+        if idx is None or len(idx) == len(self.A):
+            return self.A, self.Q, self.y
+        if self._idx is None or len(idx) != len(self._idx) or not np.array_equal(idx, self._idx):
+            self._sub = (self.A[idx], self.Q[idx], self.y[idx])
+            self._idx = np.array(idx)
+        return self._sub
+
+    def __call__(self, x, idx=None):
+        A, Q, y = self._subset(idx)
+        P, K, ne = A.shape
+        qr = (Q.reshape(P, K * ne, ne) @ x[:, :, None]).reshape(P, K, ne)  # Q rho
+        jac = A + qr
+        ym = ((A + jac) @ x[:, :, None])[..., 0] * 0.5  # (A + Q rho / 2).rho
+        return y - ym, jac
+
+
 def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int, terms: dict, noise: float,
                             prior_mean: np.ndarray, prior_std, max_iter: int, min_fraction: float,
                             tol: float = 1e-6) -> np.ndarray:
@@ -94,6 +128,7 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
     s = np.nan_to_num(win[..., lay["s"]])
     cg = np.nan_to_num(win[..., lay["cg"]]).reshape(P, K, ne, ne)
     cs = np.nan_to_num(win[..., lay["cs"]]).reshape(P, K, ne, ne)
+    cg, cs = cg + cg.swapaxes(-1, -2), cs + cs.swapaxes(-1, -2)  # symmetric parts: all the model needs
     rho = np.full((ne, nb, P), np.nan)
     std = np.full((ne, nb, P), np.nan)
     resid = np.zeros(P)
@@ -114,31 +149,23 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
         present = seen & (frac > min_fraction)  # reported
         scale = np.abs((wk * yb).sum(-1)) / np.maximum(wsum, 1e-300)
         sigma = noise * np.maximum(scale, 1e-6)
-        sw = (np.sqrt(wk) / sigma[..., None]).reshape(G * P, K)
+        sw = np.sqrt(wk) / sigma[..., None]  # (G, P, K)
         tt = (terms["T_up"][bs] + terms["T_dif"][bs]) / np.pi
-        cS, cD = (tt * terms["S"][bs])[:, None, None, None], (tt * terms["D"][bs])[:, None, None, None]
-        A = (cS * g[None] + cD * s[None]).reshape(G * P, K, ne)
-        Q = cS[..., None] * cg[None] + cD[..., None] * cs[None]
-        Q = (Q + Q.swapaxes(-1, -2)).reshape(G * P, K, ne, ne)  # symmetric part, what the model needs
-        lp = np.repeat(terms["L_path"][bs], P)[:, None]
-        yb = yb.reshape(G * P, K)
+        cS, cD = (tt * terms["S"][bs])[:, None, None], (tt * terms["D"][bs])[:, None, None]
+        wS, wD = cS * sw, cD * sw  # weights folded into the features once
+        A = (wS[..., None] * g[None] + wD[..., None] * s[None]).reshape(G * P, K, ne)
+        Q = (wS[..., None, None] * cg[None] + wD[..., None, None] * cs[None]).reshape(G * P, K, ne, ne)
+        yl = (sw * (yb - terms["L_path"][bs][:, None, None])).reshape(G * P, K)
         pm = np.repeat(prior_mean[:, bs].T, P, axis=0)  # (G*P, ne)
         pp = np.where(seen.reshape(G * P, ne), 1.0 / np.repeat(prior_sd[:, bs].T, P, axis=0) ** 2, 1e12)
-
-        def fun(x, idx, A=A, Q=Q, lp=lp, yb=yb, sw=sw):
-            if len(idx) < len(A):  # the active problems only
-                A, Q, lp, yb, sw = A[idx], Q[idx], lp[idx], yb[idx], sw[idx]
-            ym, jac = reflective_model(x, A, Q, lp, symmetric=True)
-            return sw * (yb - ym), sw[..., None] * jac
-
+        fun = WeightedQuadratic(A, Q, yl)
         res = levenberg_marquardt(fun, pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp, max_iter=max_iter, tol=tol)
         x = res.x.reshape(G, P, ne)
         rho[:, bs] = np.where(present, x, np.nan).transpose(2, 0, 1)
         std[:, bs] = np.where(present, res.std.reshape(G, P, ne), np.nan).transpose(2, 0, 1)
-        ym, _ = reflective_model(res.x, A, Q, lp, symmetric=True)
-        ym = ym.reshape(G, P, K)
-        yb = yb.reshape(G, P, K)
-        rr = np.sqrt((wk * (yb - ym) ** 2).sum(-1) / np.maximum(wsum, 1e-300)) / np.maximum(scale, 1e-300)
+        # relative RMS misfit: sum_k w_k (y - f)^2 = sigma^2 |r|^2 with r the weighted residual
+        r2 = (fun(res.x)[0] ** 2).sum(-1).reshape(G, P)
+        rr = np.sqrt(sigma**2 * r2 / np.maximum(wsum, 1e-300)) / np.maximum(scale, 1e-300)
         resid += np.where(wsum > 0, rr, np.nan).sum(0) / nb
         iters = np.maximum(iters, res.iterations.reshape(G, P).max(0))
     out = np.concatenate([rho.reshape(ne * nb, P), std.reshape(ne * nb, P), resid[None], iters[None]])
@@ -358,7 +385,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            geometry=None, noise: float | None = None, nedt: float | None = None,
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
            emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 10.0,
-           thermal_model_error: float = 0.5,
+           thermal_model_error: float = 0.5, reflective_model_error: float = 0.0,
            min_fraction: float = 0.05,
            psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
            flat: bool = False, budget: bool = True, adjacency_m: float | None = None):
@@ -371,7 +398,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     ``noise``: relative radiance noise (default the sensor's), ``nedt``: K. ``temperature_std``: prior spread (K)
     around the window's brightness temperature; ``contrast_std``: prior spread (K) of the sunlit-minus-shaded
     temperature difference of an element (None: free); ``thermal_model_error`` (K) is added in quadrature to
-    the NEdT: the temperature variation inside a window that one temperature per element part cannot follow. ``reflectance_prior``: (mean, std)
+    the NEdT: the temperature variation inside a window that one temperature per element part cannot follow;
+    ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
+    the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
+    weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
     for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
     its spread). ``emissivity_prior``: {element:
     emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
@@ -469,7 +499,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         stack = xp.concatenate([ya, feat["a"], feat["g"], feat["s"], feat["cg"].reshape(ne * ne, ny, nx),
                                 feat["cs"].reshape(ne * ne, ny, nx)], axis=0)
         prior, prior_sd = reflectance_priors(reflectance_prior, city.names, nb)
-        kw = dict(nb=nb, ne=ne, window=window, terms=terms, noise=noise if noise else sen.snr_noise,
+        noise_total = float(np.hypot(noise if noise else sen.snr_noise, reflective_model_error))
+        kw = dict(nb=nb, ne=ne, window=window, terms=terms, noise=noise_total,
                   prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
                   min_fraction=min_fraction)
         nout = reflective_outputs(nb, ne)

@@ -8,7 +8,8 @@ with steps (H + lambda diag H) dx = J^T r - P (x - m), H = J^T J + P, P = diag(1
 [lo, hi] (Marquardt 1963, J. SIAM 11(2), 431-441). lambda shrinks by 3 after an accepted step and grows by 4
 after a rejected one; unknowns on a bound that the step would push outward are held there. A problem stops
 when an accepted, lightly damped step (lambda < 1) moves no unknown by more than ``tol`` or its cost stops
-decreasing. The posterior covariance is H^-1 at the solution.
+decreasing, or when a rejected step changes the cost by no more than round-off (1e-10 relative). The posterior
+covariance is H^-1 at the solution.
 """
 from __future__ import annotations
 
@@ -88,7 +89,10 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
         lam[acc] = np.maximum(lam[acc] / 3, 1e-12)
         rej = idx[~ok]
         lam[rej] = lam[rej] * 4
-        done[idx[(ok & ((small & (lam[idx] < 1.0)) | flat)) | (lam[idx] > 1e10)]] = True
+        # a rejected step that changes the cost only at round-off level means the minimum is reached: stop
+        # there instead of inflating lambda until it overflows
+        stuck = ~ok & np.isfinite(cn) & (np.abs(cost[idx] - cn) <= 1e-10 * np.maximum(cost[idx], 1e-300))
+        done[idx[(ok & ((small & (lam[idx] < 1.0)) | flat)) | stuck | (lam[idx] > 1e10)]] = True
     h = J.transpose(0, 2, 1) @ J
     h[:, diag_n, diag_n] += prior_prec
     try:
