@@ -80,17 +80,21 @@ def to_markdown(report: dict) -> str:
     lines = [f"# benchmark `{report['name']}`", "",
              f"seed {report['seed']}, quick={report['quick']}, device {report['device']}, "
              f"{report['elapsed_s']:.1f} s, `{report['command']}`", ""]
-    results = report["results"]
-    case_keys = sorted({k for r in results for k in r["case"]})
-    metric_keys = sorted({k for r in results for k in r["metrics"]})
-    head = case_keys + ["method"] + metric_keys
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        row = [_fmt(r["case"].get(k, "")) for k in case_keys] + [r["method"]]
-        row += [_fmt(r["metrics"].get(k, "")) for k in metric_keys]
-        lines.append("| " + " | ".join(row) + " |")
+    # One table per kind of result (the same case and metric columns), so wide reports stay readable.
+    groups: dict[tuple, list[dict]] = {}
+    for r in report["results"]:
+        key = (tuple(sorted(r["case"])), tuple(sorted(r["metrics"])))
+        groups.setdefault(key, []).append(r)
+    for (case_keys, metric_keys), rows in groups.items():
+        head = list(case_keys) + ["method"] + list(metric_keys)
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in rows:
+            row = [_fmt(r["case"][k]) for k in case_keys] + [r["method"]]
+            row += [_fmt(r["metrics"][k]) for k in metric_keys]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
     if report["targets"]:
-        lines += ["", "| target | method | goal | measured | met |", "|---|---|---|---|---|"]
+        lines += ["| target | method | goal | measured | met |", "|---|---|---|---|---|"]
         for m, t in report["targets"].items():
             goal = f"<= {t['max']}" if "max" in t else f">= {t['min']}"
             lines.append(f"| {m} | {t['method']} | {goal} | {_fmt(t['value'])} | {t['met']} |")

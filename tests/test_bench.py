@@ -1,0 +1,37 @@
+import json
+
+import pytest
+
+from eoxr import bench
+
+
+def _run(cfg):
+    # results depend on the seed, as a benchmark's synthetic scenes do
+    return [
+        {"case": {"factor": 4}, "method": "a", "metrics": {"rmse_K": 1.0 + cfg.seed, "mpix_per_s": 3.0}},
+        {"case": {"factor": 4}, "method": "b", "metrics": {"rmse_K": 0.5 + cfg.seed, "mpix_per_s": 1.0}},
+        {"case": {"items": 100}, "method": "b", "metrics": {"build_s": 0.2}},
+    ]
+
+
+def test_report_json_markdown_and_targets(tmp_path):
+    targets = {"rmse_K": {"method": "b", "max": 1.0}, "mpix_per_s": {"method": "a", "min": 5.0},
+               "ssim": {"method": "a", "min": 0.9}}
+    report = bench.run("toy", _run, targets, quick=True, seed=0, out=tmp_path, device="cpu")
+    saved = json.loads((tmp_path / "toy.json").read_text())
+    assert saved["seed"] == 0 and saved["device"] == "cpu" and "numpy" in saved["versions"]
+    assert saved["targets"]["rmse_K"] == {"method": "b", "max": 1.0, "value": 0.5, "met": True}
+    assert saved["targets"]["mpix_per_s"]["met"] is False
+    assert saved["targets"]["ssim"]["met"] is None  # never measured: neither met nor missed
+    md = (tmp_path / "toy.md").read_text()
+    assert "| factor | method | mpix_per_s | rmse_K |" in md and "| items | method | build_s |" in md
+    assert "| rmse_K | b | <= 1.0 | 0.5 | True |" in md
+    assert bench.run("toy", _run, targets, quick=True, seed=1, out=tmp_path, device="cpu")["targets"]["rmse_K"]["met"] is False
+    assert report["command"].startswith("eoxr bench toy --quick --seed 0")
+
+
+def test_device_resolution():
+    assert bench.resolve_device("cpu") == "cpu"
+    assert bench.resolve_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="auto, cpu or cuda"):
+        bench.resolve_device("tpu")
