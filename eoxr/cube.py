@@ -671,6 +671,18 @@ class _AppendSnapshot:
                     boundary = {key: _store_get(arr, key) for key in _chunk_keys(arr, axis, length // chunk)}
             self.arrays[name] = (arr.shape, arr.attrs.asdict(), boundary)
 
+    @contextlib.contextmanager
+    def restored_on_failure(self, action: str, outcome: str):
+        """Run the block; on any failure put the cube back, then raise :class:`CubeError` saying that
+        ``action`` failed and ``outcome`` (an interrupt is re-raised as it is, after the restore)."""
+        try:
+            yield
+        except BaseException as exc:
+            self.restore()
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise CubeError(f"{action} failed ({type(exc).__name__}: {exc}); {outcome}") from exc
+
     def restore(self) -> None:
         import zarr
 
@@ -771,18 +783,13 @@ def _write_append(ds: xr.Dataset, path, append_dim: Hashable | None, *, progress
     ds = ds.chunk(target)
     # Variables without the append dimension (x, y, spatial_ref) are already in the cube and identical.
     ds = ds.drop_vars([n for n, v in ds.variables.items() if append_dim not in v.dims])
-    snapshot = _AppendSnapshot(path, append_dim)
-    try:
+    with _AppendSnapshot(path, append_dim).restored_on_failure(
+        f"appending to the cube {os.fspath(path)} along {append_dim!r}",
+        f"the cube was rolled back to its previous {start} {append_dim} steps. Fix the cause and append again.",
+    ):
         delayed = ds.to_zarr(path, mode="a", append_dim=append_dim, compute=False,
                              consolidated=CONSOLIDATED, zarr_format=ZARR_FORMAT)
         _compute(delayed, progress)
-    except BaseException as exc:
-        snapshot.restore()
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise CubeError(f"appending to the cube {os.fspath(path)} along {append_dim!r} failed "
-                        f"({type(exc).__name__}: {exc}); the cube was rolled back to its previous "
-                        f"{start} {append_dim} steps. Fix the cause and append again.") from exc
     return path
 
 
@@ -804,15 +811,11 @@ def _add_variables(ds: xr.Dataset, cube: xr.Dataset, path, *, progress: bool, co
     kwargs = dict(encoding=encoding, consolidated=CONSOLIDATED, zarr_format=ZARR_FORMAT)
     if not compute:
         return ds.to_zarr(path, mode="a", compute=False, **kwargs)
-    snapshot = _AppendSnapshot(path, append_dim="\0none")
-    try:
+    with _AppendSnapshot(path, append_dim="\0none").restored_on_failure(
+        f"adding variables {sorted(map(str, ds.data_vars))} to the cube {os.fspath(path)}",
+        "the cube was restored. Fix the cause and retry.",
+    ):
         _compute(ds.to_zarr(path, mode="a", compute=False, **kwargs), progress)
-    except BaseException as exc:
-        snapshot.restore()
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        raise CubeError(f"adding variables {sorted(map(str, ds.data_vars))} to the cube {os.fspath(path)} failed "
-                        f"({type(exc).__name__}: {exc}); the cube was restored. Fix the cause and retry.") from exc
     return path
 
 

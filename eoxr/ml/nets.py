@@ -185,6 +185,51 @@ class _RF:
         self.jump //= 2
 
 
+class _UShaped:
+    """Encoder pass, ``align`` and ``receptive_field`` of a U-shaped net with ``depth`` 2x2 poolings and two 3x3
+    convolutions per level, on the way down, at the bottleneck and on the way up."""
+
+    depth: int
+
+    def _up_kernel(self) -> int:
+        """Kernel of the upsampling by 2: 1 for transposed/nearest, 3 for bilinear."""
+        return 1
+
+    def _bottleneck_kernels(self) -> tuple[int, ...]:
+        """Kernels of the extra layers after the bottleneck's double convolution."""
+        return ()
+
+    def _encoder_features(self, x):
+        """Output of each encoder level of ``self.down``, with 2x2 max-pooling between levels."""
+        features = []
+        for level, block in enumerate(self.down):
+            if level:
+                x = F.max_pool2d(x, 2)
+            x = block(x)
+            features.append(x)
+        return features
+
+    @property
+    def align(self) -> int:
+        """Input sizes are padded to a multiple of this (pixels)."""
+        return 2**self.depth
+
+    @property
+    def receptive_field(self) -> int:
+        """Width in pixels of the input window one output pixel depends on (deepest path)."""
+        rf = _RF()
+        for _ in range(self.depth):
+            rf.conv(3, 2)
+            rf.down()
+        rf.conv(3, 2)
+        for k in self._bottleneck_kernels():
+            rf.conv(k)
+        for _ in range(self.depth):
+            rf.up(self._up_kernel())
+            rf.conv(3, 2)
+        return rf.r
+
+
 def _pad_to(x: torch.Tensor, align: int) -> tuple[torch.Tensor, int, int]:
     h, w = x.shape[-2:]
     ph, pw = (-h) % align, (-w) % align
@@ -213,7 +258,7 @@ class _DoubleConv(nn.Sequential):
 
 
 @register("UNet")
-class UNet(nn.Module):
+class UNet(_UShaped, nn.Module):
     """U-Net (Ronneberger et al. 2015) with ``depth`` poolings and ``width`` channels at full resolution.
 
     Input ``(batch, in_channels, H, W)`` in normalised units, output ``(batch, out_channels, H, W)``.
@@ -252,30 +297,13 @@ class UNet(nn.Module):
             )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
-    @property
-    def align(self) -> int:
-        return 2**self.depth
-
-    @property
-    def receptive_field(self) -> int:
-        rf = _RF()
-        for _ in range(self.depth):
-            rf.conv(3, 2)
-            rf.down()
-        rf.conv(3, 2)
-        for _ in range(self.depth):
-            rf.up(3 if self.upsample == "bilinear" else 1)
-            rf.conv(3, 2)
-        return rf.r
+    def _up_kernel(self) -> int:
+        return 3 if self.upsample == "bilinear" else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, h, w = _pad_to(x, self.align)
-        skips = []
-        for level, block in enumerate(self.down):
-            if level:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
-            skips.append(x)
+        skips = self._encoder_features(x)
+        x = skips[-1]
         for level in reversed(range(self.depth)):
             x = self.up[level](x)
             x = self.dec[level](torch.cat([skips[level], x], dim=1))
@@ -325,7 +353,7 @@ class _CBAM(nn.Module):
 
 
 @register("SmaAtUNet")
-class SmaAtUNet(nn.Module):
+class SmaAtUNet(_UShaped, nn.Module):
     """SmaAt-UNet (Trebing et al. 2021): U-Net with depthwise-separable convolutions, CBAM attention on the
     skip connections and bilinear upsampling; about a quarter of a same-width U-Net's parameters.
 
@@ -357,32 +385,15 @@ class SmaAtUNet(nn.Module):
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
-    @property
-    def align(self) -> int:
-        return 2**self.depth
+    def _up_kernel(self) -> int:
+        return 3  # bilinear
 
-    @property
-    def receptive_field(self) -> int:
-        rf = _RF()
-        for _ in range(self.depth):
-            rf.conv(3, 2)
-            rf.down()
-        rf.conv(3, 2)
-        rf.conv(self.attention_window)
-        rf.conv(7)
-        for _ in range(self.depth):
-            rf.up(3)
-            rf.conv(3, 2)
-        return rf.r
+    def _bottleneck_kernels(self) -> tuple[int, ...]:
+        return (self.attention_window, 7)  # CBAM: windowed channel attention, then 7x7 spatial attention
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, h, w = _pad_to(x, self.align)
-        skips = []
-        for level, block in enumerate(self.down):
-            if level:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
-            skips.append(self.att[level](x))
+        skips = [attend(f) for attend, f in zip(self.att, self._encoder_features(x))]
         x = skips[-1]
         for level in reversed(range(self.depth)):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
@@ -399,7 +410,7 @@ class VAEOutput(NamedTuple):
 
 
 @register("ConvVAE")
-class ConvVAE(nn.Module):
+class ConvVAE(_UShaped, nn.Module):
     """Conditional convolutional VAE (Kingma & Welling 2014) for a target map given input maps.
 
     An encoder (U-Net encoder) maps the inputs to a spatial latent Gaussian (``latent_channels`` maps at
@@ -427,33 +438,13 @@ class ConvVAE(nn.Module):
         self.dec = nn.ModuleList([_DoubleConv(2 * widths[lv], widths[lv], norm) for lv in range(depth)])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
 
-    @property
-    def align(self) -> int:
-        return 2**self.depth
-
-    @property
-    def receptive_field(self) -> int:
-        rf = _RF()
-        for _ in range(self.depth):
-            rf.conv(3, 2)
-            rf.down()
-        rf.conv(3, 2)
-        for _ in range(self.depth):
-            rf.up()
-            rf.conv(3, 2)
-        return rf.r
-
     def latent_shape(self, h: int, w: int) -> tuple[int, int]:
         """Latent grid size for an ``h`` x ``w`` input."""
         return math.ceil(h / self.align), math.ceil(w / self.align)
 
     def _encode(self, x):
-        skips = []
-        for level, block in enumerate(self.down):
-            if level:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
-            skips.append(x)
+        skips = self._encoder_features(x)
+        x = skips[-1]
         return skips, self.to_mu(x), self.to_logvar(x).clamp(-20.0, 10.0)
 
     def _decode(self, z, skips, h, w):

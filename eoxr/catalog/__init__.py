@@ -1,0 +1,30 @@
+"""STAC search: one function for STAC APIs, static catalogs and named endpoints.
+
+``search(source, ...)`` returns a :class:`pystac.ItemCollection` whatever the source is:
+
+* a STAC API URL, searched with pystac-client (Item Search, paged with ``limit``, retried on
+  429/500/502/503/504 with exponential back-off);
+* a local static catalog or collection JSON, an ItemCollection / FeatureCollection (``.json``,
+  ``.geojson``) or newline-delimited items (``.ndjson``), filtered in Python with the semantics of
+  STAC API Item Search (bbox and geometry intersection, closed or open datetime intervals, partial
+  dates such as ``"2023-06"`` expanded as pystac-client expands them, ids, collections and the
+  ``query`` extension's eq/neq/lt/lte/gt/gte/in operators);
+* a name from ``catalogs/endpoints.yaml`` (``endpoints()`` lists them).
+
+An API that does not advertise the ``query`` conformance class (``.../item-search#query``) is sent the
+other filters only, and ``query`` is applied client-side to the pages it returns, so ``query`` means the
+same thing everywhere. ``max_items`` then counts the items that pass the client-side filter.
+
+The package also keeps an intake 2 catalog of Zarr datacubes (``register_cube`` / ``open_cube``).
+
+Modules: ``item_search`` (the entry point), ``sources`` (what a source names), ``names`` (endpoints.yaml),
+``filters`` (checking and formatting filters), ``match`` (item matching), ``api`` (STAC APIs), ``static``
+(static files), ``results`` (unknown collections, empty results), ``signing``, ``cubes`` (intake).
+"""
+from .api import RETRY_STATUS
+from .cubes import cubes, open_cube, register_cube
+from .item_search import search
+from .names import catalogs_dir, endpoints
+from .signing import signer as _signer  # the automatic signing choice, for inspection
+
+__all__ = ["search", "endpoints", "catalogs_dir", "register_cube", "open_cube", "cubes", "RETRY_STATUS"]

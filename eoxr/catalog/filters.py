@@ -1,0 +1,85 @@
+"""Search filters: checked and put in the form a STAC API Item Search receives them."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..errors import CatalogError
+
+QUERY_OPERATORS = ("eq", "neq", "lt", "lte", "gt", "gte", "in")
+
+
+def check_paging(limit: int, max_items: int | None, retries: int, backoff: float) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= 10000:
+        raise CatalogError(f"limit={limit!r} is not a page size; pass an integer from 1 to 10000 (default 100).")
+    if max_items is not None and (not isinstance(max_items, int) or max_items < 1):
+        raise CatalogError(f"max_items={max_items!r}; pass a positive integer, or None for every match.")
+    if not isinstance(retries, int) or retries < 0 or backoff < 0:
+        raise CatalogError(f"retries={retries!r}, backoff={backoff!r}; pass retries >= 0 and backoff >= 0 seconds.")
+
+
+def _check_bbox(bbox) -> tuple[float, ...] | None:
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in (bbox.split(",") if isinstance(bbox, str) else bbox))
+    except (TypeError, ValueError) as err:
+        raise CatalogError(f"bbox={bbox!r} is not a list of numbers ({err}); pass [west, south, east, north].") from err
+    if len(values) not in (4, 6):
+        raise CatalogError(
+            f"bbox={bbox!r} has {len(values)} values; pass 4 ([west, south, east, north]) "
+            "or 6 ([west, south, min height, east, north, max height])."
+        )
+    if not all(math.isfinite(v) for v in values):
+        raise CatalogError(f"bbox={bbox!r} holds a non-finite value; pass finite degrees.")
+    half = len(values) // 2
+    names = ("west/east", "south/north", "bottom/top")
+    for axis in range(half):
+        low, high = values[axis], values[axis + half]
+        if low > high:
+            hint = " To cover an area across the antimeridian, search twice, once on each side." if axis == 0 else ""
+            raise CatalogError(
+                f"bbox={list(values)}: {names[axis]} = {low} > {high}; the order is "
+                f"[west, south, east, north] with west <= east and south <= north.{hint}"
+            )
+    return values
+
+
+def normalise(collections, bbox, datetime, query, ids, intersects) -> dict[str, Any]:
+    """Filters in the form a STAC API receives them (as pystac-client formats them for POST)."""
+    from pystac_client.item_search import ItemSearch
+
+    bbox = _check_bbox(bbox)
+    query = query or None  # an empty query filters nothing
+    if query is not None:
+        _check_query_shape(query)
+    try:
+        formatted = ItemSearch(
+            url="search", method="POST", collections=collections, bbox=bbox, datetime=datetime,
+            query=query, ids=ids, intersects=intersects,
+        ).get_parameters()
+    except Exception as err:  # pystac-client raises bare Exception for malformed filters
+        raise CatalogError(
+            f"could not read the search filters ({err}). datetime takes '2023', '2023-06', '2023-06-01', "
+            "'2023-06-01T10:00:00Z' or 'start/end' with '..' for an open end; intersects takes a GeoJSON geometry."
+        ) from err
+    params = dict(formatted)
+    params.pop("limit", None)
+    if "query" in params:
+        _check_query_shape(params["query"])
+    return params
+
+
+def _check_query_shape(query) -> None:
+    if isinstance(query, list):
+        return  # ["eo:cloud_cover<10"] strings: checked after pystac-client turned them into a dict
+    if not isinstance(query, dict):
+        raise CatalogError(f"query={query!r}; pass a dict such as {{'eo:cloud_cover': {{'lt': 20}}}}.")
+    for prop, ops in query.items():
+        if not isinstance(ops, dict) or not ops:
+            raise CatalogError(f"query[{prop!r}]={ops!r}; pass operators such as {{'lt': 20}} or {{'eq': 'landsat-8'}}.")
+        unknown = sorted(set(ops) - set(QUERY_OPERATORS))
+        if unknown:
+            raise CatalogError(f"query[{prop!r}] uses unknown operator(s) {unknown}; use {list(QUERY_OPERATORS)}.")
+        if "in" in ops and not isinstance(ops["in"], (list, tuple)):
+            raise CatalogError(f"query[{prop!r}]['in']={ops['in']!r}; pass a list of values.")

@@ -1,0 +1,69 @@
+"""Static STAC files (catalog, collection, ItemCollection, item, .ndjson) read and filtered in Python."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pystac
+
+from ..errors import CatalogError
+from .results import finish
+
+
+def search_static(path: Path, params, max_items) -> pystac.ItemCollection:
+    items, catalog = _read_static(path)
+    return finish(str(path), items, params, max_items, lambda: static_collection_ids(catalog, items))
+
+
+def _read_static(path: Path) -> tuple[list[pystac.Item], pystac.Catalog | None]:
+    """Items of a static catalog/collection, ItemCollection, single item or .ndjson file."""
+    try:
+        if path.suffix.lower() == ".ndjson":
+            with path.open() as lines:
+                dicts = [json.loads(line) for line in lines if line.strip()]
+            return _anchor_assets([pystac.Item.from_dict(d) for d in dicts], path.parent), None
+        data = json.loads(path.read_text())
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "FeatureCollection":
+            items = list(pystac.ItemCollection.from_dict(data, preserve_dict=False))
+            return _anchor_assets(items, path.parent), None
+        if kind == "Feature":
+            return _anchor_assets([pystac.Item.from_dict(data)], path.parent), None
+        if kind in ("Catalog", "Collection"):
+            catalog = pystac.read_file(str(path))
+            items = list(catalog.get_items(recursive=True))
+            for item in items:
+                item.make_asset_hrefs_absolute()  # loaders get paths that do not depend on the cwd
+            return items, catalog
+    except (OSError, ValueError, KeyError, pystac.STACError) as err:
+        raise CatalogError(f"could not read STAC file {path}: {type(err).__name__}: {err}. Check it is valid STAC JSON.") from err
+    raise CatalogError(
+        f"{path} is not a STAC Catalog, Collection, Item, FeatureCollection or .ndjson of items; "
+        "pass the catalog.json of a static catalog or a file of items."
+    )
+
+
+def _anchor_assets(items: list[pystac.Item], folder: Path) -> list[pystac.Item]:
+    """Relative asset hrefs in a file of items are relative to that file: make them absolute paths."""
+    for item in items:
+        for asset in item.assets.values():
+            if not urlparse(asset.href).scheme and not os.path.isabs(asset.href):
+                asset.href = os.path.normpath(folder / asset.href)
+    return items
+
+
+def static_collection_ids(catalog, items) -> list[str]:
+    ids = {item.collection_id for item in items if item.collection_id}
+    if catalog is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Falling back to pystac")  # walking links is intended
+                ids.update(c.id for c in catalog.get_all_collections())
+        except Exception:
+            pass  # an API-like client without browsable children: item collections suffice
+        if isinstance(catalog, pystac.Collection):
+            ids.add(catalog.id)
+    return sorted(ids)
