@@ -1,0 +1,55 @@
+"""Checks that data fit an existing cube: same CRS, grid and variable dimensions."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import xarray as xr
+
+from ..errors import CubeError, GridError
+
+
+def _index_equal(a: xr.DataArray, b: xr.DataArray) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f" and b.dtype.kind == "f":
+        va, vb = a.values, b.values
+        step = float(np.nanmax(np.abs(np.diff(va)))) if va.size > 1 else 1.0
+        return bool(np.allclose(va, vb, rtol=0, atol=1e-6 * max(step, 1e-12)))
+    return bool(np.array_equal(a.values, b.values))
+
+
+def _check_grid(ds: xr.Dataset, cube: xr.Dataset, path, skip: set) -> None:
+    """Same CRS and same coordinates along every dimension not in ``skip``; else GridError."""
+    crs_new, crs_cube = ds.rio.crs, cube.rio.crs
+    if (crs_new is None) != (crs_cube is None) or (crs_new is not None and crs_new != crs_cube):
+        raise GridError(f"the data are on CRS {crs_new} but the cube {os.fspath(path)} is on {crs_cube}; "
+                        f"reproject first (ds.rio.reproject('{crs_cube}') or eoxr.io.load(..., crs=...)).")
+    for dim in ds.dims:
+        if dim in skip:
+            continue
+        if dim not in cube.dims:
+            raise GridError(f"dimension {dim!r} is not in the cube {os.fspath(path)} (it has "
+                            f"{tuple(cube.dims)}); rename or drop it.")
+        if ds.sizes[dim] != cube.sizes[dim]:
+            raise GridError(f"dimension {dim!r} has {ds.sizes[dim]} items here but {cube.sizes[dim]} in the cube "
+                            f"{os.fspath(path)}; load the data on the cube's grid (same bbox and resolution).")
+        if dim in ds.indexes and dim in cube.indexes and not _index_equal(ds[dim], cube[dim]):
+            raise GridError(f"coordinate {dim!r} differs from the cube's (here {ds[dim].values[:3]}..., cube "
+                            f"{cube[dim].values[:3]}...); load the data on the cube's grid, e.g. "
+                            "ds.interp_like(eoxr.cube.open(path)) or the same bbox/resolution/crs.")
+
+
+def _check_variables(ds: xr.Dataset, cube: xr.Dataset, path, *, exact: bool) -> None:
+    new, old = set(map(str, ds.data_vars)), set(map(str, cube.data_vars))
+    if exact and new != old:
+        raise CubeError(f"the data hold variables {sorted(new)} but the cube {os.fspath(path)} holds "
+                        f"{sorted(old)}; missing {sorted(old - new)}, extra {sorted(new - old)}. Appends must "
+                        "carry the same variables: select or add them first.")
+    if not exact and not new <= old:
+        raise CubeError(f"variable(s) {sorted(new - old)} are not in the cube {os.fspath(path)}; add them "
+                        "first with write(ds, path, mode='a') or write a new cube.")
+    for name in ds.data_vars:
+        if ds[name].dims != cube[name].dims:
+            raise GridError(f"variable {name!r} has dims {ds[name].dims} but {cube[name].dims} in the cube; "
+                            f"transpose it: ds['{name}'].transpose{cube[name].dims}.")
