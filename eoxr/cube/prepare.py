@@ -57,7 +57,7 @@ def _all_strings(var: xr.Variable | xr.DataArray) -> bool:
 
 def _storable(ds: xr.Dataset) -> xr.Dataset:
     """Drop what Zarr cannot hold and make attributes JSON: per-item STAC metadata coordinates of object
-    dtype (lists, dicts) are dropped (the catalog keeps them), string ones become fixed-width strings."""
+    dtype (lists, dicts) are dropped (the catalog keeps them), string ones are stored as variable-length strings."""
     bad_vars = [n for n, v in ds.data_vars.items() if v.dtype == object and not _all_strings(v)]
     if bad_vars:
         raise CubeError(f"data variable(s) {bad_vars} have dtype object, which a Zarr cube cannot store; "
