@@ -6,10 +6,15 @@ against the truth. Real: MOD11A1 daytime LST tiles of ../shared/data/real, clear
 real 1 km degraded to 4 km and super-resolved back (guide: 1 km band 31/32 emissivity). Speed: output
 Mpix/s of each method on one synthetic scene, on cfg.device.
 
-Methods: bicubic, tsharp, distrad, sisr, sisr+corr, disr, disr+corr (+corr = scale-invariance correction);
-sisr/disr conserve the observation (radiance residual added back), sisr-raw/disr-raw are the bare networks.
-DISR's shipped models are NDVI-guided; on real data (no NDVI on the LST tiles) DISR is the same network
-family trained on the scene itself by Wald's protocol one scale coarser (16 km -> 4 km, emissivity guide).
+Methods: bicubic, tsharp, distrad, sisr, sisr+corr, disr, disr+corr (+corr = scale-invariance correction,
+default "shrink" mode; +match = detail energy matched to the extrapolation; +cons = coarse-consistency
+constraint only); sisr/disr conserve the observation (radiance residual added back), sisr-raw/disr-raw are
+the bare networks, bicubic-cons is bicubic with the same conservation step (what the networks add beyond it);
+the networks average their four mirror images (self-ensemble), -single is one pass.
+On real data SISR and DISR are trained on the scene itself by Wald's protocol one scale coarser
+(:func:`eoxr.lst.learned.fit_scene`: 16 km -> 4 km on the degraded input only, applied 4 km -> 1 km; DISR
+guided by the 1 km emissivity, as no NDVI comes with the LST tiles); sisr-synth is the shipped SISR trained
+on synthetic scenes.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import eoxr  # noqa: F401  (registers ds.lst)
 from eoxr.lst import synth
 from eoxr.lst.degrade import aggregate, degrade
 from eoxr.lst.evaluate import clear_windows, modis_emissivity, scores
+from eoxr.lst.learned import fit_scene
 from eoxr.lst.superres import superres
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -33,8 +39,19 @@ METHODS = {
     "bicubic": ("bicubic", {}), "tsharp": ("tsharp", {}), "distrad": ("distrad", {}),
     "sisr-raw": ("sisr", {"conserve_coarse": False}), "sisr": ("sisr", {}),
     "sisr+corr": ("sisr", {"scale_correction": True}),
+    "disr-raw": ("disr", {"conserve_coarse": False}), "disr-single": ("disr", {"ensemble": False}),
+    "disr": ("disr", {}), "disr+corr": ("disr", {"scale_correction": True}),
+    "disr+match": ("disr", {"scale_correction": "match"}),
+    "disr+cons": ("disr", {"scale_correction": "conserve"}),
+}
+REAL_METHODS = {
+    "bicubic": ("bicubic", {}), "bicubic-cons": ("bicubic", {"conserve_coarse": True}),
+    "tsharp": ("tsharp", {}), "distrad": ("distrad", {}), "sisr-synth": ("sisr", {}),
+    "sisr-raw": ("sisr", {"conserve_coarse": False}), "sisr-single": ("sisr", {"ensemble": False}),
+    "sisr": ("sisr", {}), "sisr+corr": ("sisr", {"scale_correction": True}),
+    "sisr+match": ("sisr", {"scale_correction": "match"}),
     "disr-raw": ("disr", {"conserve_coarse": False}), "disr": ("disr", {}),
-    "disr+corr": ("disr", {"scale_correction": True}),
+    "disr+corr": ("disr", {"scale_correction": True}), "disr+match": ("disr", {"scale_correction": "match"}),
 }
 TARGETS = {
     "rmse_x4_synthetic_K": {"method": "disr", "max": 1.0},
@@ -43,8 +60,8 @@ TARGETS = {
 }
 
 
-def _run(lst, factor, label, guide, device, model=None):
-    method, options = METHODS[label]
+def _run(lst, factor, label, guide, device, model=None, table=METHODS):
+    method, options = table[label]
     kw = {"guide": guide} if method in ("tsharp", "distrad", "disr") else {}
     return superres(lst, factor, method=method, device=device, model=model, **kw, **options)["lst"]
 
@@ -72,29 +89,6 @@ def synthetic(cfg) -> list[dict]:
     return rows
 
 
-def _self_trained_disr(lst4, guide1, tmp: Path, device: str) -> Path:
-    """DISR trained on the scene itself one scale coarser (16 km -> 4 km), emissivity guide."""
-    from eoxr import ml
-    from eoxr.lst import model as _model  # noqa: F401
-    from eoxr.lst.learned import wald_pairs
-    from eoxr.ml import nets
-
-    guide4 = aggregate(guide1, 4, domain="linear", min_valid=0.5)
-    pairs = wald_pairs(lst4, 4, guide=guide4).drop_vars("spatial_ref").load()
-    pairs = pairs.assign_coords(y=range(pairs.sizes["y"]), x=range(pairs.sizes["x"]))
-    gen = ml.patches(pairs, inputs=["lst_up", "guide"], target="lst", size=16, stride=4, max_nan=0.3, seed=0)
-    train, val = ml.split(gen, by="space", fraction=0.2, seed=0)
-    stats = train.statistics()
-    (m_in,), (s_in,) = stats["lst_up"]["mean"], stats["lst_up"]["std"]
-    (m_out,), (s_out,) = stats["lst"]["mean"], stats["lst"]["std"]
-    net = nets.build("lst.ResidualSR", seed=0, in_channels=2, t_scale=1.0, width=16, blocks=2,
-                     gain=s_in / s_out, offset=(m_in - m_out) / s_out)
-    path = tmp / "disr-self.ckpt"
-    ml.train(net, train, val=val, epochs=15, lr=2e-3, batch_size=16, device=device, checkpoint=path, resume=False,
-             metadata={"factor": 4, "method": "disr", "guide": "emissivity"}, units="K")
-    return path
-
-
 def real(cfg) -> list[dict]:
     import eoxr.io
 
@@ -111,15 +105,17 @@ def real(cfg) -> list[dict]:
         guide1 = modis_emissivity(ds).load()
         wins = clear_windows(lst1, 64, 0.8, limit=8 if cfg.quick else None)
         lst4_tile = degrade(lst1, 4)
-        disr_ckpt = _self_trained_disr(lst4_tile, guide1, Path(tmp), cfg.device)
+        # single-image training on the degraded input only (no 1 km truth seen); seed from cfg
+        scene_models = {m: fit_scene(lst4_tile, 4, Path(tmp) / f"{tile}-{m}.ckpt", seed=cfg.seed, device=cfg.device,
+                                     guide=guide1 if m == "disr" else None) for m in ("sisr", "disr")}
         diffs: dict[str, list] = {}
         for w in wins:
             truth = lst1.isel(**w)
             guide = guide1.isel(**w)
             coarse = degrade(truth, 4)
-            for label in METHODS:
-                model = disr_ckpt if label.startswith("disr") else None
-                pred = _run(coarse, 4, label, guide, cfg.device, model=model).load()
+            for label in REAL_METHODS:
+                model = None if label == "sisr-synth" else scene_models.get(label.split("-")[0].split("+")[0])
+                pred = _run(coarse, 4, label, guide, cfg.device, model=model, table=REAL_METHODS).load()
                 d = (pred.values - truth.values).ravel()
                 diffs.setdefault(label, []).append(d[np.isfinite(d)])
         rmse = {k: float(np.sqrt(np.mean(np.concatenate(v) ** 2))) for k, v in diffs.items()}

@@ -104,3 +104,62 @@ def test_shipped_models_work_out_of_the_box(scene, method):
     rmse = np.sqrt(np.mean((out - truth["lst"].values) ** 2))
     rmse_bicubic = np.sqrt(np.mean((bicubic(lst, 4).values - truth["lst"].values) ** 2))
     assert rmse < rmse_bicubic
+
+
+def test_fit_scene_trains_on_the_coarse_input_only(scene, tmp_path):
+    from eoxr.lst.learned import fit_scene
+    from eoxr.ml import checkpoint
+
+    truth, lst = scene
+    coarse = lst.copy()  # the scene model learns (4 x coarse) -> coarse from it alone
+    coarse[3, 4] = np.nan
+    ck = fit_scene(coarse, 4, tmp_path / "scene.ckpt", epochs=2, width=8, blocks=1, patch=8, device="cpu")
+    cfg = checkpoint.load(ck).config
+    assert cfg["metadata"]["method"] == "sisr" and cfg["metadata"]["factor"] == 4 and cfg["inputs"] == ["lst_up"]
+    out = coarse.lst.superres(4, method="sisr", model=ck)["lst"]
+    assert out.shape == truth["lst"].shape
+    assert np.array_equal(np.isnan(out.values), np.repeat(np.repeat(np.isnan(coarse.values), 4, 0), 4, 1))
+    np.testing.assert_allclose(aggregate(out, 4).values, coarse.values, atol=1e-6, equal_nan=True)
+    g = truth["ndvi"]  # guide on the grid 4x finer than the coarse input
+    ckd = fit_scene(coarse, 4, tmp_path / "scene-disr.ckpt", guide=g, epochs=1, width=8, blocks=1, patch=8,
+                    device="cpu")
+    assert checkpoint.load(ckd).inputs == ["lst_up", "guide"]
+    assert np.isfinite(coarse.lst.superres(4, method="disr", model=ckd, guide=g)["lst"].values).any()
+
+
+def test_train_init_starts_from_a_checkpoint(models, tmp_path):
+    from eoxr.lst.train import main
+    from eoxr.ml import checkpoint
+
+    argv = ["--method", "sisr", "--factor", "4", "--out", str(tmp_path), "--scenes", "4", "--size", "192",
+            "--epochs", "1", "--patch", "24", "--seed0", "500", "--ship", "--lr", "1e-9",
+            "--init", str(models["sisr"])]
+    assert main(argv) == 0
+    new, old = checkpoint.load(tmp_path / "lst-sisr-x4.ckpt"), checkpoint.load(models["sisr"])
+    assert new.config["metadata"]["init"]["checkpoint"] == str(models["sisr"])
+    for k, v in old.state_dict.items():  # lr ~ 0: the weights stay those of the initial checkpoint
+        np.testing.assert_allclose(new.state_dict[k].numpy(), v.numpy(), atol=1e-5)
+    with pytest.raises(CheckpointError, match="same method"):
+        main(argv[:-1] + [str(models["disr"])])
+
+
+def test_fit_scene_on_a_mostly_cloudy_scene(scene, tmp_path):
+    from eoxr.lst.learned import fit_scene
+
+    truth, lst = scene
+    cloudy = lst.where((lst.y >= lst.y[11]) & (lst.x <= lst.x[11]))  # one clear 12 x 12 corner
+    ck = fit_scene(cloudy, 4, tmp_path / "cloudy.ckpt", epochs=1, width=8, blocks=1, patch=8, device="cpu")
+    out = cloudy.lst.superres(4, method="sisr", model=ck)["lst"].values
+    assert np.isfinite(out).sum() == 16 * np.isfinite(cloudy.values).sum()
+
+
+def test_self_ensemble_is_mirror_equivariant(scene, models):
+    truth, lst = scene
+    kw = {"method": "disr", "model": models["disr"], "conserve_coarse": False}
+    mirror = lst.isel(x=slice(None, None, -1)).assign_coords(x=lst.x.values)
+    guide_m = truth["ndvi"].isel(x=slice(None, None, -1)).assign_coords(x=truth.x.values)
+    ens = lst.lst.superres(4, guide=truth["ndvi"], **kw)["lst"].values
+    ens_m = mirror.lst.superres(4, guide=guide_m, **kw)["lst"].values
+    np.testing.assert_allclose(ens_m[:, ::-1], ens, atol=1e-3)  # the mean over mirror images commutes with them
+    single = lst.lst.superres(4, guide=truth["ndvi"], ensemble=False, **kw)
+    assert np.abs(single["lst"].values - ens).max() > 1e-3 and "ensemble=False" in single.attrs["history"]

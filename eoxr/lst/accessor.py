@@ -27,14 +27,15 @@ class _LSTAccessor:
     def __init__(self, obj):
         self._obj = obj
 
-    def superres(self, factor: int = 4, method: str = "bicubic", guide=None, scale_correction: bool = False,
-                 fill=None, model=None, conserve_coarse: bool | None = None, device: str = "auto") -> xr.Dataset:
+    def superres(self, factor: int = 4, method: str = "bicubic", guide=None, scale_correction: bool | str = False,
+                 fill=None, model=None, conserve_coarse: bool | None = None, device: str = "auto",
+                 ensemble: bool = True) -> xr.Dataset:
         """Super-resolve the LST ``factor`` times; see :func:`eoxr.lst.superres.superres`."""
         from .superres import superres
 
         return superres(_lst_of(self._obj), factor=factor, method=method, guide=_guide_of(self._obj, guide),
                         scale_correction=scale_correction, fill=fill, model=model,
-                        conserve_coarse=conserve_coarse, device=device)
+                        conserve_coarse=conserve_coarse, device=device, ensemble=ensemble)
 
     def degrade(self, factor: int, mtf: float | None = None, domain: str = "radiance") -> xr.DataArray:
         """The LST as a ``factor`` times coarser sensor sees it; see :func:`eoxr.lst.degrade.degrade`."""

@@ -7,9 +7,16 @@ each act at their own scales), the detail it adds has the wrong energy. The corr
 1. measures the *detail energy* E(L) = var(T_L - bicubic(T_{factor L})), the variance a factor-``factor``
    super-resolution must restore at scale L, at the scales where data exist (the observation aggregated
    by 1, 2, 4: for 1 km MODIS and factor 4, the steps 4 km -> 1 km, 8 km -> 2 km, 16 km -> 4 km);
-2. extrapolates log E against log L with a quadratic (a power law whose exponent drifts with scale, the
-   signature of broken scale invariance) to the target scale (250 m);
-3. rescales the predicted detail d = prediction - bicubic by g = sqrt(E_target / var(d));
+2. extrapolates log E against log L to the target scale (250 m) with a least-squares straight line (a
+   power law), its exponent clipped to >= 0 and the result clipped to the energy at the finest measured
+   scale: the extrapolation never predicts more fine-scale detail than the coarser scales imply (a
+   quadratic in log L, ``order=2``, follows the drift of the exponent but overshoots on short, noisy
+   ranges of scales);
+3. rescales the predicted detail d = prediction - bicubic by g = sqrt(E_target / var(d)), g in
+   [0, ``max_gain``]. With the default ``max_gain=1`` the correction only shrinks detail that carries
+   more energy than the extrapolated bound: a least-squares estimate of the detail never has more variance
+   than the true detail, so amplifying it (``max_gain > 1``, "match" mode) matches the texture (spectral
+   slope) at the cost of RMSE;
 4. enforces energy conservation: the output aggregated back in the radiance domain equals the observation
    (the residual of T^4 added back per coarse pixel, ``baselines.conserve``).
 
@@ -24,13 +31,17 @@ import numpy as np
 import xarray as xr
 
 from ..attrs import cf
+from ..errors import ParameterError
 from ._grid import check_factor, is_dask, pixel_size, spatial
 from .baselines import conserve, upsample_data
 from .degrade import aggregate
 from .scaling import extrapolate
 
 SCALES = (1, 2, 4)
-ORDER = 2
+ORDER = 1
+MAX_GAIN = 1.0
+# scale_correction modes: max gain on the detail (None: no energy step, coarse-consistency only)
+MODES = {"shrink": 1.0, "match": 2.0, "conserve": None}
 
 
 def _variance(a):
@@ -66,16 +77,56 @@ def detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, min_pixels: int
     return cf(out, "K2", f"variance of the x{factor} super-resolution detail")
 
 
-def target_detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, order: int = ORDER):
-    """E (K2) expected at the target scale (pixel / factor), extrapolated from :func:`detail_energy`."""
+def target_detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, order: int = ORDER,
+                         clip: bool = True):
+    """E (K2) expected at the target scale (pixel / factor), extrapolated from :func:`detail_energy`.
+
+    ``order=1``: power law fitted by least squares in log-log; with ``clip`` its exponent is >= 0 and the
+    result at most the energy at the finest measured scale (the fine scale gets no more detail than the
+    coarser ones). ``order=2``: quadratic in log-log (unclipped unless ``clip``).
+    """
     e = detail_energy(lst, factor, scales)
     order = min(order, e.sizes["scale"] - 1)
     step = abs(pixel_size(spatial(lst).x))
-    return extrapolate(e, step / factor, order=order, log_value=True)
+    target = step / factor
+    if order == 1 and clip:
+        return extrapolate_detail_energy(e, target)
+    out = extrapolate(e, target, order=order, log_value=True)
+    if clip:
+        out = np.minimum(out, e.isel(scale=int(np.argmin(e.scale.values))))
+    return out
 
 
-def detail_gain(detail, target_energy, max_gain: float = 2.0):
-    """Gain g in [0, max_gain] with var(g detail) = target_energy."""
+def extrapolate_detail_energy(e: xr.DataArray, to_scale: float) -> xr.DataArray:
+    """Detail energy (K2) at ``to_scale`` from E(L) (K2, dim ``scale``): log E = a + b log L fitted by least
+    squares and evaluated at ``to_scale``, capped at E(finest measured L); for b <= 0 (energy not falling
+    towards small scales) E(finest measured L) itself."""
+    ls = np.log(e.scale.values.astype("f8"))
+    finest = int(np.argmin(ls))
+
+    def fit(v):
+        v = np.asarray(v, dtype="f8")
+        ok = np.isfinite(v) & (v > 0)
+        if ok.sum() == 0:
+            return np.nan
+        if ok.sum() == 1:
+            return float(v[ok][0])
+        b, a = np.polyfit(ls[ok], np.log(v[ok]), 1)
+        cap = v[finest] if ok[finest] else v[ok][np.argmin(ls[ok])]
+        if b <= 0:  # energy not decreasing towards small scales: carry the finest measured one down
+            return float(cap)
+        return float(min(np.exp(a + b * np.log(to_scale)), cap))
+
+    if e.chunks is not None:
+        e = e.chunk({"scale": -1})
+    out = xr.apply_ufunc(fit, e, input_core_dims=[["scale"]], vectorize=True, dask="parallelized",
+                         output_dtypes=["f8"])
+    return out.assign_attrs(dict(e.attrs, long_name=f"{e.attrs.get('long_name')} extrapolated to {to_scale:g} "
+                                                    "(power law, clipped)"))
+
+
+def detail_gain(detail, target_energy, max_gain: float = MAX_GAIN):
+    """Gain g in [0, max_gain] with var(g detail) = target_energy (g = 1 where undefined)."""
     lib = dsa if any(is_dask(a) for a in (detail, target_energy)) else np
     with np.errstate(invalid="ignore", divide="ignore"):
         g = lib.sqrt(target_energy / _variance(detail))
@@ -83,16 +134,26 @@ def detail_gain(detail, target_energy, max_gain: float = 2.0):
 
 
 def scale_correct(fine: xr.DataArray, base: xr.DataArray, lst: xr.DataArray, factor: int,
-                  scales=SCALES, order: int = ORDER, domain: str = "radiance") -> tuple[xr.DataArray, xr.DataArray]:
+                  scales=SCALES, order: int = ORDER, domain: str = "radiance", mode: str = "shrink",
+                  clip: bool = True) -> tuple[xr.DataArray, xr.DataArray]:
     """Correct super-resolved ``fine`` (K) made from coarse ``lst`` (K) with bicubic ``base`` (K).
 
-    Returns (corrected fine LST, the detail gain as a 0-d DataArray). Lazy for dask input.
+    mode: "shrink" (gain <= 1: only detail above the extrapolated energy is damped), "match" (gain in
+    [0, 2]: the detail energy is matched to the extrapolation), "conserve" (no energy step: the
+    coarse-consistency constraint only). Returns (corrected fine LST, the detail gain as a 0-d DataArray).
+    Lazy for dask input.
     """
+    if mode not in MODES:
+        raise ParameterError(f"scale-correction mode must be one of {list(MODES)}, not {mode!r}")
+    max_gain = MODES[mode]
     factor = check_factor(factor)
     fine, base, lst = spatial(fine), spatial(base), spatial(lst)
-    target = target_detail_energy(lst, factor, scales, order).data
     detail = fine.data - base.data
-    g = detail_gain(detail, target)
+    if max_gain is not None:
+        target = target_detail_energy(lst, factor, scales, order, clip).data
+        g = detail_gain(detail, target, max_gain)
+    else:
+        g = (dsa if is_dask(detail) else np).asarray(1.0)
     adjusted = fine.copy(data=base.data + g * detail)
     out = conserve(adjusted, lst, factor, domain)
     gain = cf(xr.DataArray(g, name="detail_gain"), "1",

@@ -24,8 +24,9 @@ def _fill(lst: xr.DataArray, fill) -> xr.DataArray:
 
 
 def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bicubic",
-             guide: xr.DataArray | None = None, scale_correction: bool = False, fill=None, model=None,
-             conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance") -> xr.Dataset:
+             guide: xr.DataArray | None = None, scale_correction: bool | str = False, fill=None, model=None,
+             conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance",
+             ensemble: bool = True) -> xr.Dataset:
     """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for factor=4).
 
     lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS.
@@ -33,10 +34,13 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         "disr" (CNN guided by ``guide``).
     guide: fine NDVI (or another predictor) on the grid ``factor`` times finer than ``lst`` (an integer
         finer grid is block-averaged). Required by the guided methods.
-    scale_correction: rescale the added detail to the increment variance extrapolated across scales
-        and conserve the coarse observation (``eoxr.lst.correction``).
+    scale_correction: False, True (= "shrink"), "shrink", "match" or "conserve" (``eoxr.lst.correction``):
+        damp detail above the detail energy extrapolated across scales ("shrink"), match that energy
+        ("match", better texture, higher RMSE) or only conserve the coarse observation ("conserve"); every
+        mode conserves the coarse observation.
     fill: None keeps clouds (NaN coarse pixels) NaN in the output; a temperature (K) or "mean" fills them.
     model: checkpoint path or registry name for "sisr"/"disr" (default: the shipped ``lst-<method>-x<factor>``).
+    ensemble: "sisr"/"disr" average the network over the four mirror images of the input (4x the compute).
     conserve_coarse: add the coarse residual back (radiance domain) so the output aggregates exactly to the
         input (default: on for every method but bicubic; tsharp/distrad always conserve).
 
@@ -49,6 +53,9 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     factor = check_factor(factor)
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, not {method!r}")
+    if scale_correction not in (False, True, "shrink", "match", "conserve"):
+        raise ParameterError(f"scale_correction must be False, True, 'shrink', 'match' or 'conserve', not "
+                             f"{scale_correction!r}")
     lst = _fill(spatial(lst), fill)
     if method in GUIDED and guide is None:
         raise MissingVariableError(
@@ -67,7 +74,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         from .learned import predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
-        fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device)
+        fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
+                            ensemble=ensemble)
     fine = spatial(fine)
     out = xr.Dataset()
     if scale_correction:
@@ -75,14 +83,16 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
 
         base = upsample_data(lst.data, factor)
         base = fine.copy(data=base)
-        fine, gain = scale_correct(fine, base, lst, factor, domain=domain)
+        mode = "shrink" if scale_correction is True else scale_correction
+        fine, gain = scale_correct(fine, base, lst, factor, domain=domain, mode=mode)
         out["detail_gain"] = gain
     elif conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr")):
         fine = conserve(fine, lst, factor, domain)
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     label = {"bicubic": "bicubic interpolation", "tsharp": "TsHARP", "distrad": "DisTrad",
              "sisr": "single-image CNN", "disr": "NDVI-guided CNN"}[method]
-    suffix = ", scale-invariance corrected" if scale_correction else ""
+    suffix = f", scale-invariance corrected ({'shrink' if scale_correction is True else scale_correction})" \
+        if scale_correction else ""
     out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
@@ -90,5 +100,6 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     if crs is not None:
         out = out.rio.write_crs(crs)
     return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
-                 fill=fill, model=str(model) if model is not None else None)
+                 fill=fill, model=str(model) if model is not None else None,
+                 ensemble=ensemble if method in ("sisr", "disr") else None)
 

@@ -3,16 +3,21 @@
 The shipped models in ``eoxr/models/`` were built with (5-20 minutes each on 2 CPU cores)::
 
     eoxr train lst --method disr --factor 4 --out eoxr/models --ship --epochs 24
+    eoxr train lst --method disr --factor 4 --out eoxr/models --ship --scenes 48 --epochs 10 --lr 1e-3 \
+        --init eoxr/models/lst-disr-x4.ckpt
     eoxr train lst --method sisr --factor 4 --out eoxr/models --ship --epochs 12
     eoxr train lst --method disr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
     eoxr train lst --method sisr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
 
-(``python -m eoxr.lst.train ...`` is the same). Each scene of the training set is a synthetic 250 m truth
-(:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``, disjoint from the seeds the
-benchmarks and tests use), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are
-built one scale coarser (:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is
-the NDVI aggregated to the observation grid. ``--ship`` writes ``lst-<method>-x<factor>.ckpt`` (+ ``.json``)
-without the optimiser state, so it stays small; without it the full resumable checkpoint is written.
+(``python -m eoxr.lst.train ...`` is the same; the second DISR x4 command is a fine-tuning stage, started
+from the first one's weights on twice as many scenes at half the learning rate.) Each scene of the training
+set is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``,
+10000-10047 for the shipped models; the benchmark scores scenes ``1000 * seed + i``, i < 3, so every
+benchmark seed but 10 is disjoint from them, and the tests use seeds below 1000), observed at 250 m x factor
+(the "1 km" LST, radiance-aggregated). Pairs are built one scale coarser (:func:`eoxr.lst.learned.wald_pairs`:
+4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated to the observation grid. ``--ship`` writes
+``lst-<method>-x<factor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays small; without it the
+full resumable checkpoint is written. ``--init CKPT`` starts from a checkpoint's weights (same method).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from ..errors import CheckpointError
 from .degrade import aggregate, degrade
 from .learned import INPUT_GUIDE, INPUT_LST, model_name, wald_pairs
 from .synth import scene
@@ -45,8 +51,12 @@ def training_set(method: str, factor: int, scenes: int, size: int, seed0: int) -
 
 def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes: int = 24, size: int = 512,
         seed0: int = 10_000, epochs: int = 40, patch: int = 48, lr: float = 2e-3, batch_size: int = 16,
-        ship: bool = False, seed: int = 0, device: str = "auto") -> Path:
-    """Train one model; returns the checkpoint path."""
+        ship: bool = False, seed: int = 0, device: str = "auto", init: str | Path | None = None) -> Path:
+    """Train one model; returns the checkpoint path.
+
+    ``init``: a checkpoint of the same architecture whose weights start the training (a second, lower
+    learning-rate stage after a first run: a step learning-rate schedule across commands).
+    """
     from .. import ml
     from ..ml import checkpoint as ckpt_mod
     from ..ml import nets
@@ -64,6 +74,12 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
     m_out, s_out = stats["lst"]["mean"][0], stats["lst"]["std"][0]
     net = nets.build("lst.ResidualSR", seed=seed, in_channels=len(inputs), t_scale=1.0,
                      gain=s_in / s_out, offset=(m_in - m_out) / s_out, **ARCH[method])
+    if init is not None:
+        start = ckpt_mod.load(init)
+        if start.config["arch"]["name"] != "lst.ResidualSR" or list(start.inputs) != inputs:
+            raise CheckpointError(f"--init {init} holds {start.config['arch']['name']} for {start.inputs}, not "
+                                  f"lst.ResidualSR for {inputs}; pass a checkpoint of the same method")
+        net.load_state_dict(start.state_dict)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     name = model_name(method, factor)
@@ -72,7 +88,10 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
             "protocol": f"Wald: synthetic 250 m scenes observed at x{factor}, pairs degraded x{factor} further",
             "scenes": scenes, "scene_size": size, "seeds": [seed0, seed0 + scenes - 1],
             "command": "eoxr train lst " + f"--method {method} --factor {factor} --scenes {scenes} "
-                       f"--size {size} --seed0 {seed0} --epochs {epochs}" + (" --ship" if ship else "")}
+                       f"--size {size} --seed0 {seed0} --epochs {epochs} --lr {lr}" + (" --ship" if ship else "")
+                       + (f" --init {init}" if init is not None else "")}
+    if init is not None:
+        meta["init"] = {"checkpoint": str(init), "command": start.config.get("metadata", {}).get("command")}
     result = ml.train(net, train_gen, val=val_gen, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
                       loss="mse", checkpoint=run_path, resume=True, seed=seed, early_stopping=8, metadata=meta,
                       units="K", long_name="land surface temperature")
@@ -105,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--ship", action="store_true", help="write a small checkpoint without optimiser state")
+    p.add_argument("--init", default=None, help="checkpoint whose weights start the training (fine-tuning stage)")
     a = p.parse_args(argv)
     fit(a.method, a.factor, a.out, a.scenes, a.size, a.seed0, a.epochs, a.patch, a.lr, a.batch_size, a.ship,
-        a.seed, a.device)
+        a.seed, a.device, a.init)
     return 0
 
 
