@@ -12,25 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from scipy import ndimage
 
+from .. import metrics
 from .degrade import aggregate
 from .scaling import spectral_slope
-
-
-def ssim(pred: np.ndarray, truth: np.ndarray, data_range: float, sigma: float = 1.5) -> float:
-    """Mean structural similarity over pixels where both are finite (1 = identical)."""
-    ok = np.isfinite(pred) & np.isfinite(truth)
-    if ok.sum() < 16:
-        return float("nan")
-    fill = float(truth[ok].mean())
-    x, y = np.where(ok, pred, fill), np.where(ok, truth, fill)
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    g = lambda a: ndimage.gaussian_filter(a, sigma, mode="reflect")  # noqa: E731
-    mx, my = g(x), g(y)
-    vx, vy, cxy = g(x * x) - mx ** 2, g(y * y) - my ** 2, g(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return float(s[ok].mean())
 
 
 def scores(pred: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray | None = None, factor: int | None = None,
@@ -38,11 +23,8 @@ def scores(pred: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray | None 
     """Metric dict (names carry units) of ``pred`` against ``truth`` on pixels finite in both."""
     p, t = np.asarray(pred.values, dtype="f8"), np.asarray(truth.values, dtype="f8")
     ok = np.isfinite(p) & np.isfinite(t)
-    d = p[ok] - t[ok]
-    rng = float(t[ok].max() - t[ok].min()) if ok.any() else float("nan")
-    rmse = float(np.sqrt(np.mean(d ** 2)))
-    out = {"rmse_K": rmse, "bias_K": float(d.mean()), "correlation": float(np.corrcoef(p[ok], t[ok])[0, 1]),
-           "psnr_dB": float(20 * np.log10(rng / rmse)), "ssim": ssim(p, t, rng), "n_pixels": int(ok.sum())}
+    out = {"rmse_K": metrics.rmse(p, t), "bias_K": metrics.bias(p, t), "correlation": metrics.correlation(p, t),
+           "psnr_dB": metrics.psnr(p, t), "ssim": metrics.ssim(p, t), "n_pixels": int(ok.sum())}
     if slope:
         out["spectral_slope_error"] = abs(float(spectral_slope(pred.fillna(float(np.nanmean(p)))))
                                           - float(spectral_slope(truth.fillna(float(np.nanmean(t))))))
