@@ -1,6 +1,7 @@
 """Quicklook PNGs: maps with colorbars, titles from ``long_name`` and ``units``."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ def _figure(n: int, ncols: int):
 def label(da: xr.DataArray) -> str:
     name = da.attrs.get("long_name", da.name or "")
     units = da.attrs.get("units")
-    return f"{name} [{units}]" if units else str(name)
+    text = f"{name} [{units}]" if units else str(name)
+    return textwrap.fill(text, 36)  # long CF names would overrun the neighbouring panel
 
 
 def panels(maps: dict[str, xr.DataArray], path: str | Path, *, ncols: int = 3, cmap: str | dict = "viridis",
@@ -47,6 +49,8 @@ def panels(maps: dict[str, xr.DataArray], path: str | Path, *, ncols: int = 3, c
         fig.colorbar(im, ax=ax, shrink=0.8, label=label(da))
         ax.set_title(name, fontsize=10)
         ax.tick_params(labelsize=7)
+        ax.ticklabel_format(useOffset=False, style="plain")
+        ax.locator_params(nbins=4)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
