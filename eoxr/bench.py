@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ParameterError
+
 REPO = Path(__file__).resolve().parents[1]
 _VERSIONED = ["eoxr", "numpy", "xarray", "dask", "zarr", "rasterio", "stackstac", "odc-stac", "torch", "xbatcher", "scipy"]
 
@@ -30,7 +32,7 @@ class Config:
 
 def resolve_device(name: str) -> str:
     if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, not {name!r}")
+        raise ParameterError(f"--device must be auto, cpu or cuda, not {name!r}")
     if name == "cpu":
         return "cpu"
     try:
@@ -40,7 +42,7 @@ def resolve_device(name: str) -> str:
     except ImportError:
         has_cuda = False
     if name == "cuda" and not has_cuda:
-        raise RuntimeError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
+        raise ParameterError("--device cuda asked for, but torch sees no CUDA device; use --device cpu")
     return "cuda" if has_cuda else "cpu"
 
 

@@ -43,8 +43,9 @@ def spine(out: Path) -> dict[str, Path]:
     items = catalog.search("sample", collections=[sample.S2_COLLECTION], datetime="2023-04-01/2023-09-30")
     ds = io.load(items, bands=["blue", "green", "red", "nir"], resolution=10, crs=sample.S2_CRS,
                  chunks={"time": 1, "y": 256, "x": 256})
-    cube_path = cube.write(ds, out / "s2_sample.zarr", mode="w", progress=True) or out / "s2_sample.zarr"
-    ds = cube.open(out / "s2_sample.zarr")
+    cube_path = out / "s2_sample.zarr"
+    cube.write(ds, cube_path, mode="w", progress=True)
+    ds = cube.open(cube_path)
     ndvi = ((ds["nir"] - ds["red"]) / (ds["nir"] + ds["red"])).assign_attrs(units="1", long_name="NDVI")
     stats = band_statistics(ds.assign(ndvi=ndvi))
     stats_path = out / "s2_sample_statistics.csv"
@@ -54,10 +55,10 @@ def spine(out: Path) -> dict[str, Path]:
                         title=f"sample scene {str(ds.time.values[clearest])[:10]}")
     ndvi_png = quicklook.panels({str(t)[:10]: ndvi.sel(time=t) for t in ds.time.values}, out / "s2_sample_ndvi.png",
                                 cmap="RdYlGn")
-    print(f"spine: {len(items)} items from {catalog_path} -> cube {out / 's2_sample.zarr'} "
+    print(f"spine: {len(items)} items from {catalog_path} -> cube {cube_path} "
           f"{dict(ds.sizes)}, CRS {ds.rio.crs}, {time.perf_counter() - t0:.1f} s")
     print(stats.pivot_table(index="variable", columns="time", values="mean").round(3).to_string())
-    return {"cube": Path(cube_path), "statistics": stats_path, "rgb": png, "ndvi": ndvi_png}
+    return {"cube": cube_path, "statistics": stats_path, "rgb": png, "ndvi": ndvi_png}
 
 
 def run(out: str | Path = "eoxr-out", only: list[str] | None = None, address: str | None = None) -> dict[str, Path]:

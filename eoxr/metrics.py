@@ -9,15 +9,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .errors import NoDataError, ParameterError
+
 
 def _pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
     if p.shape != t.shape:
-        raise ValueError(f"prediction shape {p.shape} differs from truth shape {t.shape}")
+        raise ParameterError(f"prediction shape {p.shape} differs from truth shape {t.shape}: "
+                             "compare them on the same grid (e.g. pred.interp_like(truth))")
     ok = np.isfinite(p) & np.isfinite(t)
     if not ok.any():
-        raise ValueError("no pixel where both prediction and truth are finite")
+        raise NoDataError("no pixel where both prediction and truth are finite: check their masks and grids")
     return p[ok], t[ok]
 
 
@@ -89,40 +92,3 @@ def contingency(pred, truth, threshold: float) -> dict[str, float]:
         "csi": hits / (hits + false + miss) if hits + false + miss else float("nan"),
         "hss": (hits + neg - expected) / (n - expected) if n != expected else float("nan"),
     }
-
-
-def radial_spectrum(field, spacing: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic power spectrum of a 2-D field: (wavenumber in cycles per unit of ``spacing``, power).
-
-    NaNs are replaced by the field mean; the mean is removed and a Hann window applied against leakage.
-    """
-    a = np.asarray(field, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"radial_spectrum needs a 2-D field, got shape {a.shape}")
-    a = np.where(np.isfinite(a), a, np.nanmean(a))
-    a = (a - a.mean()) * np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1]))
-    power = np.abs(np.fft.fftshift(np.fft.fft2(a))) ** 2
-    ky = np.fft.fftshift(np.fft.fftfreq(a.shape[0], spacing))
-    kx = np.fft.fftshift(np.fft.fftfreq(a.shape[1], spacing))
-    k = np.hypot(*np.meshgrid(ky, kx, indexing="ij"))
-    dk = max(abs(ky[1] - ky[0]), abs(kx[1] - kx[0]))
-    bins = np.arange(dk, k.max() + dk, dk)
-    idx = np.digitize(k.ravel(), bins)
-    sums = np.bincount(idx, power.ravel(), minlength=len(bins) + 1)
-    counts = np.bincount(idx, minlength=len(bins) + 1)
-    keep = counts[1:len(bins)] > 0
-    centres = 0.5 * (bins[:-1] + bins[1:])
-    return centres[keep], sums[1:len(bins)][keep] / counts[1:len(bins)][keep]
-
-
-def spectral_slope(field, spacing: float = 1.0, kmin: float | None = None, kmax: float | None = None) -> float:
-    """Slope beta of log power vs log wavenumber (P ~ k^beta) over [kmin, kmax] (default: whole band
-    above the two lowest wavenumbers and below 0.8 of Nyquist, where windowing and aliasing distort)."""
-    k, p = radial_spectrum(field, spacing)
-    nyq = 0.5 / spacing
-    lo = k[1] if kmin is None else kmin
-    hi = 0.8 * nyq if kmax is None else kmax
-    sel = (k >= lo) & (k <= hi) & (p > 0)
-    if sel.sum() < 3:
-        raise ValueError("fewer than 3 wavenumbers in the fit range: use a larger field or widen kmin/kmax")
-    return float(np.polyfit(np.log(k[sel]), np.log(p[sel]), 1)[0])

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .errors import ParameterError
+
 
 def _figure(n: int, ncols: int):
     import matplotlib
@@ -36,7 +38,8 @@ def panels(maps: dict[str, xr.DataArray], path: str | Path, *, ncols: int = 3, c
     for ax, (name, da) in zip(axes, maps.items()):
         da = da.squeeze()
         if da.ndim != 2:
-            raise ValueError(f"panel {name!r} is not 2-D after squeeze: dims {da.dims}")
+            raise ParameterError(f"panel {name!r} is not 2-D after squeeze: dims {da.dims}; select one "
+                                 "map, e.g. da.isel(time=0)")
         cm = cmap.get(name, "viridis") if isinstance(cmap, dict) else cmap
         vals = np.asarray(da.values, dtype=float)
         finite = vals[np.isfinite(vals)]

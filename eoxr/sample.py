@@ -27,6 +27,8 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 from rasterio.warp import transform_bounds
 
+from .errors import CRSError, ParameterError
+
 PROJ_V2 = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
@@ -54,7 +56,7 @@ def sample_dir(root: str | Path | None = None) -> Path:
 def write_cog(da: xr.DataArray, path: str | Path, nodata=None) -> Path:
     """Write a (y, x) or (band, y, x) DataArray with a rioxarray CRS as a Cloud-Optimized GeoTIFF."""
     if da.rio.crs is None:
-        raise ValueError(f"{da.name!r} has no CRS: call da.rio.write_crs('EPSG:...') before write_cog")
+        raise CRSError(f"{da.name!r} has no CRS: call da.rio.write_crs('EPSG:...') before write_cog")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if nodata is not None:
@@ -105,7 +107,7 @@ def cog_item(item_id: str, datetime: str | dt.datetime, assets: dict[str, Path],
         built[key], geo_k = _asset_from_cog(Path(path), (band_info or {}).get(key))
         geo = geo or geo_k
     if geo is None:
-        raise ValueError(f"item {item_id!r} needs at least one asset")
+        raise ParameterError(f"item {item_id!r} needs at least one asset: pass assets={{'key': path_to_cog}}")
     west, south, east, north = transform_bounds(geo["crs"], "EPSG:4326", *geo["bounds"], densify_pts=21)
     geometry = {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
                                                     [west, north], [west, south]]]}

@@ -39,17 +39,15 @@ def test_contingency_known_table():
     assert s["hss"] == pytest.approx(hss)
 
 
-@pytest.mark.parametrize("beta", [-2.0, -3.0])
-def test_spectral_slope_recovers_power_law(beta):
-    rng = np.random.default_rng(1)
-    n = 256
-    k = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij"))
-    k[0, 0] = 1
-    amp = k ** (beta / 2)
-    field = np.real(np.fft.ifft2(amp * np.exp(2j * np.pi * rng.random((n, n)))))
-    assert metrics.spectral_slope(field, kmax=0.3) == pytest.approx(beta, abs=0.25)
-
-
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         metrics.rmse(np.zeros(3), np.zeros(4))
+
+
+def test_errors_are_eoxr_errors():
+    from eoxr.errors import NoDataError, ParameterError
+
+    with pytest.raises(ParameterError, match="same grid"):
+        metrics.bias(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(NoDataError, match="masks"):
+        metrics.rmse(np.full(3, np.nan), np.zeros(3))

@@ -52,3 +52,13 @@ def test_ensure_sample_is_idempotent_and_complete(tmp_path):
                 assert src.crs is not None
     assert json.loads((root / "sample.json").read_text())["seed"] == 0
     assert not (tmp_path / "sample_building").exists()
+
+
+def test_write_cog_without_crs_names_the_fix(tmp_path):
+    import pytest
+    import xarray as xr
+
+    from eoxr.errors import CRSError
+
+    with pytest.raises(CRSError, match="rio.write_crs"):
+        sample.write_cog(xr.DataArray(np.zeros((4, 4)), dims=("y", "x"), name="a"), tmp_path / "a.tif")
