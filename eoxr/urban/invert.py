@@ -436,8 +436,8 @@ def _as_array(da_, lazy, chunks=None):
 def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
            geometry=None, noise: float | None = None, nedt: float | None = None,
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
-           emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 10.0,
-           thermal_model_error: float = 0.5, temperature_scene_std: float | None = 1.0,
+           emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 5.0,
+           thermal_model_error: float = 0.8, temperature_scene_std: float | None = 1.0,
            shaded_std: float | None = 5.0,
            reflective_model_error: float = 0.0,
            min_fraction: float = 0.05,
@@ -458,7 +458,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     ``shaded_std`` (K): shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that
     as their prior (None: the window's brightness temperature like sunlit ones); it matters for shaded parts
     the sensor barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface
-    temperatures);
+    temperatures). The thermal defaults (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``,
+    ``shaded_std``) were chosen on synthetic cities (:mod:`.synth`, seeds 4-6, 8, 9);
     ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
     weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
