@@ -7,6 +7,10 @@ neighbours: a property varies from pixel to pixel only as much as the windows di
 bounded least-squares problem (:mod:`.lm`), solved for all pixels of a chunk at once. Over Dask the chunks
 overlap by a halo of ``window // 2`` pixels (``map_overlap``), so results do not depend on chunking.
 
+Thermal bands take two passes: the first gives every element part (sunlit, shaded) a scene-level temperature,
+toward which the second draws each window (:func:`scene_temperatures`); a single window rarely separates the
+sunlit and shaded temperatures of an element that its pixels mix in similar proportions.
+
 Every element seen in a window is an unknown there; elements seen with less than ``min_fraction`` of the
 window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
 view) and rest on the prior.
@@ -24,6 +28,7 @@ from .sensors import band_planck
 T_BOUNDS = (200.0, 380.0)  # K
 EPS_BOUNDS = (0.8, 1.0)
 RHO_BOUNDS = (0.0, 1.0)
+FIRST_PASS_T_STD_FACTOR = 3.0  # temperature prior widening of the first of two thermal passes (1, 3, 10 tried)
 
 
 def window_weights(window: int) -> np.ndarray:
@@ -49,9 +54,12 @@ def split_reflective(nb: int, ne: int):
     return out, i
 
 
-def split_thermal(nbt: int, ne: int):
-    """Channel layout of the thermal stack: radiance (nbt), a, s (ne sub-elements each), c (ne*ne), area (ne)."""
+def split_thermal(nbt: int, ne: int, scene_prior: bool = False):
+    """Channel layout of the thermal stack: radiance (nbt), a, s (ne sub-elements each), c (ne*ne), area (ne),
+    and with ``scene_prior`` the scene-level temperature of each sub-element and its standard error (ne each,
+    constant over the image)."""
     sizes = [("y", nbt), ("a", ne), ("s", ne), ("c", ne * ne), ("area", ne)]
+    sizes += [("scene", ne), ("scene_se", ne)] if scene_prior else []
     out, i = {}, 0
     for k, n in sizes:
         out[k] = slice(i, i + n)
@@ -180,20 +188,26 @@ def thermal_outputs(nbt: int, ne: int) -> int:
 
 def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, terms: dict, nedt: float,
                          eps_mean: np.ndarray, eps_std: float, t_std: float, max_iter: int, min_fraction: float,
-                         contrast_std: float | None = None, tol_t: float = 1e-4, tol_eps: float = 1e-6) -> np.ndarray:
+                         contrast_std: float | None = None, shade_prior: tuple[float, float] | None = None,
+                         scene_std: float | None = None, tol_t: float = 1e-4,
+                         tol_eps: float = 1e-6) -> np.ndarray:
     """Invert one thermal block (channels, Y + 2h, X + 2h) -> (outputs, Y, X).
 
     The features come per sub-element (2e: shaded facets of element e, 2e + 1: sunlit ones, see
     :func:`forward.features` ``split_lit``): sunlit and shaded parts of an element have their own temperature
     and share the element's emissivity. Unknowns per pixel: temperatures (2 ne) then emissivities (nbt x ne);
     prior: emissivity ``eps_mean`` (nbt, ne) +- ``eps_std``, temperature the window's brightness temperature
-    +- ``t_std`` K; with ``contrast_std`` (K), the sunlit-minus-shaded difference of an element seen in both
-    states is also drawn toward 0 with that spread (a prior row per element). The element's temperature in the
-    pixel averages its parts weighted by their surface in the pixel (channels ``area``).
+    +- ``t_std`` K (shaded parts: ``shade_prior`` (mean, std) K when given); with ``contrast_std`` (K), the
+    sunlit-minus-shaded difference of an element seen in both states is also drawn toward 0 with that spread (a
+    prior row per element). With ``scene_std`` (K) the block carries the scene-level temperature of each part and
+    its standard error (channels ``scene``, ``scene_se``, NaN where unknown, see :func:`scene_temperatures`):
+    the prior of a part is then that temperature +- ``scene_std`` and the standard error in quadrature. The
+    element's temperature in the pixel averages its parts weighted by their surface in the pixel (channels
+    ``area``).
     """
     nbt = len(bands)
     ns = 2 * ne
-    lay, _ = split_thermal(nbt, ns)
+    lay, _ = split_thermal(nbt, ns, scene_std is not None)
     h = window // 2
     Y, X = block.shape[1] - 2 * h, block.shape[2] - 2 * h
     win = _windows(block, window)
@@ -226,10 +240,21 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     lsurf = (lmean - terms["L_up"][ib]) / terms["tau"][ib]
     grid_t = np.linspace(*T_BOUNDS, 721)
     bt = np.interp(lsurf / np.clip(eps_mean[ib].mean(), 0.8, 1.0), band_planck(bands[ib], grid_t), grid_t)
-    x0 = np.concatenate([np.repeat(bt[:, None], ns, 1), np.broadcast_to(eps_mean.reshape(1, -1), (P, nbt * ne))], 1)
+    t0 = np.repeat(bt[:, None], ns, 1)
+    tp = np.full((P, ns), 1 / t_std**2)
+    if shade_prior is not None:
+        t0[:, 0::2] = shade_prior[0]
+        tp[:, 0::2] = 1 / shade_prior[1] ** 2
+    if scene_std is not None:
+        scene = win[:, K // 2, lay["scene"]]  # (P, ns), the same in every pixel
+        known = np.isfinite(scene)
+        t0 = np.where(known, scene, t0)
+        # a weakly determined scene temperature is a weak prior
+        se = np.nan_to_num(win[:, K // 2, lay["scene_se"]])
+        tp = np.where(known, 1 / (scene_std**2 + se**2), tp)
+    x0 = np.concatenate([t0, np.broadcast_to(eps_mean.reshape(1, -1), (P, nbt * ne))], 1)
     pm = x0.copy()
-    pp = np.concatenate([np.where(seen_sub, 1 / t_std**2, 1e12),
-                         np.where(np.tile(seen, (1, nbt)), 1 / eps_std**2, 1e12)], 1)
+    pp = np.concatenate([np.where(seen_sub, tp, 1e12), np.where(np.tile(seen, (1, nbt)), 1 / eps_std**2, 1e12)], 1)
     lo = np.array([T_BOUNDS[0]] * ns + [EPS_BOUNDS[0]] * (nbt * ne))
     hi = np.array([T_BOUNDS[1]] * ns + [EPS_BOUNDS[1]] * (nbt * ne))
     tol = np.array([tol_t] * ns + [tol_eps] * (nbt * ne))
@@ -288,6 +313,33 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
                           np.moveaxis(estd, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
                           rr[None], res.iterations[None].astype(float)])
     return out.reshape(-1, Y, X)
+
+
+def scene_means(values, std, window: int, xp=np, std_floor: float = 0.0):
+    """Scene-level value of each channel of ``values`` (n, Y, X) and its standard error: the mean over the image
+    weighted by the posterior precision 1 / ``std``^2 (std floored at ``std_floor``); NaN for channels with no
+    finite value. Overlapping windows share their pixels: about window^2 of them make one independent estimate,
+    which sets the standard error.
+
+    Empirical Bayes (Robbins 1956; Efron & Morris 1975, JASA 70(350), 311-319): one window rarely pins down an
+    element it barely sees, while the scene's many windows, each with other proportions, do; a second inversion
+    then draws every window toward the scene-level values.
+    """
+    ok = xp.isfinite(values) & xp.isfinite(std)
+    w = xp.where(ok, 1.0 / xp.maximum(xp.where(ok, std, 1.0), max(std_floor, 1e-12)) ** 2, 0.0)
+    num = (w * xp.where(ok, values, 0.0)).sum(axis=(1, 2))
+    den = w.sum(axis=(1, 2))
+    known = den > 0
+    mean = xp.where(known, num / xp.where(known, den, 1.0), np.nan)
+    se = xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)
+    return mean, se
+
+
+def scene_temperatures(res, ne: int, window: int, xp=np, std_floor: float = 0.1):
+    """Scene-level temperature (K) of each element part (2 ne: shaded, sunlit) and its standard error from a first
+    thermal inversion ``res`` (:func:`thermal_outputs` channels, Y, X); see :func:`scene_means`."""
+    ns = 2 * ne
+    return scene_means(res[2 * ne:2 * ne + ns], res[2 * ne + ns:2 * ne + 2 * ns], window, xp, std_floor)
 
 
 # --- xarray / Dask level ------------------------------------------------------------------------------------
@@ -384,8 +436,10 @@ def _as_array(da_, lazy, chunks=None):
 def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
            geometry=None, noise: float | None = None, nedt: float | None = None,
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
-           emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 10.0,
-           thermal_model_error: float = 0.5, reflective_model_error: float = 0.0,
+           emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 5.0,
+           thermal_model_error: float = 0.8, temperature_scene_std: float | None = 1.0,
+           shaded_std: float | None = 5.0,
+           reflective_model_error: float = 0.0,
            min_fraction: float = 0.05,
            psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
            flat: bool = False, budget: bool = True, adjacency_m: float | None = None):
@@ -399,6 +453,13 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     around the window's brightness temperature; ``contrast_std``: prior spread (K) of the sunlit-minus-shaded
     temperature difference of an element (None: free); ``thermal_model_error`` (K) is added in quadrature to
     the NEdT: the temperature variation inside a window that one temperature per element part cannot follow;
+    ``temperature_scene_std`` (K): a second thermal pass draws each element part toward its scene-level
+    temperature from the first pass with that spread (:func:`scene_temperatures`; None: one pass);
+    ``shaded_std`` (K): shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that
+    as their prior (None: the window's brightness temperature like sunlit ones); it matters for shaded parts
+    the sensor barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface
+    temperatures). The thermal defaults (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``,
+    ``shaded_std``) were chosen on synthetic cities (:mod:`.synth`, seeds 4-6, 8, 9);
     ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
     weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
@@ -550,9 +611,25 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         nedt_total = float(np.hypot(nedt if nedt else sen.nedt, thermal_model_error))
         kw = dict(bands=tbands, ne=ne, window=window, terms=terms_t, nedt=nedt_total,
                   eps_mean=eps_mean, eps_std=emissivity_std, t_std=temperature_std, max_iter=max_iter,
-                  min_fraction=min_fraction, contrast_std=contrast_std)
+                  min_fraction=min_fraction, contrast_std=contrast_std,
+                  shade_prior=None if shaded_std is None else (atm.air_temperature, shaded_std))
         nout = thermal_outputs(nbt, ne)
-        res = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
+        if temperature_scene_std is not None:
+            # first pass: every part seen in a window reports, so that barely seen ones (shaded grass, say) get a
+            # scene-level temperature too, weighted by their (low) precision; a wider temperature prior keeps the
+            # scene estimate from shrinking toward the windows' brightness temperatures
+            kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std)
+            first = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
+            scene = xp.concatenate(scene_temperatures(first, ne, window, xp))[:, None, None]
+            if lazy:
+                scene = scene.rechunk(-1)
+            scene = (dsa.broadcast_to(scene, (2 * ns, ny, nx), chunks=(2 * ns,) + stack.chunks[1:])  # noqa: F821
+                     if lazy else np.broadcast_to(scene, (2 * ns, ny, nx)))
+            kw2 = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
+            res = _stack_run(xp.concatenate([stack, scene], axis=0), lambda blk: invert_thermal_block(blk, **kw2),
+                             nout, h, lazy)
+        else:
+            res = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
         tc = {**coords, "thermal_band": [b.name for b in tbands]}
         pc = {**coords, "part": ["shaded", "sunlit"]}
         yx = {"y": coords["y"], "x": coords["x"]}
