@@ -91,7 +91,8 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
                        f"--size {size} --seed0 {seed0} --epochs {epochs} --lr {lr}" + (" --ship" if ship else "")
                        + (f" --init {init}" if init is not None else "")}
     if init is not None:
-        meta["init"] = {"checkpoint": str(init), "command": start.config.get("metadata", {}).get("command")}
+        earlier = start.config.get("metadata", {})  # the whole chain of stages, so the model can be rebuilt
+        meta["init"] = {"checkpoint": str(init), "command": earlier.get("command"), "init": earlier.get("init")}
     result = ml.train(net, train_gen, val=val_gen, epochs=epochs, lr=lr, batch_size=batch_size, device=device,
                       loss="mse", checkpoint=run_path, resume=True, seed=seed, early_stopping=8, metadata=meta,
                       units="K", long_name="land surface temperature")
