@@ -14,7 +14,10 @@ the networks average their four mirror images (self-ensemble), -single is one pa
 On real data SISR and DISR are trained on the scene itself by Wald's protocol one scale coarser
 (:func:`eoxr.lst.learned.fit_scene`: 16 km -> 4 km on the degraded input only, applied 4 km -> 1 km; DISR
 guided by the 1 km emissivity, as no NDVI comes with the LST tiles); sisr-synth is the shipped SISR trained
-on synthetic scenes.
+on synthetic scenes. sisr-real is trained on real LST of the *other* tiles (leave-one-tile-out,
+:func:`eoxr.lst.learned.fit_fields`: their 1 km day and night LST degraded to 4 km, Wald pairs 4 km -> 1 km;
+no pixel of the evaluated tile is seen). The conservation step of sisr/disr/bicubic-cons is iterative
+back-projection (:func:`eoxr.lst.baselines.conserve`); tsharp/distrad keep their published flat residual.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import eoxr  # noqa: F401  (registers ds.lst)
 from eoxr.lst import synth
 from eoxr.lst.degrade import aggregate, degrade
 from eoxr.lst.evaluate import clear_windows, modis_emissivity, scores
-from eoxr.lst.learned import fit_scene
+from eoxr.lst.learned import fit_fields, fit_scene
 from eoxr.lst.superres import superres
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -46,7 +49,7 @@ METHODS = {
 }
 REAL_METHODS = {
     "bicubic": ("bicubic", {}), "bicubic-cons": ("bicubic", {"conserve_coarse": True}),
-    "tsharp": ("tsharp", {}), "distrad": ("distrad", {}), "sisr-synth": ("sisr", {}),
+    "tsharp": ("tsharp", {}), "distrad": ("distrad", {}), "sisr-synth": ("sisr", {}), "sisr-real": ("sisr", {}),
     "sisr-raw": ("sisr", {"conserve_coarse": False}), "sisr-single": ("sisr", {"ensemble": False}),
     "sisr": ("sisr", {}), "sisr+corr": ("sisr", {"scale_correction": True}),
     "sisr+match": ("sisr", {"scale_correction": "match"}),
@@ -89,6 +92,18 @@ def synthetic(cfg) -> list[dict]:
     return rows
 
 
+def _other_tiles_lst(tile: str) -> list:
+    """Day and night 1 km LST (K) of every tile but ``tile``: training data that never saw ``tile``."""
+    import eoxr.io
+
+    fields = []
+    for other, path in TILES.items():
+        if other != tile and path.exists():
+            ds = eoxr.io.open_product(path)
+            fields += [ds["lst"].load(), ds["lst_night"].load()]
+    return fields
+
+
 def real(cfg) -> list[dict]:
     import eoxr.io
 
@@ -108,13 +123,20 @@ def real(cfg) -> list[dict]:
         # single-image training on the degraded input only (no 1 km truth seen); seed from cfg
         scene_models = {m: fit_scene(lst4_tile, 4, Path(tmp) / f"{tile}-{m}.ckpt", seed=cfg.seed, device=cfg.device,
                                      guide=guide1 if m == "disr" else None) for m in ("sisr", "disr")}
+        others = _other_tiles_lst(tile)
+        if others:
+            scene_models["sisr-real"] = fit_fields(others, 4, Path(tmp) / f"{tile}-sisr-real.ckpt", width=32,
+                                                   blocks=4, patch=24, seed=cfg.seed, device=cfg.device)
         diffs: dict[str, list] = {}
         for w in wins:
             truth = lst1.isel(**w)
             guide = guide1.isel(**w)
             coarse = degrade(truth, 4)
             for label in REAL_METHODS:
-                model = None if label == "sisr-synth" else scene_models.get(label.split("-")[0].split("+")[0])
+                if label == "sisr-real" and label not in scene_models:
+                    continue  # no other tile to train on
+                model = scene_models.get(label if label in ("sisr-synth", "sisr-real")
+                                         else label.split("-")[0].split("+")[0])
                 pred = _run(coarse, 4, label, guide, cfg.device, model=model, table=REAL_METHODS).load()
                 d = (pred.values - truth.values).ravel()
                 diffs.setdefault(label, []).append(d[np.isfinite(d)])

@@ -66,8 +66,9 @@ plt.tight_layout()"""),
 
 The learned models are the shipped CPU checkpoints `lst-sisr-x4` and `lst-disr-x4` (built by
 `eoxr train lst ...`, see `eoxr/lst/train.py`), trained on other synthetic scenes by Wald's protocol.
-By default their output is made to *conserve* the observation (the radiance residual of each 1 km pixel
-is added back); `-raw` rows show the bare network (`conserve_coarse=False`). The networks average their
+By default their output is made to *conserve* the observation (the radiance residual of the 1 km pixels is
+added back by iterative back-projection, Irani & Peleg 1991, so it varies smoothly across pixel edges, then
+the small remainder flat per pixel); `-raw` rows show the bare network (`conserve_coarse=False`). The networks average their
 predictions over the four mirror images of the input (geometric self-ensemble, Timofte et al. 2016);
 `disr-single` is one pass (`ensemble=False`)."""),
     ("code", """ds = xr.Dataset({"lst": obs_cloudy}).rio.write_crs(obs.rio.crs)
@@ -128,8 +129,8 @@ The correction (`eoxr.lst.correction`) instead
    default `"shrink"` mode: a least-squares estimate of the detail never carries more variance than the true
    detail, so only over-energetic detail is damped; `"match"` allows 0 ≤ g ≤ 2 (texture matched to the
    extrapolation, at a cost in RMSE); `"conserve"` skips this step,
-4. adds the coarse residual back in radiance so that the output aggregated to 1 km equals the observation
-   (energy conservation) — every mode does this.
+4. adds the coarse residual back in radiance (iterative back-projection, then the remainder flat per pixel)
+   so that the output aggregated to 1 km equals the observation (energy conservation) — every mode does this.
 
 An earlier form extrapolated with a quadratic in log L (exponent drifting with scale) and always matched the
 energy: on three noisy scales the quadratic overshoots (it can predict several times the true 250 m energy)

@@ -6,7 +6,7 @@ import xarray as xr
 import eoxr  # noqa: F401
 from eoxr.errors import CRSError, GridError, MissingVariableError, ParameterError
 from eoxr.lst import synth
-from eoxr.lst.baselines import bicubic, distrad, tsharp
+from eoxr.lst.baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp
 from eoxr.lst.degrade import aggregate, degrade
 
 
@@ -105,3 +105,22 @@ def test_guide_errors(scene):
         lst.lst.superres(4, method="tsharp")
     with pytest.raises(ParameterError, match="method"):
         lst.lst.superres(4, method="nearest")
+
+
+def test_backprojected_conservation_is_exact_smooth_and_lazy(scene):
+    truth, lst = scene
+    lst = lst.copy()
+    lst[5:7, 9:12] = np.nan  # a cloud
+    up = bicubic(lst, 4)
+    flat = conserve(up, lst, 4)
+    smooth = conserve(up, lst, 4, backprojections=BACKPROJECTIONS)
+    for out in (flat, smooth):
+        ok = np.isfinite(lst.values)
+        np.testing.assert_allclose(aggregate(out, 4).values[ok], lst.values[ok], rtol=0, atol=1e-9)
+        assert np.array_equal(np.isnan(out.values), np.repeat(np.repeat(~ok, 4, 0), 4, 1))
+    err = {k: float(np.sqrt(np.nanmean((v.values - truth["lst"].values) ** 2))) for k, v in
+           {"flat": flat, "smooth": smooth}.items()}
+    assert err["smooth"] < err["flat"]  # no steps at the coarse pixel edges
+    lazy = conserve(up.chunk(40), lst.chunk(10), 4, backprojections=BACKPROJECTIONS)
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, smooth.values, rtol=0, atol=1e-9)

@@ -127,6 +127,24 @@ def test_fit_scene_trains_on_the_coarse_input_only(scene, tmp_path):
     assert np.isfinite(coarse.lst.superres(4, method="disr", model=ckd, guide=g)["lst"].values).any()
 
 
+def test_fit_fields_trains_on_other_fields_of_any_size(scene, tmp_path):
+    from eoxr.errors import ParameterError
+    from eoxr.lst.learned import fit_fields
+    from eoxr.ml import checkpoint
+
+    truth, lst = scene
+    other = synth.observation(int(lst.size) + 7, size=128, factor=4)[1]["lst"]  # another scene, smaller
+    ck = fit_fields([truth["lst"].isel(y=slice(0, 96)), other], 4, tmp_path / "fields.ckpt", epochs=1, width=8,
+                    blocks=1, patch=8, device="cpu")
+    cfg = checkpoint.load(ck).config
+    assert cfg["metadata"]["fields"] == 2 and cfg["inputs"] == ["lst_up"]
+    assert cfg["training_data"]["sizes"]["time"] == 2
+    out = lst.lst.superres(4, method="sisr", model=ck)["lst"]
+    np.testing.assert_allclose(aggregate(out, 4).values, lst.values, atol=1e-6)
+    with pytest.raises(ParameterError, match="one guide per field"):
+        fit_fields([lst, other], 4, tmp_path / "x.ckpt", guides=[truth["ndvi"]], device="cpu")
+
+
 def test_train_init_starts_from_a_checkpoint(models, tmp_path):
     from eoxr.lst.train import main
     from eoxr.ml import checkpoint

@@ -18,7 +18,8 @@ each act at their own scales), the detail it adds has the wrong energy. The corr
    than the true detail, so amplifying it (``max_gain > 1``, "match" mode) matches the texture (spectral
    slope) at the cost of RMSE;
 4. enforces energy conservation: the output aggregated back in the radiance domain equals the observation
-   (the residual of T^4 added back per coarse pixel, ``baselines.conserve``).
+   (the residual of T^4 added back by iterative back-projection, then flat per coarse pixel,
+   ``baselines.conserve``).
 
 Multiscale statistics of remote-sensing fields: Lovejoy & Schertzer 2013, doi:10.1017/CBO9781139093811;
 the scale-invariance hypothesis of Wald's protocol: Wald, Ranchin & Mangolini 1997; residual
@@ -33,7 +34,7 @@ import xarray as xr
 from ..attrs import cf
 from ..errors import ParameterError
 from ._grid import check_factor, is_dask, pixel_size, spatial
-from .baselines import conserve, upsample_data
+from .baselines import BACKPROJECTIONS, conserve, upsample_data
 from .degrade import aggregate
 from .scaling import extrapolate
 
@@ -155,7 +156,7 @@ def scale_correct(fine: xr.DataArray, base: xr.DataArray, lst: xr.DataArray, fac
     else:
         g = (dsa if is_dask(detail) else np).asarray(1.0)
     adjusted = fine.copy(data=base.data + g * detail)
-    out = conserve(adjusted, lst, factor, domain)
+    out = conserve(adjusted, lst, factor, domain, backprojections=BACKPROJECTIONS)
     gain = cf(xr.DataArray(g, name="detail_gain"), "1",
               "gain on the super-resolution detail matching the extrapolated detail energy")
     return out, gain

@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..attrs import cf, stamp
-from ..errors import CheckpointError, MissingVariableError, NoDataError
+from ..errors import CheckpointError, MissingVariableError, NoDataError, ParameterError
 from ._grid import align_guide, check_factor, crs_of, fine_coord, is_dask, like, repeat_blocks, spatial
 from .baselines import upsample_data
 from .degrade import degrade
@@ -145,8 +145,7 @@ def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.Dat
 
 
 def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.DataArray | None = None,
-              epochs: int = 15, width: int = 16, blocks: int = 2, patch: int = 16, lr: float = 2e-3,
-              seed: int = 0, device: str = "auto", min_valid: float = 0.5) -> Path:
+              **kw) -> Path:
     """Train a SISR (or, with ``guide``, DISR) network on one scene by Wald's protocol; returns the checkpoint.
 
     The single-image ("zero-shot") setting of Shocher, Cohen & Irani 2018 (CVPR,
@@ -154,9 +153,25 @@ def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.
     ``factor`` times further (16 km) and the network learns 16 km -> 4 km on the scene itself; then
     :func:`predict_fine` applies it 4 km -> 1 km. No finer truth is used. ``guide`` is on the grid
     ``factor`` times finer than ``lst`` (e.g. 1 km emissivity) and is block-averaged to ``lst``'s grid for
-    training. Pixels with NaN (clouds) are left out of the loss; patches of ``patch`` pixels, 20 % of the
-    scene (in space) held out for validation and early stopping (on a scene too cloudy to hold any patch
-    out, all patches train and early stopping follows the training loss).
+    training. Keywords as :func:`fit_fields`.
+    """
+    return fit_fields([lst], factor, checkpoint, guides=None if guide is None else [guide],
+                      protocol="Wald, trained on the scene itself", **kw)
+
+
+def fit_fields(fields: list[xr.DataArray], factor: int, checkpoint: str | Path,
+               guides: list[xr.DataArray] | None = None, epochs: int = 15, width: int = 16, blocks: int = 2,
+               patch: int = 16, lr: float = 2e-3, seed: int = 0, device: str = "auto", min_valid: float = 0.5,
+               protocol: str = "Wald, trained on other scenes") -> Path:
+    """Train a SISR (or, with ``guides``, DISR) network by Wald's protocol on several LST fields (K).
+
+    Each field gives pairs one scale coarser than itself (:func:`wald_pairs`): fields of 1 km LST from
+    other scenes or other times (day and night) train a 4 km -> 1 km model for a scene none of them covers.
+    ``guides`` (one per field) are on the grid ``factor`` times finer than their field and are
+    block-averaged to it. Fields may differ in size (the smaller are padded with NaN). Pixels with NaN
+    (clouds) are left out of the loss; patches of ``patch`` pixels, 20 % of them (in space) held out for
+    validation and early stopping (when too cloudy to hold any patch out, all patches train and early
+    stopping follows the training loss).
     """
     from .. import ml
     from ..ml import nets
@@ -164,11 +179,15 @@ def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.
     from .degrade import aggregate
 
     factor = check_factor(factor)
-    lst = spatial(lst)
-    g = aggregate(guide, factor, domain="linear", min_valid=min_valid) if guide is not None else None
-    pairs = wald_pairs(lst, factor, guide=g).drop_vars("spatial_ref").load()
-    pairs = pairs.assign_coords(y=range(pairs.sizes["y"]), x=range(pairs.sizes["x"]))
-    inputs = [INPUT_LST] + ([INPUT_GUIDE] if guide is not None else [])
+    if guides is not None and len(guides) != len(fields):
+        raise ParameterError(f"pass one guide per field: {len(guides)} guides for {len(fields)} fields")
+    parts = []
+    for i, lst in enumerate(fields):
+        g = aggregate(guides[i], factor, domain="linear", min_valid=min_valid) if guides is not None else None
+        pairs = wald_pairs(spatial(lst), factor, guide=g).drop_vars("spatial_ref", errors="ignore").load()
+        parts.append(pairs.assign_coords(y=range(pairs.sizes["y"]), x=range(pairs.sizes["x"])))
+    pairs = xr.concat(parts, dim="time", join="outer").assign_coords(time=range(len(parts)))
+    inputs = [INPUT_LST] + ([INPUT_GUIDE] if guides is not None else [])
     gen = ml.patches(pairs, inputs=inputs, target="lst", size=patch, stride=max(patch // 4, 1), max_nan=0.3,
                      seed=seed)
     try:
@@ -182,10 +201,10 @@ def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.
                      blocks=blocks, gain=s_in / s_out, offset=(m_in - m_out) / s_out)
     path = Path(checkpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    method = "disr" if guide is not None else "sisr"
+    method = "disr" if guides is not None else "sisr"
     ml.train(net, train, val=val, epochs=epochs, lr=lr, batch_size=16, device=device, checkpoint=path,
              resume=False, seed=seed, early_stopping=5, units="K", long_name="land surface temperature",
-             metadata={"factor": factor, "method": method, "protocol": "Wald, trained on the scene itself",
-                       "guide": guide.attrs.get("long_name") if guide is not None else None},
+             metadata={"factor": factor, "method": method, "protocol": protocol, "fields": len(fields),
+                       "guide": guides[0].attrs.get("long_name") if guides is not None else None},
              progress=False)
     return path

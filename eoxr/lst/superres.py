@@ -6,7 +6,7 @@ import xarray as xr
 from ..attrs import require, stamp
 from ..errors import MissingVariableError, ParameterError
 from ._grid import align_guide, check_factor, crs_of, fine_coord, like, spatial
-from .baselines import bicubic, conserve, distrad, tsharp, upsample_data
+from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
 GUIDED = ("tsharp", "distrad", "disr")
@@ -41,8 +41,9 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     fill: None keeps clouds (NaN coarse pixels) NaN in the output; a temperature (K) or "mean" fills them.
     model: checkpoint path or registry name for "sisr"/"disr" (default: the shipped ``lst-<method>-x<factor>``).
     ensemble: "sisr"/"disr" average the network over the four mirror images of the input (4x the compute).
-    conserve_coarse: add the coarse residual back (radiance domain) so the output aggregates exactly to the
-        input (default: on for every method but bicubic; tsharp/distrad always conserve).
+    conserve_coarse: add the coarse residual back (radiance domain; iterative back-projection, then a flat
+        remainder) so the output aggregates exactly to the input (default: on for every method but bicubic;
+        tsharp/distrad always conserve, with the flat per-pixel residual of their published form).
 
     Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
     scale_correction).
@@ -87,7 +88,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         fine, gain = scale_correct(fine, base, lst, factor, domain=domain, mode=mode)
         out["detail_gain"] = gain
     elif conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr")):
-        fine = conserve(fine, lst, factor, domain)
+        fine = conserve(fine, lst, factor, domain, backprojections=BACKPROJECTIONS)
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     label = {"bicubic": "bicubic interpolation", "tsharp": "TsHARP", "distrad": "DisTrad",
              "sisr": "single-image CNN", "disr": "NDVI-guided CNN"}[method]
