@@ -153,8 +153,9 @@ class City:
     def to_dataset(self) -> xr.Dataset:
         ds = xr.Dataset(
             {"dsm": (("y", "x"), self.dsm, {"units": "m", "long_name": "surface height"}),
-             "element": (("y", "x"), self.element, {"units": "1", "long_name": "urban element index",
-                                                   "element_names": ",".join(self.names)})},
+             # the classes before walls: loading derives the walls (and their caps) again from the DSM
+             "element": (("y", "x"), self.ground, {"units": "1", "long_name": "urban element index",
+                                                  "element_names": ",".join(self.names)})},
             coords={"y": self.y, "x": self.x})
         return ds.rio.write_crs(self.crs)
 
