@@ -2,7 +2,9 @@
 
 The scene model follows the discrete-facet view of DART (Gastellu-Etchegorry et al. 2015, IEEE JSTARS 8(6),
 doi:10.1109/JSTARS.2015.2406827), reduced to Lambertian facets on a raster, one sun, an isotropic sky, and
-inter-facet exchange through a local kernel.
+inter-facet exchange through a local kernel. A cell holds up to two facets (a wall and its horizontal top, the
+layers of :mod:`.city`): per-facet fields and properties carry a layer axis of length 2 before (y, x), and every
+sum over cells below runs over both layers.
 
 Reflective band (per facet i of reflectance rho_i; S, D, L_p, T_up, T_dif from :mod:`.atmosphere`, W m-2 um-1):
 
