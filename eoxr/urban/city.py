@@ -161,19 +161,19 @@ class City:
 
     def coarsen(self, factor: int) -> "City":
         """The same city on a grid ``factor`` times coarser: majority class of the non-wall classes (ties to
-        the north-west cell), mean height of the cells of that class (walls are derived again from the new DSM)."""
+        the higher surface), mean height of the cells of that class (walls are derived again from the new DSM)."""
         f = int(factor)
         ny, nx = (self.dsm.shape[0] // f) * f, (self.dsm.shape[1] // f) * f
         g = self.ground[:ny, :nx].reshape(ny // f, f, nx // f, f).transpose(0, 2, 1, 3).reshape(ny // f, nx // f, -1)
         z = self.dsm[:ny, :nx].reshape(ny // f, f, nx // f, f).transpose(0, 2, 1, 3).reshape(ny // f, nx // f, -1)
         nn = len(self.names)
         counts = np.stack([(g == k).sum(-1) for k in range(nn)], -1)
-        # a tie goes to the class of the block's first (north-west) cell among the tied ones: not to the lowest
-        # class index, which would grow the first classes (roof, road) at the others' expense, and the same for
-        # every block along a straight edge, so that edges stay straight (no notches, no spurious walls)
-        tied = counts == counts.max(-1, keepdims=True)
-        first = np.take_along_axis(tied, g.astype(np.intp), -1).argmax(-1)
-        mode = np.take_along_axis(g, first[..., None], -1)[..., 0]
+        # a tie goes to the class of the block's highest cell among the tied classes: the same for every block
+        # along a straight edge (edges stay straight: no notches, no spurious walls), whatever the class order;
+        # chosen on the tuning seeds over the north-west cell and the lowest cell, which shift or shrink buildings
+        tied = np.take_along_axis(counts == counts.max(-1, keepdims=True), g.astype(np.intp), -1)
+        top = np.where(tied, z, -np.inf).argmax(-1)
+        mode = np.take_along_axis(g, top[..., None], -1)[..., 0]
         sel = g == mode[..., None]
         zc = (z * sel).sum(-1) / sel.sum(-1)
         x = self.x[:nx].reshape(-1, f).mean(1)
