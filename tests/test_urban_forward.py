@@ -99,11 +99,12 @@ def test_flat_open_plane_radiance_is_irradiance_over_pi():
     f = city.fields(geom)
     bands = list(SENTINEL2.bands[:3])
     terms = reflective_terms(Atmosphere(aot550=0.3), bands, geom)
-    rho = np.broadcast_to(rng.uniform(0.1, 0.9, 3)[:, None, None], (3, 20, 20))
+    rho = np.broadcast_to(rng.uniform(0.1, 0.9, 3)[:, None, None, None], (3, 2, 20, 20))
     out = F.fine_reflective(city, f, rho, terms, n_bounce=3)
     e = terms["S"] * np.cos(np.radians(40.0)) + terms["D"]
-    np.testing.assert_allclose(out["E"], np.broadcast_to(e[:, None, None], (3, 20, 20)), rtol=1e-12)
-    np.testing.assert_allclose(out["M"] / np.pi, rho * e[:, None, None] / np.pi, rtol=1e-12)
+    assert not city.present[1].any()  # no walls, no caps
+    np.testing.assert_allclose(out["E"][:, 0], np.broadcast_to(e[:, None, None], (3, 20, 20)), rtol=1e-12)
+    np.testing.assert_allclose(out["M"][:, 0] / np.pi, rho[:, 0] * e[:, None, None] / np.pi, rtol=1e-12)
 
 
 def test_energy_conservation_without_absorption():
@@ -114,7 +115,7 @@ def test_energy_conservation_without_absorption():
     f = city.fields(geom)
     bands = [SENTINEL2.bands[2]]
     terms = reflective_terms(Atmosphere(), bands, geom)
-    ones = np.ones((1,) + city.element.shape)
+    ones = np.ones((1,) + city.layers.shape)
     out = F.fine_reflective(city, f, ones, terms, radius_m=6.0, n_bounce=400)
     area = f["area"]
     incoming = (area * out["E0"]).sum()
@@ -135,7 +136,7 @@ def test_element_form_equals_fine_model_and_jacobian_matches_differences():
     terms = reflective_terms(Atmosphere(aot550=0.2), bands, geom)
     ne = len(city.names)
     rho_e = rng.uniform(0.05, 0.6, (2, ne))
-    y_fine = F.simulate_reflective(city, f, rho_e[:, city.element], terms, grid, psf_px=0.45, n_bounce=1)
+    y_fine = F.simulate_reflective(city, f, rho_e[:, city.layers], terms, grid, psf_px=0.45, n_bounce=1)
     ft = F.features(city, f, grid, psf_px=0.45)
     for b in range(2):
         tt = (terms["T_up"][b] + terms["T_dif"][b]) / np.pi
@@ -149,8 +150,8 @@ def test_element_form_equals_fine_model_and_jacobian_matches_differences():
             up[b, e] += d
             dn = rho_e.copy()
             dn[b, e] -= d
-            fd = (F.simulate_reflective(city, f, up[:, city.element], terms, grid, 0.45)[b]
-                  - F.simulate_reflective(city, f, dn[:, city.element], terms, grid, 0.45)[b]) / (2 * d)
+            fd = (F.simulate_reflective(city, f, up[:, city.layers], terms, grid, 0.45)[b]
+                  - F.simulate_reflective(city, f, dn[:, city.layers], terms, grid, 0.45)[b]) / (2 * d)
             np.testing.assert_allclose(J[..., 0, e], fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
     # the bounce makes the model non-linear: doubling reflectance more than doubles the surface signal
     y1, _ = F.reflective_model(rho_e[0], A, Q, 0.0)
@@ -169,7 +170,7 @@ def test_thermal_element_form_and_jacobian():
     ne, nbt = len(city.names), len(bands)
     temp = rng.uniform(290, 320, ne)
     eps = rng.uniform(0.88, 0.99, (nbt, ne))
-    y_fine = F.simulate_thermal(city, f, eps[:, city.element], temp[city.element], bands, terms, grid, psf_px=0.5)
+    y_fine = F.simulate_thermal(city, f, eps[:, city.layers], temp[city.layers], bands, terms, grid, psf_px=0.5)
     ft = F.features(city, f, grid, psf_px=0.5)
     a = np.moveaxis(ft["a"], 0, -1)[..., None, :]
     s = np.moveaxis(ft["s"], 0, -1)[..., None, :]

@@ -2,7 +2,9 @@
 
 The scene model follows the discrete-facet view of DART (Gastellu-Etchegorry et al. 2015, IEEE JSTARS 8(6),
 doi:10.1109/JSTARS.2015.2406827), reduced to Lambertian facets on a raster, one sun, an isotropic sky, and
-inter-facet exchange through a local kernel.
+inter-facet exchange through a local kernel. A cell holds up to two facets (a wall and its horizontal top, the
+layers of :mod:`.city`): per-facet fields and properties carry a layer axis of length 2 before (y, x), and every
+sum over cells below runs over both layers.
 
 Reflective band (per facet i of reflectance rho_i; S, D, L_p, T_up, T_dif from :mod:`.atmosphere`, W m-2 um-1):
 
@@ -54,28 +56,30 @@ def _box(field: np.ndarray, radius_cells: int) -> np.ndarray:
 
 
 class Exchange:
-    """The one-bounce exchange operator of a city grid: x -> (1 - V) K * (u x / Dk)."""
+    """The one-bounce exchange operator of a city grid: x -> (1 - V) K * (u x / Dk), over the facet layers
+    (the layer axis, -3, is summed as a source: a cell's wall and cap both send and receive)."""
 
     def __init__(self, svf: np.ndarray, area: np.ndarray, radius_cells: int):
         self.svf = svf
         self.r = int(radius_cells)
-        self.u = (1 - svf) * area
-        dk = _box(self.u, self.r)
+        self.u = (1 - svf) * area  # (2, ny, nx)
+        dk = _box(self.u.sum(0), self.r)
         self.inv_dk = np.where(dk > 1e-12, 1 / np.where(dk > 1e-12, dk, 1), 0.0)
 
     def gather(self, exitance: np.ndarray) -> np.ndarray:
-        """K * (u M / Dk) (the environment term before the (1 - V) factor); works on (..., ny, nx)."""
-        src = self.u * exitance * self.inv_dk
+        """K * (u M / Dk) (the environment term before the (1 - V) factor): (..., 2, ny, nx) -> (..., ny, nx)."""
+        src = (self.u * exitance).sum(-3) * self.inv_dk
         if src.ndim == 2:
             return _box(src, self.r)
         return np.stack([_box(s, self.r) for s in src.reshape(-1, *src.shape[-2:])]).reshape(src.shape)
 
     def __call__(self, exitance: np.ndarray) -> np.ndarray:
-        return (1 - self.svf) * self.gather(exitance)
+        return (1 - self.svf) * self.gather(exitance)[..., None, :, :]
 
 
 def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):
-    """PSF-weighted pixel means sum P num / sum P den; ``shift_px`` moves the sensor grid (misregistration)."""
+    """PSF-weighted pixel means sum P num / sum P den of per-cell fields (facet layers summed before);
+    ``shift_px`` moves the sensor grid (misregistration)."""
     sigma = psf_px * grid.factor
     def conv(f):
         out = ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant") if sigma > 0 else f
@@ -89,9 +93,9 @@ def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float
 
 def fine_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, radius_m: float = 8.0,
                     n_bounce: int = 1) -> dict[str, np.ndarray]:
-    """Per-facet irradiance and exitance for reflectances ``rho`` (nb, ny, nx): ``E0``, ``E`` (incl. bounces),
-    ``M`` (exitance), all W m-2 um-1 with band axis first."""
-    S, D = terms["S"][:, None, None], terms["D"][:, None, None]
+    """Per-facet irradiance and exitance for reflectances ``rho`` (nb, 2, ny, nx) (facet layers, see
+    :mod:`.city`): ``E0``, ``E`` (incl. bounces), ``M`` (exitance), all W m-2 um-1, shaped like ``rho``."""
+    S, D = terms["S"][:, None, None, None], terms["D"][:, None, None, None]
     e0 = S * fields["mu_sun"] + D * fields["svf"]
     ex = Exchange(fields["svf"], fields["area"], int(round(radius_m / city.res)))
     m = rho * e0
@@ -105,27 +109,30 @@ def fine_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, radi
 def simulate_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, grid: CoarseGrid, psf_px: float,
                         radius_m: float = 8.0, n_bounce: int = 1, adjacency_m: float | None = None,
                         shift_px=(0.0, 0.0)) -> np.ndarray:
-    """Top-of-atmosphere radiance (nb, ny, nx) of the sensor pixels, W m-2 sr-1 um-1."""
+    """Top-of-atmosphere radiance (nb, ny, nx) of the sensor pixels for reflectances (nb, 2, ny, nx),
+    W m-2 sr-1 um-1."""
     f = fine_reflective(city, fields, rho, terms, radius_m, n_bounce)
-    ls = f["M"] / np.pi
+    w = fields["view"]
+    ls = (f["M"] / np.pi * w).sum(-3)  # seen surface-leaving radiance x seen area, per cell
     tup, tdif = terms["T_up"][:, None, None], terms["T_dif"][:, None, None]
+    seen = w.sum(0)
     if adjacency_m:
-        w = fields["view"]
         sig = adjacency_m / city.res
-        env = ndimage.gaussian_filter(ls * w, sigma=(0, sig, sig), mode="reflect") / np.maximum(
-            ndimage.gaussian_filter(w, sigma=sig, mode="reflect"), 1e-12)
-        ltoa = terms["L_path"][:, None, None] + tup * ls + tdif * env
+        env = ndimage.gaussian_filter(ls, sigma=(0, sig, sig), mode="reflect") / np.maximum(
+            ndimage.gaussian_filter(seen, sigma=sig, mode="reflect"), 1e-12)
+        num = terms["L_path"][:, None, None] * seen + tup * ls + tdif * env * seen
     else:
-        ltoa = terms["L_path"][:, None, None] + (tup + tdif) * ls
-    return _aggregate(ltoa * fields["view"], fields["view"], grid, psf_px, shift_px)
+        num = terms["L_path"][:, None, None] * seen + (tup + tdif) * ls
+    return _aggregate(num, seen, grid, psf_px, shift_px)
 
 
 def fine_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray, bands: list[Band], terms: dict,
                  radius_m: float = 8.0, n_bounce: int = 1) -> np.ndarray:
-    """Surface-leaving radiance (nbt, ny, nx) for emissivities (nbt, ny, nx) and temperatures (ny, nx) K."""
+    """Surface-leaving radiance (nbt, 2, ny, nx) for emissivities (nbt, 2, ny, nx) and temperatures
+    (2, ny, nx) K (facet layers, see :mod:`.city`)."""
     emit = eps * np.stack([band_planck(b, temp) for b in bands])
     ex = Exchange(fields["svf"], fields["area"], int(round(radius_m / city.res)))
-    sky = fields["svf"] * terms["L_sky"][:, None, None]
+    sky = fields["svf"] * terms["L_sky"][:, None, None, None]
     ls = emit
     for _ in range(max(n_bounce, 1)):
         ls = emit + (1 - eps) * (sky + ex(ls))
@@ -136,8 +143,10 @@ def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray
                      grid: CoarseGrid, psf_px: float, radius_m: float = 8.0, n_bounce: int = 1,
                      shift_px=(0.0, 0.0)) -> np.ndarray:
     ls = fine_thermal(city, fields, eps, temp, bands, terms, radius_m, n_bounce)
-    ltoa = terms["L_up"][:, None, None] + terms["tau"][:, None, None] * ls
-    return _aggregate(ltoa * fields["view"], fields["view"], grid, psf_px, shift_px)
+    w = fields["view"]
+    seen = w.sum(0)
+    num = terms["L_up"][:, None, None] * seen + terms["tau"][:, None, None] * (ls * w).sum(-3)
+    return _aggregate(num, seen, grid, psf_px, shift_px)
 
 
 def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,
@@ -153,7 +162,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     between sunlit and shaded facets. ``only``: compute just these features.
     """
     ne = len(city.names)
-    el = city.element
+    el = city.layers  # (2, ny, nx): the facets of each cell, see :mod:`.city`
     if split_lit:
         lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
         el = 2 * el + lit
@@ -163,15 +172,18 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     if flat:
         mu = np.full(el.shape, float(mu_s))
         svf = np.ones(el.shape)
-        w = np.ones(el.shape)
+        # in plan view a wall cell is its building's top: the cap where there is one, else the cell itself
+        cap = city.present[1]
+        w = np.stack([~cap, cap]).astype(float)
     else:
         mu, svf = fields["mu_sun"], fields["svf"]
         w = fields["view"] if weight == "view" else fields["area"]
     out = {}
     if weight == "view":
-        agg = lambda num: _aggregate(num, w, grid, psf_px)  # noqa: E731
+        wsum = w.sum(0)
+        agg = lambda num: _aggregate(num.sum(-3), wsum, grid, psf_px)  # noqa: E731
     else:
-        agg = lambda num: grid.block_sum(num) / grid.factor**2  # noqa: E731
+        agg = lambda num: grid.block_sum(num.sum(-3)) / grid.factor**2  # noqa: E731
     wo = w * onehot
     for k, f in (("a", 1.0), ("g", mu), ("s", svf)):
         if k in want:
@@ -182,11 +194,11 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
             out[k] = np.zeros(shape2)
         return out
     ex = Exchange(svf, fields["area"], int(round(radius_m / city.res)))
-    recv = wo * (1 - svf)  # (ne, ny, nx): receiving facets of element e
+    recv = wo * (1 - svf)  # (ne, 2, ny, nx): receiving facets of element e
     for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
         if k in want:
-            src = ex.gather(onehot * f)
-            out[k] = agg(recv[:, None] * src[None, :])
+            src = ex.gather(onehot * f)  # (ne, ny, nx)
+            out[k] = agg(recv[:, None] * src[None, :, None])
     return out
 
 

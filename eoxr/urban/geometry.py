@@ -6,8 +6,9 @@ Vectors are (east, north, up). Azimuths are degrees clockwise from north.
 Facets. A cell is a roof/ground facet whose normal comes from the DSM gradient, or a wall: a cell whose DSM
 drops by more than ``wall_min_drop`` m to a 4-neighbour. A wall cell stands for a vertical facet of height
 ``drop`` along one cell edge, facing the lower neighbours; its area per cell footprint is ``drop / res`` and
-its rays start from the face (half a cell toward the normal) at mid height. Gradients of non-wall cells use the
-minmod of the one-sided differences so that cells beside a wall stay flat.
+its rays start from the face (half a cell toward the normal) at mid height. The cell's top stays a horizontal
+facet of the building (the "cap" layer of :mod:`eoxr.urban.city`: ``facets`` with no cell allowed to be a wall).
+Gradients of non-wall cells use the minmod of the one-sided differences so that cells beside a wall stay flat.
 
 Horizons. Along azimuth phi each cell marches outward (``step`` cells apart; for the sky view the steps grow
 by ``growth`` (3 %) of the distance) and

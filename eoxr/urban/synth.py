@@ -134,7 +134,7 @@ def make_city(size_m: float = 200.0, res: float = 1.0, seed: int = 0, origin=ORI
     y = origin[1] - (np.arange(n) + 0.5) * res
     d = xr.DataArray(dsm, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs(CRS)
     e = xr.DataArray(code, dims=("y", "x"), coords={"y": y, "x": x})
-    present = [k for k in range(len(ELEMENTS)) if (code == k).any() or ELEMENTS[k] == "wall"]
+    present = [k for k in range(len(ELEMENTS)) if (code == k).any()]  # City adds "wall" where buildings are
     remap = np.zeros(len(ELEMENTS), np.int16)
     remap[present] = np.arange(len(present))
     return City(d, e.copy(data=remap[code]), [ELEMENTS[k] for k in present])
@@ -142,8 +142,8 @@ def make_city(size_m: float = 200.0, res: float = 1.0, seed: int = 0, origin=ORI
 
 @dataclass
 class Truth:
-    """Per-cell truth on the city grid: reflectance (nb, ny, nx), emissivity (nbt, ny, nx), temperature (ny, nx);
-    and the per-element values they were drawn around."""
+    """Per-facet truth on the city grid (facet layers, see :mod:`.city`): reflectance (nb, 2, ny, nx), emissivity
+    (nbt, 2, ny, nx), temperature (2, ny, nx); and the per-element values they were drawn around."""
 
     reflectance: np.ndarray | None
     emissivity: np.ndarray | None
@@ -165,7 +165,7 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
     (correlation ~40 m) of relative amplitude ``variability`` (reflectance) / ``temp_variability`` K; sunlit
     facets are warmer by the library's excess when ``sun_contrast`` (needs ``geom``)."""
     rng = np.random.default_rng(seed + 7919)
-    el = city.element
+    el = city.layers
     sig = 40.0 / city.res
     rb, tb = sensor.reflective(), sensor.thermal()
     out = dict(reflectance=None, emissivity=None, temperature=None, element_reflectance=None,
@@ -173,16 +173,16 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
     if rb:
         lib = reflectance_library(rb)
         rho_e = np.stack([lib[e] * rng.uniform(0.8, 1.2) for e in city.names])  # (ne, nb)
-        cells = rho_e[el].transpose(2, 0, 1).copy()
+        cells = np.moveaxis(rho_e[el], -1, 0).copy()
         if variability:
-            cells *= 1 + _smooth_field(rng, el.shape, sig, variability)
+            cells *= 1 + _smooth_field(rng, el.shape[1:], sig, variability)
         out["reflectance"] = np.clip(cells, 0.0, 1.0)
         out["element_reflectance"] = rho_e
     if tb:
         lib = emissivity_prior(tb)
         eps_e = np.stack([np.clip(np.asarray(lib[e]) + rng.normal(0, eps_spread, len(tb)), 0.8, 1.0)
                           for e in city.names])
-        out["emissivity"] = eps_e[el].transpose(2, 0, 1).copy()
+        out["emissivity"] = np.moveaxis(eps_e[el], -1, 0).copy()
         out["element_emissivity"] = eps_e
         t_e = np.array([TEMP_LIBRARY[e][0] + rng.uniform(-3, 3) for e in city.names])
         temp = t_e[el].astype(float)
@@ -190,7 +190,7 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
             lit = city.fields(geom)["mu_sun"] > 0
             temp = temp + np.where(lit, np.array([TEMP_LIBRARY[e][1] for e in city.names])[el], 0.0)
         if temp_variability:
-            temp = temp + _smooth_field(rng, el.shape, sig, temp_variability)
+            temp = temp + _smooth_field(rng, el.shape[1:], sig, temp_variability)
         out["temperature"] = temp
         out["element_temperature"] = t_e
     return Truth(**out)
@@ -246,15 +246,15 @@ def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *
 
 
 def element_truth(city: City, values: np.ndarray, grid, weights: np.ndarray | None = None) -> np.ndarray:
-    """Mean of per-cell ``values`` (..., ny, nx) over each element's cells in each sensor pixel:
-    (ne, ..., Y, X), NaN where the element is absent."""
+    """Mean of per-facet ``values`` (..., 2, ny, nx) over each element's facets in each sensor pixel, weighted by
+    ``weights`` (2, ny, nx; default: one per facet): (ne, ..., Y, X), NaN where the element is absent."""
     ne = len(city.names)
-    w = np.ones(city.element.shape) if weights is None else weights
+    w = city.present * (1.0 if weights is None else weights)
     out = []
     for k in range(ne):
-        m = (city.element == k) * w
-        den = grid.block_sum(m)
-        out.append(grid.block_sum(values * m) / np.where(den > 0, den, np.nan))
+        m = (city.layers == k) * w
+        den = grid.block_sum(m.sum(0))
+        out.append(grid.block_sum((values * m).sum(-3)) / np.where(den > 0, den, np.nan))
     return np.stack(out)
 
 
@@ -273,14 +273,15 @@ def true_budget(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmospher
         terms = reflective_terms(atm, rb, geom)
         f = fine_reflective(city, fields, truth.reflectance, terms, radius_m, n_bounce)
         _, width = broadband_weights(rb)
-        absorbed = ((1 - truth.reflectance) * f["E"] * area * width[:, None, None]).sum(0)
-        received = grid.block_sum((f["E"] * area * width[:, None, None]).sum(0))
+        wa = area * width[:, None, None, None]
+        absorbed = ((1 - truth.reflectance) * f["E"] * wa).sum((0, 1))
+        received = grid.block_sum((f["E"] * wa).sum((0, 1)))
         net = grid.block_sum(absorbed) / grid.factor**2
         out["net_shortwave"] = net
         out["albedo"] = 1 - net * grid.factor**2 / received
     if truth.temperature is not None:
         eps_bb = truth.emissivity.mean(0)
-        out["emitted_longwave"] = grid.block_sum(area * eps_bb * SIGMA * truth.temperature**4) / grid.factor**2
+        out["emitted_longwave"] = grid.block_sum((area * eps_bb * SIGMA * truth.temperature**4).sum(0)) / grid.factor**2
     return out
 
 
