@@ -92,6 +92,25 @@ def test_box_shadow_length_is_h_tan_sza(sza, azimuth):
     assert mu[35, 35] == pytest.approx(np.cos(np.radians(sza)))
 
 
+@pytest.mark.parametrize("sza", [45.0, 60.0, 70.0])
+def test_canyon_wall_is_lit_above_the_opposite_roofs_shadow(sza):
+    # a street 3-6 m wide between two 12 m high blocks, sun in the east: the east-facing wall of the western
+    # block is lit above 12 - w / tan(sza) m, so its lit fraction is w / (12 tan(sza)) (half a cell of sampling)
+    h, tan_elev = 12.0, 1.0 / np.tan(np.radians(sza))
+    lit = []
+    for w in (3, 4, 5, 6):
+        dsm = np.zeros((40, 60))
+        dsm[:, 10:25] = h
+        dsm[:, 25 + w:50] = h
+        fac = G.facets(dsm, 1.0)
+        assert fac["wall"][20, 24] and fac["normal"][0, 20, 24] == pytest.approx(1.0)
+        mu = G.sunlit_cosine(dsm, 1.0, fac, sza, 90.0)
+        lit.append(mu[20, 24] / np.sin(np.radians(sza)))
+        assert lit[-1] == pytest.approx(w * tan_elev / h, abs=0.5 * tan_elev / h + 1e-9)
+    # one metre wider lights one more metre of wall per metre of sun path: no jump of the whole wall
+    np.testing.assert_allclose(np.diff(lit), tan_elev / h, atol=0.3 * tan_elev / h)
+
+
 def test_flat_open_plane_radiance_is_irradiance_over_pi():
     rng = np.random.default_rng(3)
     city = _city(np.zeros((20, 20)), np.zeros((20, 20)), ["road"])

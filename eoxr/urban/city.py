@@ -172,6 +172,8 @@ class City:
         # along a straight edge (edges stay straight: no notches, no spurious walls), whatever the class order;
         # chosen over the north-west cell and the lowest cell (which shift or shrink buildings) on the net shortwave
         # of coarsened benchmark cities (seeds 4-6, 8, 9) against their fine originals
+        # (a street one coarse cell wide split 1:1 closes: reopened as a one-cell slot it strayed further from the
+        # fine net shortwave of two blocks 1 m apart, 168 vs 66 W m-2 in the worst 10 m pixel)
         tied = np.take_along_axis(counts == counts.max(-1, keepdims=True), g.astype(np.intp), -1)
         top = np.where(tied, z, -np.inf).argmax(-1)
         mode = np.take_along_axis(g, top[..., None], -1)[..., 0]

@@ -8,7 +8,7 @@ sum over cells below runs over both layers.
 
 Reflective band (per facet i of reflectance rho_i; S, D, L_p, T_up, T_dif from :mod:`.atmosphere`, W m-2 um-1):
 
-    E0_i = S mu_i + D V_i                              mu_i: lit cos(incidence) (0 in shadow), V_i: sky view factor
+    E0_i = S mu_i + D V_i                              mu_i: lit cos(incidence) x lit fraction, V_i: sky view
     M_i  = rho_i (E0_i + E_b,i)                        exitance, W m-2 um-1
     E_b,j = (1 - V_j) [K * (u M / Dk)]_j               one bounce from the surrounding facets
     u_i = (1 - V_i) A_i,  Dk = K * u                   A_i: facet area per cell, K: box kernel of radius r

@@ -15,6 +15,12 @@ by ``growth`` (3 %) of the distance) and
 keeps the largest elevation tangent (z_j - z_i) / d_ij of the DSM, nearest-cell sampling, clipped at the grid
 edge (the city continues as its border).
 
+Partial wall shading. A point at height h on a wall's face sees a source of elevation tangent T when
+z_j - h < T d_j for every DSM sample j along the source azimuth, i.e. h > max_j (z_j - T d_j); the lit (or seen)
+fraction of the wall is the part of its height above that level. A binary test from the mid height would flip
+a whole wall between lit and shaded when a street is a fraction of a cell wider or narrower, so that the
+absorbed sunlight of a narrow canyon would jump with the grid on which the city is drawn.
+
 Sky view factor: the cosine-weighted fraction of the sky seen by a facet of slope S and aspect A, with H(phi)
 the zenith angle of the visible-sky limit (horizon or the facet's own plane, whichever is higher):
 
@@ -146,25 +152,50 @@ def _max_dist(dsm, zenith_deg, res):
     return max(float(np.ptp(dsm)) * np.tan(np.radians(min(zenith_deg, 85.0))) * 1.05 + 2 * res, 2 * res)
 
 
+def clear_fraction(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, zenith_deg: float) -> np.ndarray:
+    """Fraction of each facet that sees a source at (zenith, azimuth) past the DSM: 0 or 1 for a roof/ground
+    facet (its ray origin), the lit part of its height for a wall (see module doc: partial wall shading)."""
+    z = np.asarray(dsm, dtype=float)
+    tan_elev = 1.0 / np.tan(np.radians(zenith_deg)) if zenith_deg > 0 else np.inf
+    if not np.isfinite(tan_elev):
+        return np.ones(z.shape)
+    ny, nx = z.shape
+    az = np.radians(azimuth_deg)
+    de, dn = np.sin(az), np.cos(az)
+    rows0 = np.arange(ny, dtype=float)[:, None] - fac["offset"][1]
+    cols0 = np.arange(nx, dtype=float)[None, :] + fac["offset"][0]
+    self_r, self_c = np.arange(ny)[:, None], np.arange(nx)[None, :]
+    # the lowest height on the facet's vertical line from which the source clears every DSM sample
+    clear_from = np.full(z.shape, -np.inf)
+    for t in march_distances(_max_dist(z, zenith_deg, res) / res):
+        r = np.clip(np.rint(rows0 - t * dn), 0, ny - 1).astype(np.intp)
+        c = np.clip(np.rint(cols0 + t * de), 0, nx - 1).astype(np.intp)
+        need = np.where((r == self_r) & (c == self_c), -np.inf, z[r, c] - tan_elev * t * res)
+        np.maximum(clear_from, need, out=clear_from)
+    drop = fac["drop"]
+    top = fac["z0"] + drop / 2
+    wall_part = np.clip((top - clear_from) / np.where(drop > 0, drop, 1.0), 0.0, 1.0)
+    return np.where(drop > 0, wall_part, (clear_from < fac["z0"]).astype(float))
+
+
 def sunlit_cosine(dsm: np.ndarray, res: float, fac: dict, sun_zenith: float, sun_azimuth: float) -> np.ndarray:
-    """cos(incidence) of the direct beam on each facet, 0 where self-shadowed or cast-shadowed by the DSM."""
+    """cos(incidence) of the direct beam on each facet times its sunlit fraction (0 where self-shadowed or
+    cast-shadowed by the DSM; for walls the lit part of their height)."""
     s = direction(sun_zenith, sun_azimuth)
     cos_i = np.maximum(np.tensordot(s, fac["normal"], axes=1), 0.0)
-    tan_sun = 1.0 / np.tan(np.radians(sun_zenith)) if sun_zenith > 0 else np.inf
-    hz = horizon_tangent(dsm, res, fac, sun_azimuth, _max_dist(dsm, sun_zenith, res))
-    return np.where(hz < tan_sun, cos_i, 0.0)
+    return cos_i * clear_fraction(dsm, res, fac, sun_azimuth, sun_zenith)
 
 
 def view_weight(dsm: np.ndarray, res: float, fac: dict, view_zenith: float, view_azimuth: float) -> np.ndarray:
     """Ground-projected area of each facet that the sensor sees, per cell footprint.
 
     A facet of area A (per footprint) and normal n seen along v projects to A max(n.v, 0) / cos(view zenith) of
-    ground: 1 for an unoccluded flat cell, drop/res * tan(vz) cos(dphi) for a wall, 0 when occluded.
+    ground: 1 for an unoccluded flat cell, drop/res * tan(vz) cos(dphi) for a wall, times its unoccluded
+    fraction (for walls the part of their height the sensor sees).
     """
     v = direction(view_zenith, view_azimuth)
     cos_v = np.maximum(np.tensordot(v, fac["normal"], axes=1), 0.0)
     w = fac["area"] * cos_v / v[2]
     if view_zenith <= 0.0:
         return w
-    hz = horizon_tangent(dsm, res, fac, view_azimuth, _max_dist(dsm, view_zenith, res))
-    return np.where(hz < 1.0 / np.tan(np.radians(view_zenith)), w, 0.0)
+    return w * clear_fraction(dsm, res, fac, view_azimuth, view_zenith)
