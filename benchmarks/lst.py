@@ -92,18 +92,6 @@ def synthetic(cfg) -> list[dict]:
     return rows
 
 
-def _other_tiles_lst(tile: str) -> list:
-    """Day and night 1 km LST (K) of every tile but ``tile``: training data that never saw ``tile``."""
-    import eoxr.io
-
-    fields = []
-    for other, path in TILES.items():
-        if other != tile and path.exists():
-            ds = eoxr.io.open_product(path)
-            fields += [ds["lst"].load(), ds["lst_night"].load()]
-    return fields
-
-
 def real(cfg) -> list[dict]:
     import eoxr.io
 
@@ -111,11 +99,10 @@ def real(cfg) -> list[dict]:
 
     rows = []
     tmp = tempfile.mkdtemp(prefix="eoxr-lst-bench-")
-    tiles = {"h14v09": TILES["h14v09"]} if cfg.quick else TILES
-    for tile, path in tiles.items():
-        if not path.exists():
+    products = {tile: eoxr.io.open_product(path) for tile, path in TILES.items() if path.exists()}
+    for tile, ds in products.items():
+        if cfg.quick and tile != "h14v09":
             continue
-        ds = eoxr.io.open_product(path)
         lst1 = ds["lst"].load()
         guide1 = modis_emissivity(ds).load()
         wins = clear_windows(lst1, 64, 0.8, limit=8 if cfg.quick else None)
@@ -123,7 +110,8 @@ def real(cfg) -> list[dict]:
         # single-image training on the degraded input only (no 1 km truth seen); seed from cfg
         scene_models = {m: fit_scene(lst4_tile, 4, Path(tmp) / f"{tile}-{m}.ckpt", seed=cfg.seed, device=cfg.device,
                                      guide=guide1 if m == "disr" else None) for m in ("sisr", "disr")}
-        others = _other_tiles_lst(tile)
+        # day and night 1 km LST of the other tiles: training data that never saw this tile
+        others = [ds_[v].load() for other, ds_ in products.items() if other != tile for v in ("lst", "lst_night")]
         if others:
             scene_models["sisr-real"] = fit_fields(others, 4, Path(tmp) / f"{tile}-sisr-real.ckpt", width=32,
                                                    blocks=4, patch=24, seed=cfg.seed, device=cfg.device)

@@ -20,8 +20,9 @@ scenes 10192-10287 did not help. The checkpoint's ``metadata.init`` records the 
 training set is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` ..
 ``--seed0 + --scenes - 1``, 10000-10191 for the shipped models; the benchmark scores scenes
 ``1000 * seed + i``, i < 3, so every benchmark seed but 10 is disjoint from them, and the tests use seeds
-below 1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale coarser (:func:`eoxr.lst.learned.wald_pairs`:
-4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated to the observation grid. ``--ship`` writes
+below 1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale
+coarser (:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated
+to the observation grid. ``--ship`` writes
 ``lst-<method>-x<factor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays small; without it the
 full resumable checkpoint is written. ``--init CKPT`` starts from a checkpoint's weights (same method).
 """

@@ -95,24 +95,29 @@ def march_distances(max_dist_cells: float, step: float = 0.25, growth: float = 0
     return np.array(out)
 
 
-def horizon_tangent(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, max_dist: float,
-                    step: float = 0.25, growth: float = 0.0) -> np.ndarray:
-    """Largest elevation tangent of the DSM seen from each facet's ray origin along ``azimuth_deg``."""
-    z = np.asarray(dsm, dtype=float)
+def _samples_along(z: np.ndarray, fac: dict, azimuth_deg: float, max_dist_cells: float, step: float = 0.25,
+                   growth: float = 0.0):
+    """March from each facet's ray origin along ``azimuth_deg``: yields (distance in cells, DSM height sampled
+    there (nearest cell, clipped at the grid edge), -inf where the sample is the facet's own cell)."""
     ny, nx = z.shape
     az = np.radians(azimuth_deg)
     de, dn = np.sin(az), np.cos(az)
     rows0 = np.arange(ny, dtype=float)[:, None] - fac["offset"][1]
     cols0 = np.arange(nx, dtype=float)[None, :] + fac["offset"][0]
-    self_r = np.arange(ny)[:, None]
-    self_c = np.arange(nx)[None, :]
-    best = np.full(z.shape, -np.inf)
-    for t in march_distances(max_dist / res, step, growth):
+    self_r, self_c = np.arange(ny)[:, None], np.arange(nx)[None, :]
+    for t in march_distances(max_dist_cells, step, growth):
         r = np.clip(np.rint(rows0 - t * dn), 0, ny - 1).astype(np.intp)
         c = np.clip(np.rint(cols0 + t * de), 0, nx - 1).astype(np.intp)
-        tan = (z[r, c] - fac["z0"]) / (t * res)
-        tan = np.where((r == self_r) & (c == self_c), -np.inf, tan)
-        np.maximum(best, tan, out=best)
+        yield t, np.where((r == self_r) & (c == self_c), -np.inf, z[r, c])
+
+
+def horizon_tangent(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, max_dist: float,
+                    step: float = 0.25, growth: float = 0.0) -> np.ndarray:
+    """Largest elevation tangent of the DSM seen from each facet's ray origin along ``azimuth_deg``."""
+    z = np.asarray(dsm, dtype=float)
+    best = np.full(z.shape, -np.inf)
+    for t, zs in _samples_along(z, fac, azimuth_deg, max_dist / res, step, growth):
+        np.maximum(best, (zs - fac["z0"]) / (t * res), out=best)
     return best
 
 
@@ -159,19 +164,10 @@ def clear_fraction(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, z
     tan_elev = 1.0 / np.tan(np.radians(zenith_deg)) if zenith_deg > 0 else np.inf
     if not np.isfinite(tan_elev):
         return np.ones(z.shape)
-    ny, nx = z.shape
-    az = np.radians(azimuth_deg)
-    de, dn = np.sin(az), np.cos(az)
-    rows0 = np.arange(ny, dtype=float)[:, None] - fac["offset"][1]
-    cols0 = np.arange(nx, dtype=float)[None, :] + fac["offset"][0]
-    self_r, self_c = np.arange(ny)[:, None], np.arange(nx)[None, :]
     # the lowest height on the facet's vertical line from which the source clears every DSM sample
     clear_from = np.full(z.shape, -np.inf)
-    for t in march_distances(_max_dist(z, zenith_deg, res) / res):
-        r = np.clip(np.rint(rows0 - t * dn), 0, ny - 1).astype(np.intp)
-        c = np.clip(np.rint(cols0 + t * de), 0, nx - 1).astype(np.intp)
-        need = np.where((r == self_r) & (c == self_c), -np.inf, z[r, c] - tan_elev * t * res)
-        np.maximum(clear_from, need, out=clear_from)
+    for t, zs in _samples_along(z, fac, azimuth_deg, _max_dist(z, zenith_deg, res) / res):
+        np.maximum(clear_from, zs - tan_elev * t * res, out=clear_from)
     drop = fac["drop"]
     top = fac["z0"] + drop / 2
     wall_part = np.clip((top - clear_from) / np.where(drop > 0, drop, 1.0), 0.0, 1.0)
