@@ -1,6 +1,7 @@
 """SISR / DISR: Wald pairs, training entry, prediction grid, NaN masks, chunking, laziness, correction, errors."""
 import numpy as np
 import pytest
+import xarray as xr
 
 import eoxr  # noqa: F401
 from eoxr.errors import CheckpointError, MissingVariableError
@@ -159,6 +160,22 @@ def test_train_init_starts_from_a_checkpoint(models, tmp_path):
         np.testing.assert_allclose(new.state_dict[k].numpy(), v.numpy(), atol=1e-5)
     with pytest.raises(CheckpointError, match="same method"):
         main(argv[:-1] + [str(models["disr"])])
+
+
+def test_train_network_size_and_scene_workers(tmp_path):
+    from eoxr.lst.train import main, training_set
+    from eoxr.ml import checkpoint
+
+    serial, parallel = training_set("disr", 4, 3, 128, 500), training_set("disr", 4, 3, 128, 500, workers=2)
+    xr.testing.assert_identical(serial.drop_attrs(), parallel.drop_attrs())
+    argv = ["--method", "disr", "--factor", "4", "--out", str(tmp_path), "--scenes", "3", "--size", "128",
+            "--epochs", "1", "--patch", "16", "--seed0", "500", "--ship", "--width", "12", "--blocks", "2",
+            "--batch-size", "8"]
+    assert main(argv) == 0
+    ck = checkpoint.load(tmp_path / "lst-disr-x4.ckpt")
+    assert {k: ck.config["arch"]["kwargs"][k] for k in ("width", "blocks")} == {"width": 12, "blocks": 2}
+    assert "--width 12 --blocks 2" in ck.config["metadata"]["command"]
+    assert "--batch-size 8" in ck.config["metadata"]["command"]
 
 
 def test_fit_scene_on_a_mostly_cloudy_scene(scene, tmp_path):
