@@ -408,21 +408,53 @@ def adjacency_correct(y, terms: dict, sigma_px: float, lazy: bool):
     return lp + (tup + tdif) * ls
 
 
-def _stack_run(stack, func, nout, h, lazy):
-    """Run ``func`` on (C, Y, X) with a NaN halo of ``h`` pixels: map_overlap over Dask chunks, or directly."""
+def _halo_slice(part, y0, x0, hy, hx, ny, nx):
+    """Rows y0..y0+hy, columns x0..x0+hx of the whole-image ``part`` (C, ny, nx); NaN outside the image."""
+    out = np.full((part.shape[0], hy, hx), np.nan)
+    sy0, sx0, sy1, sx1 = max(y0, 0), max(x0, 0), min(y0 + hy, ny), min(x0 + hx, nx)
+    if sy1 > sy0 and sx1 > sx0:
+        out[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = part[:, sy0:sy1, sx0:sx1]
+    return out
+
+
+def _stack_run(y, parts, func, nout, h, lazy, const=None):
+    """Run ``func`` on the stack (C, Y, X) of the image ``y``, the whole-image ``parts`` (each (..., Y, X),
+    flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
+
+    Eager: on the whole image. Lazy: one task per chunk of ``y`` (its halo from ``da.overlap``), which slices
+    its window of the parts; the parts and ``const`` enter as Dask delayed objects, computed once, so the graph
+    stays a few tasks per chunk however many channels the stack has.
+    """
     if not lazy:
-        padded = np.pad(np.asarray(stack, dtype=float), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+        chans = [np.asarray(y, dtype=float)] + [p.reshape(-1, *p.shape[-2:]) for p in parts]
+        if const is not None:
+            chans.append(np.broadcast_to(np.asarray(const, float)[:, None, None], (len(const),) + y.shape[1:]))
+        padded = np.pad(np.concatenate(chans), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
         return func(padded)
+    import dask
     import dask.array as da
 
-    cy = tuple(stack.chunks[1])
-    cx = tuple(stack.chunks[2])
+    cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
     if min(cy + cx) < max(h, 1):
-        stack = stack.rechunk({1: max(h, max(cy)), 2: max(h, max(cx))})
-        cy, cx = tuple(stack.chunks[1]), tuple(stack.chunks[2])
-    stack = stack.rechunk({0: -1})
-    return da.map_overlap(func, stack, depth={0: 0, 1: h, 2: h}, boundary={0: "none", 1: np.nan, 2: np.nan},
-                          trim=False, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
+        y = y.rechunk({1: max(h, max(cy)), 2: max(h, max(cx))})
+        cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
+    ny, nx = sum(cy), sum(cx)
+    oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
+    yo = da.overlap.overlap(y.rechunk({0: -1}), depth={0: 0, 1: h, 2: h},
+                            boundary={0: "none", 1: np.nan, 2: np.nan})
+
+    def block(yb, parts_, const_, block_info=None):
+        i, j = block_info[0]["chunk-location"][1:]
+        at = (int(oy[i]) - h, int(ox[j]) - h, yb.shape[1], yb.shape[2], ny, nx)
+        chans = [yb] + [_halo_slice(p.reshape(-1, *p.shape[-2:]), *at) for p in parts_]
+        if const_ is not None:
+            c = np.asarray(const_, dtype=float)
+            chans.append(_halo_slice(np.broadcast_to(c[:, None, None], (len(c), ny, nx)), *at))
+        return func(np.concatenate(chans))
+
+    return da.map_blocks(block, yo, dask.delayed(tuple)(parts), None if const is None else
+                         dask.delayed(np.asarray)(const), chunks=((nout,), cy, cx), dtype=float,
+                         meta=np.empty((0, 0, 0)))
 
 
 def _as_array(da_, lazy, chunks=None):
@@ -534,13 +566,15 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         # the city enters the graph once; the horizons once; then the features in parallel tasks
         dcity = dask.delayed(city, pure=False)
         dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths)
-        feat = {k: dsa.from_delayed(dask.delayed(one_feature, pure=False)(dcity, dfields, *r), shape=shape_of(k),
-                                    dtype=float) for k, r in recipes.items()}
+        # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
+        # them in the image's chunks feed the budget
+        parts = {k: dask.delayed(one_feature, pure=False)(dcity, dfields, *r) for k, r in recipes.items()}
         chunks = {"y": img.chunks[1], "x": img.chunks[2]}
+        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()}
         feat = {k: v.rechunk((-1,) * (v.ndim - 2) + (chunks["y"], chunks["x"])) for k, v in feat.items()}
     else:
         fields = city.fields(geom, n_azimuths)
-        feat = {k: one_feature(city, fields, *r) for k, r in recipes.items()}
+        feat = parts = {k: one_feature(city, fields, *r) for k, r in recipes.items()}
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
     out = {}
@@ -557,15 +591,14 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         ya = _as_array(y, lazy)
         if adjacency_m:
             ya = adjacency_correct(ya, terms, adjacency_m / float(img.x[1] - img.x[0]), lazy)
-        stack = xp.concatenate([ya, feat["a"], feat["g"], feat["s"], feat["cg"].reshape(ne * ne, ny, nx),
-                                feat["cs"].reshape(ne * ne, ny, nx)], axis=0)
         prior, prior_sd = reflectance_priors(reflectance_prior, city.names, nb)
         noise_total = float(np.hypot(noise if noise else sen.snr_noise, reflective_model_error))
         kw = dict(nb=nb, ne=ne, window=window, terms=terms, noise=noise_total,
                   prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
                   min_fraction=min_fraction)
         nout = reflective_outputs(nb, ne)
-        res = _stack_run(stack, lambda blk: invert_reflective_block(blk, **kw), nout, h, lazy)
+        res = _stack_run(ya, [parts[k] for k in ("a", "g", "s", "cg", "cs")],
+                         lambda blk: invert_reflective_block(blk, **kw), nout, h, lazy)
         bc = [b.name for b in rbands]
         rc = {**coords, "band": bc}
         k = ne * nb
@@ -606,7 +639,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         yt = img.sel(band=[b.name for b in tbands])
         ya = _as_array(yt, lazy)
         ns = 2 * ne
-        stack = xp.concatenate([ya, feat["Ta"], feat["Ts"], feat["Tc"].reshape(ns * ns, ny, nx), feat["TAa"]], axis=0)
+        tparts = [parts[k] for k in ("Ta", "Ts", "Tc", "TAa")]
         # the data's spread: sensor NEdT and, in quadrature, what the window-constant model cannot follow
         nedt_total = float(np.hypot(nedt if nedt else sen.nedt, thermal_model_error))
         kw = dict(bands=tbands, ne=ne, window=window, terms=terms_t, nedt=nedt_total,
@@ -619,17 +652,12 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             # scene-level temperature too, weighted by their (low) precision; a wider temperature prior keeps the
             # scene estimate from shrinking toward the windows' brightness temperatures
             kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std)
-            first = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
-            scene = xp.concatenate(scene_temperatures(first, ne, window, xp))[:, None, None]
-            if lazy:
-                scene = scene.rechunk(-1)
-            scene = (dsa.broadcast_to(scene, (2 * ns, ny, nx), chunks=(2 * ns,) + stack.chunks[1:])  # noqa: F821
-                     if lazy else np.broadcast_to(scene, (2 * ns, ny, nx)))
+            first = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
+            scene = xp.concatenate(scene_temperatures(first, ne, window, xp))
             kw2 = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
-            res = _stack_run(xp.concatenate([stack, scene], axis=0), lambda blk: invert_thermal_block(blk, **kw2),
-                             nout, h, lazy)
+            res = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw2), nout, h, lazy, const=scene)
         else:
-            res = _stack_run(stack, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
+            res = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
         tc = {**coords, "thermal_band": [b.name for b in tbands]}
         pc = {**coords, "part": ["shaded", "sunlit"]}
         yx = {"y": coords["y"], "x": coords["x"]}
