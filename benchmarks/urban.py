@@ -320,6 +320,7 @@ def worker_speed(scene: Scene, rng, chunk=16):
     from dask.distributed import Client, LocalCluster
 
     import eoxr.urban as U
+    from eoxr.cluster import worker_environ
 
     sen = get_sensor("sentinel-2").subset(["B02", "B03", "B04", "B08", "B11", "B12"])
     geom = Geometry(35.0, 150.0, 6.0, 100.0)
@@ -331,8 +332,8 @@ def worker_speed(scene: Scene, rng, chunk=16):
     lazy = obs.chunk({"y": chunk, "x": chunk})
     times = {}
     for n in (1, 2):
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
-                Client(cl):
+        with worker_environ(), LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                            dashboard_address=None) as cl, Client(cl):
             res = U.invert(lazy, scene.city, sen, atm, 5, max_iter=10, budget=False)
             res.reflectance.compute()  # warm-up: imports and pickling on the workers
             times[n], _ = _best_of(REPEATS - 1, lambda: U.invert(lazy, scene.city, sen, atm, 5, max_iter=10,

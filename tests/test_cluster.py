@@ -1,6 +1,7 @@
 """eoxr.cluster: local sizing, errors with the fix, config, deploy files, and cubes written on real clusters."""
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -161,6 +162,8 @@ def test_deploy_files_parse_and_say_what_they_configure():
     # the dask config template holds exactly the keys eoxr.cluster reads, with the same defaults
     assert parsed["deploy/dask/eoxr.yaml"]["eoxr"]["cluster"].keys() == cluster.DEFAULTS["eoxr"]["cluster"].keys()
     assert parsed["deploy/dask/eoxr.yaml"]["eoxr"]["cluster"]["kind"] == "local"
+    # remote workers get the environment local ones get
+    assert parsed["deploy/dask/eoxr.yaml"]["distributed"]["nanny"]["pre-spawn-environ"] == cluster.WORKER_ENVIRON
 
     # the conda environments carry every runtime dependency of pyproject.toml
     import tomllib
@@ -182,6 +185,8 @@ def test_deploy_files_parse_and_say_what_they_configure():
     assert base.split()[1].split(":")[0] in ("pangeo/base-notebook", "pangeo/pangeo-notebook")
     assert base.split(":")[1] not in ("", "latest")  # pinned tag
     assert "deploy/docker/environment.yml" in dockerfile
+    env_line = next(line for line in dockerfile.splitlines() if "PRE_SPAWN_ENVIRON" in line)
+    assert ast.literal_eval(env_line.split("=", 1)[1].strip("'")) == cluster.WORKER_ENVIRON  # as dask parses it
 
 
 def test_slurm_job_script_renders_from_the_deploy_config(tmp_path, monkeypatch):
@@ -225,6 +230,9 @@ def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_pat
     try:
         assert "dashboard at http" in capsys.readouterr().out
         assert len(client.scheduler_info()["workers"]) == 2
+        # one BLAS thread per worker, glibc's adaptive malloc thresholds kept (see cluster.WORKER_ENVIRON)
+        env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        assert all(e == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"} for e in env.values()), env
         write_with_client(client, tmp_path / "local.zarr")
         before = cube_bytes(tmp_path / "local.zarr")
 

@@ -72,6 +72,16 @@ def test_sky_view_factor_open_wall_and_roof():
     assert fac["area"][20, 30] == pytest.approx(12.0)  # a 12 m high, 1 m long wall per 1 m2 cell
 
 
+def test_sky_view_sectors_add_up_to_the_sky_view_factor():
+    box = np.zeros((40, 40))
+    box[10:25, 12:30] = 9.0
+    fac = G.facets(box, 1.0)
+    whole = G.sky_view_factor(box, 1.0, fac, n_azimuths=16)
+    sums = [G.sky_view_sum(box, 1.0, fac, 16, sec) for sec in np.array_split(np.arange(16), 3)]
+    np.testing.assert_allclose(np.clip(sum(sums) / 16, 0.0, 1.0), whole, atol=1e-12)
+    assert whole.min() < 0.9  # the walls and the ground beside them see less than the whole sky
+
+
 @pytest.mark.parametrize("sza", [20.0, 35.0, 50.0])
 @pytest.mark.parametrize("azimuth", [180.0, 90.0])
 def test_box_shadow_length_is_h_tan_sza(sza, azimuth):

@@ -43,6 +43,10 @@ class CoarseGrid:
         return sub.reshape(*sub.shape[:-2], self.ny, f, self.nx, f).sum(axis=(-3, -1))
 
 
+def _geometry_key(geom: Geometry) -> tuple:
+    return (geom.sun_zenith, geom.sun_azimuth, geom.view_zenith, geom.view_azimuth)
+
+
 class City:
     """A city model: ``dsm`` (m) and ``element`` (index into ``names``) on a north-up grid of cell ``res`` m.
 
@@ -249,15 +253,26 @@ class City:
             self._cache["caps"] = geo.facets(self.dsm, self.res, self.wall_min_drop, np.zeros(cap.shape, bool))
         return np.stack([fn(self.facets), np.where(cap, fn(self._cache["caps"]), 0.0)])
 
-    def fields(self, geom: Geometry, n_azimuths: int = 16) -> dict[str, np.ndarray]:
+    def sky_view_sum(self, n_azimuths: int, sectors) -> np.ndarray:
+        """Per facet layer (2, ny, nx), the sky view factor's sum over azimuth ``sectors`` (see
+        :func:`.geometry.sky_view_sum`): sectors computed apart (in parallel tasks) go to ``fields(svf_sums=)``."""
+        return self._layered(lambda f: geo.sky_view_sum(self.dsm, self.res, f, n_azimuths, sectors))
+
+    def has_fields(self, geom: Geometry, n_azimuths: int = 16) -> bool:
+        """Whether :meth:`fields` for this geometry is cached (then it costs nothing)."""
+        return ("svf", n_azimuths) in self._cache and _geometry_key(geom) in self._cache
+
+    def fields(self, geom: Geometry, n_azimuths: int = 16, svf_sums=None) -> dict[str, np.ndarray]:
         """Fine-grid radiative geometry per facet layer (2, ny, nx), see module doc: ``mu_sun`` (lit cos
         incidence), ``svf``, ``view`` (seen projected area per cell), ``area`` (facet area per cell footprint),
-        ``element``. Cached per geometry."""
+        ``element``. Cached per geometry. ``svf_sums``: :meth:`sky_view_sum` of disjoint sectors covering all
+        ``n_azimuths`` azimuths, computed elsewhere."""
         z, r = self.dsm, self.res
         key = ("svf", n_azimuths)
         if key not in self._cache:
-            self._cache[key] = self._layered(lambda f: geo.sky_view_factor(z, r, f, n_azimuths))
-        gkey = (geom.sun_zenith, geom.sun_azimuth, geom.view_zenith, geom.view_azimuth)
+            self._cache[key] = (self._layered(lambda f: geo.sky_view_factor(z, r, f, n_azimuths)) if svf_sums is None
+                                else np.clip(sum(svf_sums) / n_azimuths, 0.0, 1.0))
+        gkey = _geometry_key(geom)
         if gkey not in self._cache:
             self._cache[gkey] = (
                 self._layered(lambda f: geo.sunlit_cosine(z, r, f, geom.sun_zenith, geom.sun_azimuth)),

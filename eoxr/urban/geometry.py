@@ -130,12 +130,21 @@ def _slope_aspect(normal):
 def sky_view_factor(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int = 16, max_dist: float | None = None,
                     step: float = 0.25, growth: float = 0.03) -> np.ndarray:
     """Cosine-weighted sky view factor of every facet (1 for an open horizontal plane), see module doc."""
+    total = sky_view_sum(dsm, res, fac, n_azimuths, range(n_azimuths), max_dist, step, growth)
+    return np.clip(total / n_azimuths, 0.0, 1.0)
+
+
+def sky_view_sum(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int, sectors, max_dist: float | None = None,
+                 step: float = 0.25, growth: float = 0.03) -> np.ndarray:
+    """The sky view factor's sum over the azimuth ``sectors`` (indices < ``n_azimuths``): sums over disjoint
+    sectors add up, so the horizon marches can run in parallel tasks (:func:`sky_view_factor` divides the total
+    by ``n_azimuths`` and clips to [0, 1])."""
     z = np.asarray(dsm, dtype=float)
     if max_dist is None:
         max_dist = max(6.0 * float(np.ptp(z)), 2 * res)
     slope, aspect = _slope_aspect(fac["normal"])
     total = np.zeros(z.shape)
-    for k in range(n_azimuths):
+    for k in sectors:
         phi = 2 * np.pi * (k + 0.5) / n_azimuths
         # the ground beyond the DSM is a level plane: horizons never sink below the horizontal
         elev = np.arctan(np.maximum(horizon_tangent(z, res, fac, np.degrees(phi), max_dist, step, growth), 0.0))
@@ -144,7 +153,7 @@ def sky_view_factor(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int = 16
         h = np.pi / 2 - np.maximum(elev, plane)
         h = np.clip(h, 0.0, np.pi)
         total += np.cos(slope) * np.sin(h) ** 2 + np.sin(slope) * np.cos(phi - aspect) * (h - np.sin(h) * np.cos(h))
-    return np.clip(total / n_azimuths, 0.0, 1.0)
+    return total
 
 
 def direction(zenith_deg: float, azimuth_deg: float) -> np.ndarray:

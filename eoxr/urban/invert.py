@@ -28,6 +28,7 @@ from .sensors import band_planck
 T_BOUNDS = (200.0, 380.0)  # K
 EPS_BOUNDS = (0.8, 1.0)
 RHO_BOUNDS = (0.0, 1.0)
+SVF_TASKS = 4  # azimuth sectors of the sky view factor computed in parallel over Dask
 FIRST_PASS_T_STD_FACTOR = 3.0  # temperature prior widening of the first of two thermal passes (1, 3, 10 tried)
 
 
@@ -565,7 +566,11 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
 
         # the city enters the graph once; the horizons once; then the features in parallel tasks
         dcity = dask.delayed(city, pure=False)
-        dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths)
+        sums = None
+        if not city.has_fields(geom, n_azimuths):  # the horizon marches, the costliest part, in parallel tasks
+            sums = [dask.delayed(City.sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
+                    for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
+        dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths, sums)
         # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
         # them in the image's chunks feed the budget
         parts = {k: dask.delayed(one_feature, pure=False)(dcity, dfields, *r) for k, r in recipes.items()}
