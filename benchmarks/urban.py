@@ -20,8 +20,9 @@ same class-library prior (library spectrum +- 25 % + 0.01) and the same reflecti
 (``REFLECTIVE_MODEL_ERROR``, relative, added in quadrature to the noise); elements seen in less than 5 % of a
 window are not scored (not reported). Per-class RMSEs go to ``urban_by_class.md`` (and ``by_class`` in the
 JSON), so that the main table stays readable. Speed: batched Levenberg-Marquardt vs
-scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster; each
-timing is the best of 3 runs (2 for the clusters).
+scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster (one
+thread per worker, the worker environment of :func:`eoxr.cluster.worker_environ`); each timing is the best of 3
+runs (2 for the clusters).
 """
 from __future__ import annotations
 
