@@ -69,6 +69,15 @@ def test_superres_grid_mask_and_chunks(scene, models, method):
     np.testing.assert_allclose(chunked["lst"].values, v, atol=1e-3, equal_nan=True)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("method", ["sisr", "disr"])
+def test_shipped_networks_agree_on_cuda_and_cpu(scene, method):
+    truth, lst = scene
+    kw = {"guide": truth["ndvi"]} if method == "disr" else {}
+    cpu, gpu = (lst.lst.superres(4, method=method, device=d, **kw)["lst"].values for d in ("cpu", "cuda"))
+    assert np.nanmax(np.abs(gpu - cpu)) < 0.05  # K: TF32 / cuDNN convolutions round differently
+
+
 def test_superres_learned_is_lazy(scene, models, no_compute):
     truth, lst = scene
     out = lst.chunk(16).lst.superres(4, method="disr", guide=truth["ndvi"].chunk(64), model=models["disr"],
