@@ -5,7 +5,7 @@ around it (reflectance per element and band; temperature per element and emissiv
 the window's pixels are weighted by exp(-d^2 / (2 (window/2)^2)) (d in pixels), which regularises across
 neighbours: a property varies from pixel to pixel only as much as the windows differ. Each window is a small
 bounded least-squares problem (:mod:`.lm`), solved for all pixels of a chunk at once. Over Dask the chunks
-overlap by a halo of ``window // 2`` pixels (``map_overlap``), so results do not depend on chunking.
+overlap by a halo of ``window // 2`` pixels (one task per chunk), so results do not depend on chunking.
 
 Thermal bands take two passes: the first gives every element part (sunlit, shaded) a scene-level temperature,
 toward which the second draws each window (:func:`scene_temperatures`); a single window rarely separates the
@@ -564,7 +564,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         import dask
         import dask.array as dsa
 
-        # the city enters the graph once; the horizons once; then the features in parallel tasks
+        # the city enters the graph once, then its horizons (a few sector tasks unless cached), then the features
         dcity = dask.delayed(city, pure=False)
         sums = None
         if not city.has_fields(geom, n_azimuths):  # the horizon marches, the costliest part, in parallel tasks
