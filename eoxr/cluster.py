@@ -56,8 +56,10 @@ WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THRE
 
 
 def worker_environ():
-    """Context in which worker processes started here get :data:`WORKER_ENVIRON` (for LocalCluster)."""
-    return dask.config.set({"distributed.nanny.pre-spawn-environ": dict(WORKER_ENVIRON)})
+    """Context in which worker processes started here get :data:`WORKER_ENVIRON` on top of the configured
+    ``distributed.nanny.pre-spawn-environ`` (for LocalCluster)."""
+    configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return dask.config.set({"distributed.nanny.pre-spawn-environ": {**configured, **WORKER_ENVIRON}})
 
 
 def _config(key: str, default: Any = None) -> Any:

@@ -105,6 +105,13 @@ def test_local_sizing_follows_the_machine():
 
 
 # ------------------------------------------------------------------------------------------------ errors
+def test_worker_environment_adds_to_the_configured_one():
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {"GDAL_CACHEMAX": "512", "OMP_NUM_THREADS": 4}}):
+        with cluster.worker_environ():
+            env = dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert env == {"GDAL_CACHEMAX": "512", **cluster.WORKER_ENVIRON}
+
+
 def test_unknown_kind_lists_the_kinds():
     with pytest.raises(ClusterError, match=r"unknown cluster kind 'yarn'.*'local', 'address', 'gateway'"):
         cluster.connect(kind="yarn")

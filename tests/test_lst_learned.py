@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 import eoxr  # noqa: F401
-from eoxr.errors import CheckpointError, MissingVariableError
+from eoxr.errors import CheckpointError, MissingVariableError, ParameterError
 from eoxr.lst import synth
 from eoxr.lst.baselines import bicubic
 from eoxr.lst.degrade import aggregate, degrade
@@ -138,7 +138,6 @@ def test_fit_scene_trains_on_the_coarse_input_only(scene, tmp_path):
 
 
 def test_fit_fields_trains_on_other_fields_of_any_size(scene, tmp_path):
-    from eoxr.errors import ParameterError
     from eoxr.lst.learned import fit_fields
     from eoxr.ml import checkpoint
 
@@ -185,6 +184,10 @@ def test_train_network_size_and_scene_workers(tmp_path):
     assert {k: ck.config["arch"]["kwargs"][k] for k in ("width", "blocks")} == {"width": 12, "blocks": 2}
     assert "--width 12 --blocks 2" in ck.config["metadata"]["command"]
     assert "--batch-size 8" in ck.config["metadata"]["command"]
+    with pytest.raises(CheckpointError, match="--width 12 --blocks 2"):
+        main(argv[:-6] + ["--init", str(tmp_path / "lst-disr-x4.ckpt")])  # the default network size
+    with pytest.raises(ParameterError, match="--width must be a positive"):
+        main(argv[:-6] + ["--width", "0"])
 
 
 def test_fit_scene_on_a_mostly_cloudy_scene(scene, tmp_path):

@@ -15,13 +15,13 @@ The shipped models in ``eoxr/models/`` were built with::
 learning rate on new scenes, started from the first one's weights (early stopping ended it at epoch 12, best
 epoch 4); the checkpoint's ``metadata.init`` records the chain. Each stage took about 2 minutes on one NVIDIA
 H200 GPU (hours on 2 CPU cores); it was chosen over the earlier 32-channel model on the x4 benchmark seeds
-21-22 (0.94 -> 0.82 K). The other models take 5-20 minutes each on 2 CPU cores. Each scene of the
-training set is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` ..
-``--seed0 + --scenes - 1``: 10000 up for the shipped models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes
-``1000 * seed + i``, i < 3, so every benchmark seed but 10 is disjoint from them, and the tests use seeds
-below 1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale
-coarser (:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated
-to the observation grid. ``--ship`` writes
+21-22 (0.94 -> 0.82 K). The other models take 5-20 minutes each on 2 CPU cores. Each scene of the training set
+is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``: from
+10000 up for the shipped models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes
+``1000 * seed + i``, i < 3, so every benchmark seed but 10 is disjoint from them, and the tests use seeds below
+1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale coarser
+(:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated to the
+observation grid. ``--ship`` writes
 ``lst-<method>-x<factor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays small; without it the
 full resumable checkpoint is written. ``--init CKPT`` starts from a checkpoint's weights (same method).
 """
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 from .degrade import aggregate, degrade
 from .learned import INPUT_GUIDE, INPUT_LST, model_name, wald_pairs
 from .synth import scene
@@ -84,6 +84,10 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
     from ..ml import nets
     from . import model as _model  # noqa: F401  (registers lst.ResidualSR)
 
+    for name, value in (("width", width), ("blocks", blocks)):
+        if value is not None and value < 1:
+            raise ParameterError(f"--{name} must be a positive integer, not {value}; leave it out for the "
+                                 f"default {ARCH[method][name]}")
     t0 = time.perf_counter()
     ds = training_set(method, factor, scenes, size, seed0, workers)
     arch = {**ARCH[method], **({"width": width} if width else {}), **({"blocks": blocks} if blocks else {})}
@@ -102,6 +106,10 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
         if start.config["arch"]["name"] != "lst.ResidualSR" or list(start.inputs) != inputs:
             raise CheckpointError(f"--init {init} holds {start.config['arch']['name']} for {start.inputs}, not "
                                   f"lst.ResidualSR for {inputs}; pass a checkpoint of the same method")
+        theirs = {k: start.config["arch"]["kwargs"].get(k) for k in ("width", "blocks")}
+        if theirs != {k: arch[k] for k in ("width", "blocks")}:
+            raise CheckpointError(f"--init {init} is a network of width {theirs['width']} with {theirs['blocks']} "
+                                  f"blocks; pass --width {theirs['width']} --blocks {theirs['blocks']}")
         net.load_state_dict(start.state_dict)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

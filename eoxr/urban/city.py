@@ -270,8 +270,8 @@ class City:
         z, r = self.dsm, self.res
         key = ("svf", n_azimuths)
         if key not in self._cache:
-            self._cache[key] = (self._layered(lambda f: geo.sky_view_factor(z, r, f, n_azimuths)) if svf_sums is None
-                                else np.clip(sum(svf_sums) / n_azimuths, 0.0, 1.0))
+            sums = [self.sky_view_sum(n_azimuths, range(n_azimuths))] if svf_sums is None else svf_sums
+            self._cache[key] = geo.sky_view_from_sums(sums, n_azimuths)
         gkey = _geometry_key(geom)
         if gkey not in self._cache:
             self._cache[gkey] = (

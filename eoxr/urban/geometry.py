@@ -130,15 +130,19 @@ def _slope_aspect(normal):
 def sky_view_factor(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int = 16, max_dist: float | None = None,
                     step: float = 0.25, growth: float = 0.03) -> np.ndarray:
     """Cosine-weighted sky view factor of every facet (1 for an open horizontal plane), see module doc."""
-    total = sky_view_sum(dsm, res, fac, n_azimuths, range(n_azimuths), max_dist, step, growth)
-    return np.clip(total / n_azimuths, 0.0, 1.0)
+    return sky_view_from_sums([sky_view_sum(dsm, res, fac, n_azimuths, range(n_azimuths), max_dist, step, growth)],
+                              n_azimuths)
+
+
+def sky_view_from_sums(sums, n_azimuths: int) -> np.ndarray:
+    """The sky view factor from :func:`sky_view_sum` of disjoint sectors covering all ``n_azimuths``."""
+    return np.clip(sum(sums) / n_azimuths, 0.0, 1.0)
 
 
 def sky_view_sum(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int, sectors, max_dist: float | None = None,
                  step: float = 0.25, growth: float = 0.03) -> np.ndarray:
     """The sky view factor's sum over the azimuth ``sectors`` (indices < ``n_azimuths``): sums over disjoint
-    sectors add up, so the horizon marches can run in parallel tasks (:func:`sky_view_factor` divides the total
-    by ``n_azimuths`` and clips to [0, 1])."""
+    sectors add up, so the horizon marches can run in parallel tasks (:func:`sky_view_from_sums`)."""
     z = np.asarray(dsm, dtype=float)
     if max_dist is None:
         max_dist = max(6.0 * float(np.ptp(z)), 2 * res)
