@@ -265,3 +265,51 @@ def test_thermal_scene_pass_lowers_the_temperature_error(tir_scene):
                                 temperature_scene_std=std)
         err[std] = float(np.sqrt(np.nanmean((res.temperature.values - t_true) ** 2)))
     assert err[1.0] < 0.9 * err[None], err
+
+
+def test_chunk_halos_are_the_neighbours_pixels():
+    from eoxr.urban.invert import _stack_run
+
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(2, 11, 13))
+    part = rng.normal(size=(3, 11, 13))
+    h = 2
+    padded = np.pad(np.concatenate([img, part]), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+
+    def centre_and_corners(blk):  # an output per pixel that depends on every pixel of its halo
+        win = np.lib.stride_tricks.sliding_window_view(blk, (2 * h + 1, 2 * h + 1), axis=(1, 2))
+        return np.nansum(win * np.arange(win[0, 0, 0].size).reshape(win.shape[-2:]), axis=(-2, -1))
+
+    want = centre_and_corners(padded)
+    got = _stack_run(dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5))), [part], centre_and_corners, 5, h,
+                     lazy=True)
+    assert got.numblocks == (1, 3, 3)
+    np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
+
+
+def test_a_pickled_city_leaves_its_facets_behind_and_derives_them_again(s2_scene):
+    import pickle
+
+    city = s2_scene[0]
+    geom = Geometry(35.0, 150.0, 6.0, 100.0)
+    fields = city.fields(geom)
+    blob = pickle.dumps(city)
+    back = pickle.loads(blob)
+    assert "facets" not in back._cache and len(blob) < len(pickle.dumps(city.__dict__))
+    for k, v in back.fields(geom).items():
+        np.testing.assert_array_equal(v, fields[k])
+    for k, v in city.facets.items():
+        np.testing.assert_array_equal(back.facets[k], v)
+
+
+def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
+    from dask.distributed import Client, LocalCluster
+
+    from eoxr.cluster import worker_environ
+
+    city, sen, truth, obs = s2_scene
+    ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
+    with worker_environ(), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                        dashboard_address=None) as cl, Client(cl):
+        got = obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False).compute()
+    np.testing.assert_allclose(got.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)

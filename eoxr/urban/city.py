@@ -79,9 +79,8 @@ class City:
         self.ground = el.copy() if ground_element is None else np.asarray(ground_element.values).astype(np.int16)
         # walls rise from building cells only: tree crowns keep gradient normals and their plan area
         self.wall_sources = None if wall_sources is None else tuple(wall_sources)
-        src = None if wall_sources is None else np.isin(
-            self.ground, [self.names.index(n) for n in wall_sources if n in self.names])
-        self.facets = geo.facets(z, self.res, wall_min_drop, src)
+        self.dsm = z
+        self._cache: dict = {}
         if self.facets["wall"].any():
             if "wall" not in self.names:
                 self.names.append("wall")
@@ -93,14 +92,27 @@ class City:
         if empty:
             raise NoDataError(f"element class(es) {empty} have no cell in the city model; drop them from "
                               f"element_names (present: {[n for n, c in zip(self.names, counts) if c]})")
-        self.dsm = z
         self.element = el
         # the top of every wall cell stays a horizontal facet of its building class (see module doc)
         cap = self.facets["wall"] & (self.ground != self.names.index("wall")) if self.facets["wall"].any() else \
             np.zeros(el.shape, bool)
         self.layers = np.stack([el, np.where(cap, self.ground, el)]).astype(np.int16)
         self.present = np.stack([np.ones(el.shape, bool), cap])
-        self._cache: dict = {}
+
+    @property
+    def facets(self) -> dict[str, np.ndarray]:
+        """Facet geometry of the DSM (:func:`.geometry.facets`): derived on first use, and again after
+        unpickling (it is cheap to derive and several times the DSM's size, so Dask tasks do not ship it)."""
+        if "facets" not in self._cache:
+            src = None if self.wall_sources is None else np.isin(
+                self.ground, [self.names.index(n) for n in self.wall_sources if n in self.names])
+            self._cache["facets"] = geo.facets(self.dsm, self.res, self.wall_min_drop, src)
+        return self._cache["facets"]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cache"] = {k: v for k, v in self._cache.items() if k not in ("facets", "caps")}
+        return state
 
     # --- constructors -------------------------------------------------------------------------------------
     @classmethod
@@ -278,5 +290,7 @@ class City:
                 self._layered(lambda f: geo.sunlit_cosine(z, r, f, geom.sun_zenith, geom.sun_azimuth)),
                 self._layered(lambda f: geo.view_weight(z, r, f, geom.view_zenith, geom.view_azimuth)))
         mu, view = self._cache[gkey]
-        return {"mu_sun": mu, "svf": self._cache[key], "view": view,
-                "area": self._layered(lambda f: f["area"]), "element": self.layers}
+        if "area" not in self._cache:
+            self._cache["area"] = self._layered(lambda f: f["area"])
+        return {"mu_sun": mu, "svf": self._cache[key], "view": view, "area": self._cache["area"],
+                "element": self.layers}

@@ -418,13 +418,40 @@ def _halo_slice(part, y0, x0, hy, hx, ny, nx):
     return out
 
 
+def _with_halo(around, h: int) -> np.ndarray:
+    """The centre chunk of ``around`` (3 x 3 nested lists of neighbouring chunks (C, y, x), None beyond the
+    image) with ``h`` pixels of its neighbours on every side, NaN beyond the image."""
+    c = around[1][1]
+    hs, ws = (h, c.shape[1], h), (h, c.shape[2], h)
+    oy, ox = np.cumsum((0,) + hs), np.cumsum((0,) + ws)
+    out = np.full((c.shape[0], oy[-1], ox[-1]), np.nan)
+    take = (slice(-h, None), slice(None), slice(0, h)) if h else (slice(0, 0), slice(None), slice(0, 0))
+    for a in range(3):
+        for b in range(3):
+            n = around[a][b]
+            if n is not None and hs[a] and ws[b]:
+                out[:, oy[a]:oy[a + 1], ox[b]:ox[b + 1]] = n[:, take[a], take[b]]
+    return out
+
+
+def _stack_block(around, parts, const, at, h, func):
+    """One chunk's task: its window of the image (with halo), of the whole-image parts and of ``const``."""
+    yb = _with_halo(around, h)
+    chans = [yb] + [_halo_slice(p.reshape(-1, *p.shape[-2:]), *at) for p in parts]
+    if const is not None:
+        c = np.asarray(const, dtype=float)
+        chans.append(_halo_slice(np.broadcast_to(c[:, None, None], (len(c),) + at[-2:]), *at))
+    return func(np.concatenate(chans))
+
+
 def _stack_run(y, parts, func, nout, h, lazy, const=None):
     """Run ``func`` on the stack (C, Y, X) of the image ``y``, the whole-image ``parts`` (each (..., Y, X),
     flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
 
-    Eager: on the whole image. Lazy: one task per chunk of ``y`` (its halo from ``da.overlap``), which slices
-    its window of the parts; the parts and ``const`` enter as Dask delayed objects, computed once, so the graph
-    stays a few tasks per chunk however many channels the stack has.
+    Eager: on the whole image. Lazy: one task per chunk of ``y``, which takes its halo from the (up to 8)
+    neighbouring chunks itself and slices its window of the parts; the parts and ``const`` enter as Dask delayed
+    objects, computed once, so the graph holds one task per chunk however many channels the stack has (halos by
+    ``da.overlap`` cost some ten slicing and padding tasks per chunk).
     """
     if not lazy:
         chans = [np.asarray(y, dtype=float)] + [p.reshape(-1, *p.shape[-2:]) for p in parts]
@@ -432,30 +459,36 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
             chans.append(np.broadcast_to(np.asarray(const, float)[:, None, None], (len(const),) + y.shape[1:]))
         padded = np.pad(np.concatenate(chans), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
         return func(padded)
+    import uuid
+
     import dask
     import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
 
+    y = y.rechunk({0: -1})
     cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
-    if min(cy + cx) < max(h, 1):
+    if min(cy + cx) < max(h, 1):  # a halo may reach the next chunk only
         y = y.rechunk({1: max(h, max(cy)), 2: max(h, max(cx))})
         cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
     ny, nx = sum(cy), sum(cx)
     oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
-    yo = da.overlap.overlap(y.rechunk({0: -1}), depth={0: 0, 1: h, 2: h},
-                            boundary={0: "none", 1: np.nan, 2: np.nan})
+    dparts = dask.delayed(tuple)(parts)
+    dconst = None if const is None else dask.delayed(np.asarray)(const)
+    name = f"urban-window-{uuid.uuid4().hex}"  # func is a closure: a token of it would not tell passes apart
 
-    def block(yb, parts_, const_, block_info=None):
-        i, j = block_info[0]["chunk-location"][1:]
-        at = (int(oy[i]) - h, int(ox[j]) - h, yb.shape[1], yb.shape[2], ny, nx)
-        chans = [yb] + [_halo_slice(p.reshape(-1, *p.shape[-2:]), *at) for p in parts_]
-        if const_ is not None:
-            c = np.asarray(const_, dtype=float)
-            chans.append(_halo_slice(np.broadcast_to(c[:, None, None], (len(c), ny, nx)), *at))
-        return func(np.concatenate(chans))
+    def key(i, j):
+        return (y.name, 0, i, j) if 0 <= i < len(cy) and 0 <= j < len(cx) else None
 
-    return da.map_blocks(block, yo, dask.delayed(tuple)(parts), None if const is None else
-                         dask.delayed(np.asarray)(const), chunks=((nout,), cy, cx), dtype=float,
-                         meta=np.empty((0, 0, 0)))
+    dsk = {}
+    for i in range(len(cy)):
+        for j in range(len(cx)):
+            around = [[key(i + a, j + b) for b in (-1, 0, 1)] for a in (-1, 0, 1)]
+            at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
+            dsk[(name, 0, i, j)] = (_stack_block, around, dparts.key, None if dconst is None else dconst.key, at,
+                                    h, func)
+    deps = [y, dparts] + ([] if dconst is None else [dconst])
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+    return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
 
 
 def _as_array(da_, lazy, chunks=None):
