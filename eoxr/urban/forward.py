@@ -77,10 +77,29 @@ class Exchange:
         return (1 - self.svf) * self.gather(exitance)[..., None, :, :]
 
 
+def _blur_and_sum(n: int, start: int, count: int, factor: int, sigma: float) -> np.ndarray:
+    """(count, n) matrix M with M f = the sums over pixels of ``factor`` fine cells (from cell ``start``) of f
+    blurred by a Gaussian of ``sigma`` cells along one axis (zero beyond the grid): the blur is symmetric, so
+    M^T is the blur of the pixels' indicator columns."""
+    ind = np.zeros((n, count))
+    for r in range(count):
+        ind[start + r * factor:start + (r + 1) * factor, r] = 1.0
+    return ndimage.gaussian_filter1d(ind, sigma, axis=0, mode="constant").T
+
+
 def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):
     """PSF-weighted pixel means sum P num / sum P den of per-cell fields (facet layers summed before);
     ``shift_px`` moves the sensor grid (misregistration)."""
     sigma = psf_px * grid.factor
+    if sigma > 0 and not (shift_px[0] or shift_px[1]):
+        # blur and block sum as two small matrix products per field (BLAS), several times faster than a
+        # blurred fine field summed afterwards; the same Gaussian weights and zero boundary as gaussian_filter
+        f = grid.factor
+        my = _blur_and_sum(num.shape[-2], grid.row0, grid.ny, f, sigma)
+        mx = _blur_and_sum(num.shape[-1], grid.col0, grid.nx, f, sigma)
+        d = my @ den @ mx.T
+        return my @ (num @ mx.T) / np.where(d > 0, d, np.nan)
+
     def conv(f):
         out = ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant") if sigma > 0 else f
         if shift_px[0] or shift_px[1]:
@@ -179,26 +198,26 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
         mu, svf = fields["mu_sun"], fields["svf"]
         w = fields["view"] if weight == "view" else fields["area"]
     out = {}
-    if weight == "view":
+    if weight == "view":  # agg: per-pixel values of fields summed over the facet layers
         wsum = w.sum(0)
-        agg = lambda num: _aggregate(num.sum(-3), wsum, grid, psf_px)  # noqa: E731
+        agg = lambda num: _aggregate(num, wsum, grid, psf_px)  # noqa: E731
     else:
-        agg = lambda num: grid.block_sum(num.sum(-3)) / grid.factor**2  # noqa: E731
+        agg = lambda num: grid.block_sum(num) / grid.factor**2  # noqa: E731
     wo = w * onehot
     for k, f in (("a", 1.0), ("g", mu), ("s", svf)):
         if k in want:
-            out[k] = agg(wo * f)
+            out[k] = agg((wo * f).sum(-3))
     shape2 = (ne, ne, grid.ny, grid.nx)
     if flat:
         for k in want & set(FEATURES_2):
             out[k] = np.zeros(shape2)
         return out
     ex = Exchange(svf, fields["area"], int(round(radius_m / city.res)))
-    recv = wo * (1 - svf)  # (ne, 2, ny, nx): receiving facets of element e
+    recv = (wo * (1 - svf)).sum(-3)  # (ne, ny, nx): receiving facets of element e (the source has no layer axis)
     for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
         if k in want:
             src = ex.gather(onehot * f)  # (ne, ny, nx)
-            out[k] = agg(recv[:, None] * src[None, :, None])
+            out[k] = agg(recv[:, None] * src[None, :])
     return out
 
 
