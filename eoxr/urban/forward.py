@@ -217,7 +217,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
         if k in want:
             src = ex.gather(onehot * f)  # (ne, ny, nx)
-            out[k] = agg(recv[:, None] * src[None, :])
+            out[k] = np.stack([agg(recv * sf) for sf in src], axis=1)  # a source at a time: bounded memory
     return out
 
 
