@@ -580,7 +580,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     recipes = {}
     if rbands:
         recipes.update({k: ("view", psf, False, k) for k in ("a", "g", "s", "cg", "cs")})
-        recipes.update({"A" + k: ("area", 0.0, False, k) for k in ("a", "g", "s", "cg", "cs")})
+        if budget:
+            recipes.update({"A" + k: ("area", 0.0, False, k) for k in ("a", "g", "s", "cg", "cs")})
     if tbands:
         recipes.update({"T" + k: ("view", psf, True, k) for k in ("a", "s", "c")})
         recipes["TAa"] = ("area", 0.0, True, "a")
@@ -605,11 +606,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                     for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
         dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths, sums)
         # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
-        # them in the image's chunks feed the budget
+        # the area-weighted ones in the image's chunks feed the budget
         parts = {k: dask.delayed(one_feature, pure=False)(dcity, dfields, *r) for k, r in recipes.items()}
-        chunks = {"y": img.chunks[1], "x": img.chunks[2]}
-        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()}
-        feat = {k: v.rechunk((-1,) * (v.ndim - 2) + (chunks["y"], chunks["x"])) for k, v in feat.items()}
+        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items() if "A" in k}
+        feat = {k: v.rechunk((-1,) * (v.ndim - 2) + img.chunks[1:]) for k, v in feat.items()}
     else:
         fields = city.fields(geom, n_azimuths)
         feat = parts = {k: one_feature(city, fields, *r) for k, r in recipes.items()}
