@@ -22,7 +22,7 @@ window are not scored (not reported). Per-class RMSEs go to ``urban_by_class.md`
 JSON), so that the main table stays readable. Speed: batched Levenberg-Marquardt vs
 scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster (one
 thread per worker, the worker environment of :func:`eoxr.cluster.worker_environ`); each timing is the best of 3
-runs (2 for the clusters).
+runs.
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def class_table(rows: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-REPEATS = 3  # timings: best of 3 runs (2 for the clusters): less disturbed by other processes
+REPEATS = 3  # timings: best of 3 runs, less disturbed by other processes
 
 
 def _best_of(n: int, fn):
@@ -337,7 +337,7 @@ def worker_speed(scene: Scene, rng, chunk=16):
                                             dashboard_address=None) as cl, Client(cl):
             res = U.invert(lazy, scene.city, sen, atm, 5, max_iter=10, budget=False)
             res.reflectance.compute()  # warm-up: imports and pickling on the workers
-            times[n], _ = _best_of(REPEATS - 1, lambda: U.invert(lazy, scene.city, sen, atm, 5, max_iter=10,
+            times[n], _ = _best_of(REPEATS, lambda: U.invert(lazy, scene.city, sen, atm, 5, max_iter=10,
                                                              budget=False).reflectance.compute())
     npx = obs.sizes["y"] * obs.sizes["x"]
     return {"pix_per_s_1_worker": npx / times[1], "pix_per_s_2_workers": npx / times[2],
