@@ -449,9 +449,9 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
     flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
 
     Eager: on the whole image. Lazy: one task per chunk of ``y``, which takes its halo from the (up to 8)
-    neighbouring chunks itself and slices its window of the parts; the parts and ``const`` enter as Dask delayed
-    objects, computed once, so the graph holds one task per chunk however many channels the stack has (halos by
-    ``da.overlap`` cost some ten slicing and padding tasks per chunk).
+    neighbouring chunks itself and slices its window of the parts; the parts (Dask delayed objects) and
+    ``const`` are computed once, so the graph holds one task per chunk however many channels the stack has
+    (halos by ``da.overlap`` cost some ten slicing and padding tasks per chunk).
     """
     if not lazy:
         chans = [np.asarray(y, dtype=float)] + [p.reshape(-1, *p.shape[-2:]) for p in parts]
@@ -463,6 +463,7 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
 
     import dask
     import dask.array as da
+    from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
 
     y = y.rechunk({0: -1})
@@ -472,7 +473,7 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
         cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
     ny, nx = sum(cy), sum(cx)
     oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
-    dparts = dask.delayed(tuple)(parts)
+    dparts = [p if isinstance(p, Delayed) else dask.delayed(p) for p in parts]
     dconst = None if const is None else dask.delayed(np.asarray)(const)
     name = f"urban-window-{uuid.uuid4().hex}"  # func is a closure: a token of it would not tell passes apart
 
@@ -484,9 +485,9 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
         for j in range(len(cx)):
             around = [[key(i + a, j + b) for b in (-1, 0, 1)] for a in (-1, 0, 1)]
             at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
-            dsk[(name, 0, i, j)] = (_stack_block, around, dparts.key, None if dconst is None else dconst.key, at,
-                                    h, func)
-    deps = [y, dparts] + ([] if dconst is None else [dconst])
+            dsk[(name, 0, i, j)] = (_stack_block, around, [p.key for p in dparts],
+                                    None if dconst is None else dconst.key, at, h, func)
+    deps = [y, *dparts] + ([] if dconst is None else [dconst])
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
 
