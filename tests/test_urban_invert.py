@@ -55,8 +55,10 @@ def test_thermal_recovers_truth_noise_free(tir_scene):
     city, sen, truth, obs = tir_scene
     prior = synth.emissivity_prior(sen.thermal())
     # uninformative temperature priors: noise-free data alone fix the answer (slow convergence: many steps)
+    # no per-pixel anomaly: noise-free it trades off against the parts through its prior alone (its own test below)
     res = eoxr.urban.invert(obs, city, sen, ATM, window=5, max_iter=200, nedt=1e-4, emissivity_prior=prior,
-                            contrast_std=None, temperature_std=1e4, thermal_model_error=0.0)
+                            contrast_std=None, temperature_std=1e4, thermal_model_error=0.0,
+                            temperature_anomaly_std=None)
     grid = city.grid_for(obs.radiance)
     t_true = synth.element_truth(city, truth.temperature, grid, city.fields(GEOM)["area"])  # surface-weighted
     err = np.abs(res.temperature - t_true)
@@ -265,3 +267,30 @@ def test_thermal_scene_pass_lowers_the_temperature_error(tir_scene):
                                 temperature_scene_std=std)
         err[std] = float(np.sqrt(np.nanmean((res.temperature.values - t_true) ** 2)))
     assert err[1.0] < 0.9 * err[None], err
+
+
+
+def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):
+    # every surface of a pixel warmer or cooler by the pixel's own anomaly (local weather): the anomaly term
+    # follows what one temperature per element part and window cannot
+    city, sen, truth, _ = tir_scene
+    grid = city.grid_for(tir_scene[3].radiance)
+    anomaly = np.random.default_rng(0).normal(0.0, 1.0, (grid.ny, grid.nx))
+    field = np.zeros(city.layers.shape[1:])
+    f = grid.factor
+    field[grid.row0:grid.row0 + grid.ny * f, grid.col0:grid.col0 + grid.nx * f] = np.kron(anomaly, np.ones((f, f)))
+    warm = synth.Truth(truth.reflectance, truth.emissivity, truth.temperature + field, truth.element_reflectance,
+                       truth.element_emissivity, truth.element_temperature)
+    obs = synth.observe(city, warm, sen, GEOM, ATM, pixel_size=30.0, nedt=0.15, seed=1)
+    prior = synth.emissivity_prior(sen.thermal())
+    t_true = synth.element_truth(city, warm.temperature, grid, city.fields(GEOM)["area"])
+    err = {}
+    for std in (None, 1.0):
+        res = eoxr.urban.invert(obs, city, sen, ATM, window=5, max_iter=15, nedt=0.15, emissivity_prior=prior,
+                                temperature_anomaly_std=std)
+        err[std] = float(np.sqrt(np.nanmean((res.temperature.values - t_true) ** 2)))
+    assert err[1.0] < 0.8 * err[None], err
+    assert "temperature_anomaly" in res and res.temperature_anomaly.attrs["units"] == "K"
+    assert float(res.temperature_anomaly_std.min()) > 0
+    corr = np.corrcoef(res.temperature_anomaly.values.ravel(), anomaly.ravel())[0, 1]
+    assert corr > 0.5, corr

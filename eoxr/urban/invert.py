@@ -500,7 +500,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            geometry=None, noise: float | None = None, nedt: float | None = None,
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
            emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 5.0,
-           thermal_model_error: float = 0.8, temperature_scene_std: float | None = 1.0,
+           thermal_model_error: float = 0.3, temperature_scene_std: float | None = 1.0,
            shaded_std: float | None = 5.0, temperature_anomaly_std: float | None = 1.0,
            reflective_model_error: float = 0.0,
            min_fraction: float = 0.05,
@@ -524,8 +524,9 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     temperatures). ``temperature_anomaly_std`` (K): every pixel gets a temperature anomaly shared by all the
     surfaces it holds, with a prior 0 +- that (local air temperature, wind and humidity shift a neighbourhood's
     surfaces together, which a window of parts constant over its pixels cannot follow; output
-    ``temperature_anomaly``; None: no anomaly term). The thermal defaults (``contrast_std``,
-    ``thermal_model_error``, ``temperature_scene_std``, ``shaded_std``, ``temperature_anomaly_std``) were chosen on synthetic cities (:mod:`.synth`, seeds 4-6, 8, 9);
+    ``temperature_anomaly``, K; None: no anomaly term; with two passes only the second has it). The thermal
+    defaults (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``, ``shaded_std``,
+    ``temperature_anomaly_std``) were chosen on synthetic cities (:mod:`.synth`, seeds 4-6, 8, 9);
     ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
     weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
@@ -688,8 +689,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         if temperature_scene_std is not None:
             # first pass: every part seen in a window reports, so that barely seen ones (shaded grass, say) get a
             # scene-level temperature too, weighted by their (low) precision; a wider temperature prior keeps the
-            # scene estimate from shrinking toward the windows' brightness temperatures
-            kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std)
+            # scene estimate from shrinking toward the windows' brightness temperatures; no per-pixel anomalies
+            # there: they would absorb the pixel-to-pixel contrasts that separate the parts (the second pass,
+            # anchored on the scene temperatures, lets each pixel follow its local weather)
+            kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std, anomaly_std=None)
             first = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
             scene = xp.concatenate(scene_temperatures(first, ne, window, xp))
             kw2 = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
