@@ -55,10 +55,8 @@ def test_thermal_recovers_truth_noise_free(tir_scene):
     city, sen, truth, obs = tir_scene
     prior = synth.emissivity_prior(sen.thermal())
     # uninformative temperature priors: noise-free data alone fix the answer (slow convergence: many steps)
-    # no per-pixel anomaly: noise-free it trades off against the parts through its prior alone (its own test below)
     res = eoxr.urban.invert(obs, city, sen, ATM, window=5, max_iter=200, nedt=1e-4, emissivity_prior=prior,
-                            contrast_std=None, temperature_std=1e4, thermal_model_error=0.0,
-                            temperature_anomaly_std=None)
+                            contrast_std=None, temperature_std=1e4, thermal_model_error=0.0)
     grid = city.grid_for(obs.radiance)
     t_true = synth.element_truth(city, truth.temperature, grid, city.fields(GEOM)["area"])  # surface-weighted
     err = np.abs(res.temperature - t_true)
@@ -84,8 +82,9 @@ def test_chunked_equals_unchunked_and_stays_lazy(s2_scene, tir_scene, no_compute
         assert isinstance(res[v].data, dsa.Array), v
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
-    tres = tobs.chunk({"y": 4, "x": 5}).urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior)
-    assert isinstance(tres["temperature"].data, dsa.Array)
+    tres = tobs.chunk({"y": 4, "x": 5}).urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,
+                                                     temperature_anomaly_std=1.0)
+    assert isinstance(tres["temperature"].data, dsa.Array) and isinstance(tres["temperature_anomaly"].data, dsa.Array)
     pytest.chunked = (res, tres)  # computed in the next test, outside no_compute
 
 
@@ -98,9 +97,10 @@ def test_chunked_equals_unchunked_values(s2_scene, tir_scene):
         np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
-    tref = tobs.urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior)
+    tref = tobs.urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,
+                             temperature_anomaly_std=1.0)
     tgot = tres.compute()
-    for v in ("temperature", "emissivity", "emitted_longwave"):
+    for v in ("temperature", "emissivity", "emitted_longwave", "temperature_anomaly"):
         np.testing.assert_allclose(tgot[v].values, tref[v].values, rtol=1e-9, atol=1e-9, err_msg=v)
 
 
@@ -287,7 +287,7 @@ def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):
     err = {}
     for std in (None, 1.0):
         res = eoxr.urban.invert(obs, city, sen, ATM, window=5, max_iter=15, nedt=0.15, emissivity_prior=prior,
-                                temperature_anomaly_std=std)
+                                thermal_model_error=0.3, temperature_anomaly_std=std)
         err[std] = float(np.sqrt(np.nanmean((res.temperature.values - t_true) ** 2)))
     assert err[1.0] < 0.8 * err[None], err
     assert "temperature_anomaly" in res and res.temperature_anomaly.attrs["units"] == "K"
