@@ -82,8 +82,9 @@ def test_chunked_equals_unchunked_and_stays_lazy(s2_scene, tir_scene, no_compute
         assert isinstance(res[v].data, dsa.Array), v
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
-    tres = tobs.chunk({"y": 4, "x": 5}).urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior)
-    assert isinstance(tres["temperature"].data, dsa.Array)
+    tres = tobs.chunk({"y": 4, "x": 5}).urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,
+                                                     temperature_anomaly_std=1.0)
+    assert isinstance(tres["temperature"].data, dsa.Array) and isinstance(tres["temperature_anomaly"].data, dsa.Array)
     pytest.chunked = (res, tres)  # computed in the next test, outside no_compute
 
 
@@ -96,9 +97,10 @@ def test_chunked_equals_unchunked_values(s2_scene, tir_scene):
         np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
-    tref = tobs.urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior)
+    tref = tobs.urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,
+                             temperature_anomaly_std=1.0)
     tgot = tres.compute()
-    for v in ("temperature", "emissivity", "emitted_longwave"):
+    for v in ("temperature", "emissivity", "emitted_longwave", "temperature_anomaly"):
         np.testing.assert_allclose(tgot[v].values, tref[v].values, rtol=1e-9, atol=1e-9, err_msg=v)
 
 
@@ -313,3 +315,29 @@ def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
                                         dashboard_address=None) as cl, Client(cl):
         got = obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False).compute()
     np.testing.assert_allclose(got.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)
+
+
+def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):
+    # every surface of a pixel warmer or cooler by the pixel's own anomaly (local weather): the anomaly term
+    # follows what one temperature per element part and window cannot
+    city, sen, truth, _ = tir_scene
+    grid = city.grid_for(tir_scene[3].radiance)
+    anomaly = np.random.default_rng(0).normal(0.0, 1.0, (grid.ny, grid.nx))
+    field = np.zeros(city.layers.shape[1:])
+    f = grid.factor
+    field[grid.row0:grid.row0 + grid.ny * f, grid.col0:grid.col0 + grid.nx * f] = np.kron(anomaly, np.ones((f, f)))
+    warm = synth.Truth(truth.reflectance, truth.emissivity, truth.temperature + field, truth.element_reflectance,
+                       truth.element_emissivity, truth.element_temperature)
+    obs = synth.observe(city, warm, sen, GEOM, ATM, pixel_size=30.0, nedt=0.15, seed=1)
+    prior = synth.emissivity_prior(sen.thermal())
+    t_true = synth.element_truth(city, warm.temperature, grid, city.fields(GEOM)["area"])
+    err = {}
+    for std in (None, 1.0):
+        res = eoxr.urban.invert(obs, city, sen, ATM, window=5, max_iter=15, nedt=0.15, emissivity_prior=prior,
+                                thermal_model_error=0.3, temperature_anomaly_std=std)
+        err[std] = float(np.sqrt(np.nanmean((res.temperature.values - t_true) ** 2)))
+    assert err[1.0] < 0.8 * err[None], err
+    assert "temperature_anomaly" in res and res.temperature_anomaly.attrs["units"] == "K"
+    assert float(res.temperature_anomaly_std.min()) > 0
+    corr = np.corrcoef(res.temperature_anomaly.values.ravel(), anomaly.ravel())[0, 1]
+    assert corr > 0.5, corr

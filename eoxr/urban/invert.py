@@ -29,6 +29,7 @@ T_BOUNDS = (200.0, 380.0)  # K
 EPS_BOUNDS = (0.8, 1.0)
 RHO_BOUNDS = (0.0, 1.0)
 SVF_TASKS = 4  # azimuth sectors of the sky view factor computed in parallel over Dask
+ANOMALY_BOUND = 30.0  # K, bound of a pixel's temperature anomaly
 FIRST_PASS_T_STD_FACTOR = 3.0  # temperature prior widening of the first of two thermal passes (1, 3, 10 tried)
 
 
@@ -183,14 +184,15 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
 
 def thermal_outputs(nbt: int, ne: int) -> int:
     """Output channels: element temperature (ne) and std (ne) in the pixel, temperature of the shaded and sunlit
-    parts (2 ne: 2e shaded, 2e + 1 sunlit) and std, emissivity (ne*nbt) and std, residual, iterations."""
-    return 6 * ne + 2 * ne * nbt + 2
+    parts (2 ne: 2e shaded, 2e + 1 sunlit) and std, emissivity (ne*nbt) and std, the pixel's temperature anomaly
+    and its std, residual, iterations."""
+    return 6 * ne + 2 * ne * nbt + 4
 
 
 def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, terms: dict, nedt: float,
                          eps_mean: np.ndarray, eps_std: float, t_std: float, max_iter: int, min_fraction: float,
                          contrast_std: float | None = None, shade_prior: tuple[float, float] | None = None,
-                         scene_std: float | None = None, tol_t: float = 1e-4,
+                         scene_std: float | None = None, anomaly_std: float | None = None, tol_t: float = 1e-4,
                          tol_eps: float = 1e-6) -> np.ndarray:
     """Invert one thermal block (channels, Y + 2h, X + 2h) -> (outputs, Y, X).
 
@@ -204,7 +206,10 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     its standard error (channels ``scene``, ``scene_se``, NaN where unknown, see :func:`scene_temperatures`):
     the prior of a part is then that temperature +- ``scene_std`` and the standard error in quadrature. The
     element's temperature in the pixel averages its parts weighted by their surface in the pixel (channels
-    ``area``).
+    ``area``). With ``anomaly_std`` (K) every pixel k of the window adds its own anomaly d_k (prior 0 +- that) to
+    the temperature of all the parts it holds (T_s + d_k): local weather (air temperature, wind, humidity) shifts
+    every surface of a neighbourhood together, and the window's parts stay common to its pixels. Unknowns then
+    end with the window's K anomalies; the centre pixel's is added to the parts and elements reported.
     """
     nbt = len(bands)
     ns = 2 * ne
@@ -253,21 +258,30 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
         # a weakly determined scene temperature is a weak prior
         se = np.nan_to_num(win[:, K // 2, lay["scene_se"]])
         tp = np.where(known, 1 / (scene_std**2 + se**2), tp)
-    x0 = np.concatenate([t0, np.broadcast_to(eps_mean.reshape(1, -1), (P, nbt * ne))], 1)
+    nk = K if anomaly_std else 0  # per-pixel anomalies: the last unknowns
+    ia = ns + nbt * ne  # index of the first anomaly
+    x0 = np.concatenate([t0, np.broadcast_to(eps_mean.reshape(1, -1), (P, nbt * ne)), np.zeros((P, nk))], 1)
     pm = x0.copy()
-    pp = np.concatenate([np.where(seen_sub, tp, 1e12), np.where(np.tile(seen, (1, nbt)), 1 / eps_std**2, 1e12)], 1)
-    lo = np.array([T_BOUNDS[0]] * ns + [EPS_BOUNDS[0]] * (nbt * ne))
-    hi = np.array([T_BOUNDS[1]] * ns + [EPS_BOUNDS[1]] * (nbt * ne))
-    tol = np.array([tol_t] * ns + [tol_eps] * (nbt * ne))
+    pp = np.concatenate([np.where(seen_sub, tp, 1e12), np.where(np.tile(seen, (1, nbt)), 1 / eps_std**2, 1e12),
+                         np.where(valid.any(1), 1 / anomaly_std**2, 1e12) if nk else np.zeros((P, 0))], 1)
+    lo = np.array([T_BOUNDS[0]] * ns + [EPS_BOUNDS[0]] * (nbt * ne) + [-ANOMALY_BOUND] * nk)
+    hi = np.array([T_BOUNDS[1]] * ns + [EPS_BOUNDS[1]] * (nbt * ne) + [ANOMALY_BOUND] * nk)
+    tol = np.array([tol_t] * ns + [tol_eps] * (nbt * ne) + [tol_t] * nk)
     eye = np.eye(nbt)
 
     def model(x, idx):
-        temp, eps = x[:, :ns], x[:, ns:].reshape(-1, nbt, ne)
-        ym, dT, deps_sub = thermal_model(temp, eps[..., sub2el], a[idx], s[idx], c[idx], bands, terms)
-        return ym, dT, deps_sub @ onehot  # emissivity shared by the sunlit and shaded parts
+        temp, eps = x[:, :ns], x[:, ns:ia].reshape(-1, nbt, ne)
+        if not nk:
+            ym, dT, deps_sub = thermal_model(temp, eps[..., sub2el], a[idx], s[idx], c[idx], bands, terms)
+            return ym, dT, deps_sub @ onehot  # emissivity shared by the sunlit and shaded parts
+        # each window pixel its own temperatures T_s + d_k: the model over (p, K) with one pixel each
+        tk = temp[:, None, :] + x[:, ia:, None]
+        ym, dT, deps_sub = thermal_model(tk, eps[:, None][..., sub2el], a[idx][:, :, None], s[idx][:, :, None],
+                                         c[idx][:, :, None], bands, terms)
+        return ym[..., 0].swapaxes(1, 2), dT[..., 0, :].swapaxes(1, 2), deps_sub[..., 0, :].swapaxes(1, 2) @ onehot
 
     both = seen_sub.reshape(P, ne, 2).all(-1)  # elements seen sunlit and shaded
-    diff = np.zeros((ne, ns + nbt * ne))
+    diff = np.zeros((ne, ns + nbt * ne + nk))
     diff[np.arange(ne), 2 * np.arange(ne) + 1] = 1.0
     diff[np.arange(ne), 2 * np.arange(ne)] = -1.0
 
@@ -277,7 +291,10 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
         swi = sw[idx][..., None]
         jt = (swi * dT).reshape(len(idx), nbt * K, ns)
         je = (swi * deps)[:, :, :, None, :] * eye[None, :, None, :, None]  # (p, nbt, K, nbt, ne)
-        J = np.concatenate([jt, je.reshape(len(idx), nbt * K, nbt * ne)], -1)
+        J = [jt, je.reshape(len(idx), nbt * K, nbt * ne)]
+        if nk:  # d_k moves every part of pixel k
+            J.append(((swi[..., 0] * dT.sum(-1))[..., None] * np.eye(K)).reshape(len(idx), nbt * K, K))
+        J = np.concatenate(J, -1)
         if contrast_std:
             cw = both[idx] / contrast_std  # (p, ne)
             r = np.concatenate([r, -cw * (x @ diff.T)], -1)
@@ -286,33 +303,46 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
 
     if P and not np.isfinite(x0).all():
         raise ConvergenceError("no finite start temperature: the thermal radiances hold NaN or negative values")
-    res = levenberg_marquardt(fun, x0, lo, hi, pm, pp, max_iter=max_iter, tol=tol)
-    temp = np.where(present_sub, res.x[:, :ns], np.nan)
-    tstd = np.where(present_sub, res.std[:, :ns], np.nan)
+    res = levenberg_marquardt(fun, x0, lo, hi, pm, pp, max_iter=max_iter, tol=tol, full_cov=True)
+    n = res.x.shape[1]
+    # what is reported, as linear combinations of the unknowns (P, ., n): parts in the centre pixel (T_s + d_centre)
+    # and elements (their parts weighted by surface); their spread from the posterior covariance
+    part_of = np.zeros((P, ns, n))
+    part_of[:, np.arange(ns), np.arange(ns)] = 1.0
+    if nk:
+        part_of[:, :, ia + K // 2] = 1.0
     area = np.nan_to_num(block[lay["area"], h:h + Y, h:h + X].reshape(ns, -1).T)  # (P, ns) centre pixel
     # parts the sensor sees in the window carry the element's temperature; unseen ones (e.g. walls facing away
-    # from the sensor) are left out of the average
+    # from the sensor) are left out of the average; an element absent from the centre pixel but seen in the
+    # window gets the plain mean of its parts
     use = seen_sub.reshape(P, ne, 2)
     w = np.where(use, area.reshape(P, ne, 2), 0.0)
-    den = w.sum(-1)
-    tx = np.where(use, res.x[:, :ns].reshape(P, ne, 2), 0.0)
-    sx = np.where(use, res.std[:, :ns].reshape(P, ne, 2), 0.0)
-    n_use = use.sum(-1)
+    w = np.where(w.sum(-1, keepdims=True) > 0, w, use.astype(float))
     with np.errstate(invalid="ignore", divide="ignore"):
-        # element absent from the centre pixel but seen in the window: plain mean of its parts
-        t_el = np.where(den > 0, (w * tx).sum(-1) / den, tx.sum(-1) / n_use)
-        s_el = np.where(den > 0, np.sqrt((w**2 * sx**2).sum(-1)) / den, sx.max(-1))
+        w = w / w.sum(-1, keepdims=True)
+    el_of = np.einsum("pes,pesn->pen", np.nan_to_num(w), part_of.reshape(P, ne, 2, n))
+
+    def combine(m):
+        return (m @ res.x[:, :, None])[..., 0], np.sqrt(np.maximum(np.einsum("pin,pnm,pim->pi", m, res.cov, m), 0))
+
+    t_parts, s_parts = combine(part_of)
+    temp = np.where(present_sub, t_parts, np.nan)
+    tstd = np.where(present_sub, s_parts, np.nan)
+    t_el, s_el = combine(el_of)
     t_el = np.where(present, t_el, np.nan)
     s_el = np.where(present, s_el, np.nan)
-    eps = np.where(present[:, None, :], res.x[:, ns:].reshape(P, nbt, ne), np.nan)
-    estd = np.where(present[:, None, :], res.std[:, ns:].reshape(P, nbt, ne), np.nan)
+    eps = np.where(present[:, None, :], res.x[:, ns:ia].reshape(P, nbt, ne), np.nan)
+    estd = np.where(present[:, None, :], res.std[:, ns:ia].reshape(P, nbt, ne), np.nan)
+    centre_ok = valid[:, :, K // 2].any(1)
+    anomaly = np.where(centre_ok, res.x[:, ia + K // 2] if nk else 0.0, np.nan)
+    anomaly_sd = np.where(centre_ok, res.std[:, ia + K // 2] if nk else 0.0, np.nan)
     # residual: relative RMS radiance misfit, like the reflective one
     ym, _, _ = model(res.x, np.arange(P))
     scale = (wk * yb).sum(-1).sum(-1) / np.maximum(wsum.sum(-1), 1e-300)
     rr = np.sqrt((wk * (yb - ym) ** 2).sum((1, 2)) / np.maximum(wsum.sum(-1), 1e-300)) / np.maximum(scale, 1e-300)
     out = np.concatenate([t_el.T, s_el.T, temp.T, tstd.T, np.moveaxis(eps, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
                           np.moveaxis(estd, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
-                          rr[None], res.iterations[None].astype(float)])
+                          anomaly[None], anomaly_sd[None], rr[None], res.iterations[None].astype(float)])
     return out.reshape(-1, Y, X)
 
 
@@ -505,7 +535,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
            emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 5.0,
            thermal_model_error: float = 0.8, temperature_scene_std: float | None = 1.0,
-           shaded_std: float | None = 5.0,
+           shaded_std: float | None = 5.0, temperature_anomaly_std: float | None = None,
            reflective_model_error: float = 0.0,
            min_fraction: float = 0.05,
            psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
@@ -525,8 +555,14 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     ``shaded_std`` (K): shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that
     as their prior (None: the window's brightness temperature like sunlit ones); it matters for shaded parts
     the sensor barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface
-    temperatures). The thermal defaults (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``,
-    ``shaded_std``) were chosen on synthetic cities (:mod:`.synth`, seeds 4-6, 8, 9);
+    temperatures). ``temperature_anomaly_std`` (K): every pixel gets a temperature anomaly shared by all the
+    surfaces it holds, with a prior 0 +- that (local air temperature, wind and humidity shift a neighbourhood's
+    surfaces together, which a window of parts constant over its pixels cannot follow; output
+    ``temperature_anomaly``, K; None: no anomaly term; with two passes only the second has it; e.g. 1.0 with
+    ``thermal_model_error=0.3``). It is off by default: on synthetic cities (:mod:`.synth`), whose anomaly field
+    varies within a pixel, it lowered the error on some scenes and raised it on others. The thermal defaults
+    (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``, ``shaded_std``) were chosen on
+    synthetic cities (seeds 4-6, 8, 9);
     ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
     weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
@@ -683,14 +719,16 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         nedt_total = float(np.hypot(nedt if nedt else sen.nedt, thermal_model_error))
         kw = dict(bands=tbands, ne=ne, window=window, terms=terms_t, nedt=nedt_total,
                   eps_mean=eps_mean, eps_std=emissivity_std, t_std=temperature_std, max_iter=max_iter,
-                  min_fraction=min_fraction, contrast_std=contrast_std,
+                  min_fraction=min_fraction, contrast_std=contrast_std, anomaly_std=temperature_anomaly_std,
                   shade_prior=None if shaded_std is None else (atm.air_temperature, shaded_std))
         nout = thermal_outputs(nbt, ne)
         if temperature_scene_std is not None:
             # first pass: every part seen in a window reports, so that barely seen ones (shaded grass, say) get a
             # scene-level temperature too, weighted by their (low) precision; a wider temperature prior keeps the
-            # scene estimate from shrinking toward the windows' brightness temperatures
-            kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std)
+            # scene estimate from shrinking toward the windows' brightness temperatures; no per-pixel anomalies
+            # there: they would absorb the pixel-to-pixel contrasts that separate the parts (the second pass,
+            # anchored on the scene temperatures, lets each pixel follow its local weather)
+            kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std, anomaly_std=None)
             first = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
             scene = xp.concatenate(scene_temperatures(first, ne, window, xp))
             kw2 = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
@@ -719,6 +757,12 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         out["emissivity_std"] = A.cf(xr.DataArray(res[k + ne * nbt:k + 2 * ne * nbt].reshape(ne, nbt, ny, nx),
                                                   dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
                                      "posterior standard deviation of the element emissivity")
+        if temperature_anomaly_std:
+            out["temperature_anomaly"] = A.cf(xr.DataArray(res[-4], dims=("y", "x"), coords=yx), "K",
+                                              "temperature anomaly shared by all surfaces of the pixel (included in "
+                                              "temperature and temperature_parts)")
+            out["temperature_anomaly_std"] = A.cf(xr.DataArray(res[-3], dims=("y", "x"), coords=yx), "K",
+                                                  "posterior standard deviation of temperature_anomaly")
         out["thermal_residual"] = A.cf(xr.DataArray(res[-2], dims=("y", "x"), coords=yx), "1",
                                        "relative RMS radiance misfit over the window (thermal bands)")
         out["thermal_iterations"] = A.cf(xr.DataArray(res[-1], dims=("y", "x"), coords=yx), "1",

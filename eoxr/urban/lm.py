@@ -25,6 +25,7 @@ class LMResult:
     cost: np.ndarray  # (P,)
     iterations: np.ndarray  # (P,) accepted + rejected steps taken
     converged: np.ndarray  # (P,) bool
+    cov: np.ndarray | None = None  # (P, n, n) posterior covariance, when asked for
 
 
 def _solve(h, g):
@@ -34,10 +35,12 @@ def _solve(h, g):
         return (np.linalg.pinv(h) @ g[..., None])[..., 0]
 
 
-def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, tol=1e-6, lam0=1e-3) -> LMResult:
+def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, tol=1e-6, lam0=1e-3,
+                        full_cov: bool = False) -> LMResult:
     """``fun(x, idx) -> (r (len(idx), m), J (len(idx), m, n))`` with r the weighted residual and J = W^(1/2) df/dx.
 
-    ``lo, hi, tol`` broadcast to (n,) or (P, n); ``prior_mean``/``prior_prec`` (P, n).
+    ``lo, hi, tol`` broadcast to (n,) or (P, n); ``prior_mean``/``prior_prec`` (P, n). ``full_cov``: also return
+    the posterior covariance (for the spread of sums of unknowns).
     """
     x = np.clip(np.array(x0, dtype=float), lo, hi)
     P, n = x.shape
@@ -96,7 +99,8 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
     h = J.transpose(0, 2, 1) @ J
     h[:, diag_n, diag_n] += prior_prec
     try:
-        cov_diag = np.linalg.inv(h)[:, diag_n, diag_n]
+        cov = np.linalg.inv(h)
     except np.linalg.LinAlgError:
-        cov_diag = np.linalg.pinv(h)[:, diag_n, diag_n]
-    return LMResult(x, np.sqrt(np.maximum(cov_diag, 0)), cost, iters, done)
+        cov = np.linalg.pinv(h)
+    cov_diag = cov[:, diag_n, diag_n]
+    return LMResult(x, np.sqrt(np.maximum(cov_diag, 0)), cost, iters, done, cov if full_cov else None)
