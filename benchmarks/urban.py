@@ -338,7 +338,7 @@ def worker_speed(scene: Scene, rng, chunk=16):
             res = U.invert(lazy, scene.city, sen, atm, 5, max_iter=10, budget=False)
             res.reflectance.compute()  # warm-up: imports and pickling on the workers
             times[n], _ = _best_of(REPEATS, lambda: U.invert(lazy, scene.city, sen, atm, 5, max_iter=10,
-                                                             budget=False).reflectance.compute())
+                                                         budget=False).reflectance.compute())
     npx = obs.sizes["y"] * obs.sizes["x"]
     return {"pix_per_s_1_worker": npx / times[1], "pix_per_s_2_workers": npx / times[2],
             "speedup_2_vs_1_worker": times[1] / times[2]}

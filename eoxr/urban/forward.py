@@ -39,6 +39,8 @@ analytic Jacobians of :func:`reflective_model` and :func:`thermal_model`.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
 
@@ -77,14 +79,18 @@ class Exchange:
         return (1 - self.svf) * self.gather(exitance)[..., None, :, :]
 
 
+@lru_cache(maxsize=8)
 def _blur_and_sum(n: int, start: int, count: int, factor: int, sigma: float) -> np.ndarray:
     """(count, n) matrix M with M f = the sums over pixels of ``factor`` fine cells (from cell ``start``) of f
     blurred by a Gaussian of ``sigma`` cells along one axis (zero beyond the grid): the blur is symmetric, so
-    M^T is the blur of the pixels' indicator columns."""
+    M^T is the blur of the pixels' indicator columns. Cached (read-only): a feature aggregates many fields on
+    one grid."""
     ind = np.zeros((n, count))
     for r in range(count):
         ind[start + r * factor:start + (r + 1) * factor, r] = 1.0
-    return ndimage.gaussian_filter1d(ind, sigma, axis=0, mode="constant").T
+    m = ndimage.gaussian_filter1d(ind, sigma, axis=0, mode="constant").T
+    m.flags.writeable = False
+    return m
 
 
 def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):

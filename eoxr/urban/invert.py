@@ -455,7 +455,7 @@ def _with_halo(around, h: int) -> np.ndarray:
     hs, ws = (h, c.shape[1], h), (h, c.shape[2], h)
     oy, ox = np.cumsum((0,) + hs), np.cumsum((0,) + ws)
     out = np.full((c.shape[0], oy[-1], ox[-1]), np.nan)
-    take = (slice(-h, None), slice(None), slice(0, h)) if h else (slice(0, 0), slice(None), slice(0, 0))
+    take = (slice(-h, None), slice(None), slice(0, h))  # rows/columns of the neighbour above/left, centre, below/right
     for a in range(3):
         for b in range(3):
             n = around[a][b]
@@ -645,7 +645,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
         # the area-weighted ones in the image's chunks feed the budget
         parts = {k: dask.delayed(one_feature, pure=False)(dcity, dfields, *r) for k, r in recipes.items()}
-        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items() if "A" in k}
+        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()
+                if recipes[k][0] == "area"}
         feat = {k: v.rechunk((-1,) * (v.ndim - 2) + img.chunks[1:]) for k, v in feat.items()}
     else:
         fields = city.fields(geom, n_azimuths)
