@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .cluster import tune_malloc
+
+    tune_malloc()  # the allocator settings of eoxr's Dask workers, for the work done in this process
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "train":

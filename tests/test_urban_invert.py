@@ -308,13 +308,23 @@ def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
     from dask.distributed import Client, LocalCluster
 
     from eoxr.cluster import worker_environ
+    from eoxr.urban.invert import _SCATTERED
 
     city, sen, truth, obs = s2_scene
     ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
     with worker_environ(), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                         dashboard_address=None) as cl, Client(cl):
-        got = obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False).compute()
-    np.testing.assert_allclose(got.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)
+        runs = [obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
+                for _ in range(2)]
+        # the city goes to the workers once per client (a future every graph refers to), not in every graph
+        held = _SCATTERED[city][1]
+        for r in runs:
+            graph = dict(r.reflectance.data.__dask_graph__())
+            assert held.key not in graph
+            assert any(held.key in getattr(t, "dependencies", ()) for t in graph.values())
+        got = [r.compute() for r in runs]
+    for g in got:
+        np.testing.assert_allclose(g.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)
 
 
 def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):

@@ -33,9 +33,10 @@ def test_weighted_quadratic_matches_model_and_finite_differences(rng):
         dx[:, e] = h
         fd = -(fun(x + dx)[0] - fun(x - dx)[0]) / (2 * h)  # r = y - f: dr/dx = -J
         np.testing.assert_allclose(fd, J[..., e], rtol=1e-6, atol=1e-8)
-    # the gathered subset of still-iterating problems gives the same rows, also when asked for again
-    idx = np.array([1, 4, 7])
-    for _ in range(2):
+    # the still-iterating problems give the same rows: gathered anew (under half the rows), asked for again, or
+    # evaluated within the gathered superset (a set that shrank by less than half); a set outside it is gathered
+    for idx in ([1, 4, 7, 9], [1, 4, 7, 9], [4, 7, 9], [7], [0, 2, 11]):
+        idx = np.array(idx)
         rs, Js = fun(x[idx], idx)
         np.testing.assert_allclose(rs, r[idx])
         np.testing.assert_allclose(Js, J[idx])
@@ -101,3 +102,23 @@ def test_lm_stops_at_round_off_instead_of_inflating_damping(rng):
     res = levenberg_marquardt(noisy, pm, 0.0, 1.0, pm, pp, max_iter=15, tol=1e-12)
     assert res.converged.all() and res.iterations.max() < 15
     np.testing.assert_allclose(res.x, x_true, atol=1e-6)
+
+
+def test_lm_stops_within_a_fraction_of_the_posterior_std(rng):
+    A, Q, sw, x_true, y = _problems(rng, P=40)
+    y = y * (1 + 0.05 * rng.standard_normal(y.shape))  # large misfit: Gauss-Newton converges linearly
+    P, ne = x_true.shape
+    pm = np.full((P, ne), 0.3)
+    pp = np.full((P, ne), 1 / 0.5**2)
+    strict = levenberg_marquardt(WeightedQuadratic(A, Q, y, sw), pm, 0.0, 1.0, pm, pp, max_iter=60, tol=1e-12)
+    loose = levenberg_marquardt(WeightedQuadratic(A, Q, y, sw), pm, 0.0, 1.0, pm, pp, max_iter=60, tol=1e-12,
+                                std_tol=0.01)
+    assert strict.converged.all() and loose.converged.all()
+    assert loose.iterations.sum() < strict.iterations.sum()
+    # stopped where the next step moved no unknown by more than 1 % of its (conditional) std: the remaining
+    # distance to the strict solution is a small fraction of the posterior std
+    assert np.all(np.abs(loose.x - strict.x) <= 0.1 * strict.std)
+    # the residual sum of squares (chi-square units), without the prior, as last evaluated: the unevaluated last
+    # step changes it by a small fraction of one unit
+    r, _ = WeightedQuadratic(A, Q, y, sw)(loose.x)
+    np.testing.assert_allclose(loose.rss, (r**2).sum(-1), atol=0.02)

@@ -109,10 +109,17 @@ class City:
             self._cache["facets"] = geo.facets(self.dsm, self.res, self.wall_min_drop, src)
         return self._cache["facets"]
 
+    _UNSHIPPED = ("facets", "caps")  # cached, but not pickled
+
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_cache"] = {k: v for k, v in self._cache.items() if k not in ("facets", "caps")}
+        state["_cache"] = {k: v for k, v in self._cache.items() if k not in self._UNSHIPPED}
         return state
+
+    @property
+    def shipped_cache(self) -> frozenset:
+        """Keys of the cached fields a pickled copy carries (a copy made earlier lacks the ones added since)."""
+        return frozenset(self._cache) - set(self._UNSHIPPED)
 
     # --- constructors -------------------------------------------------------------------------------------
     @classmethod

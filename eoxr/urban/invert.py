@@ -14,14 +14,19 @@ sunlit and shaded temperatures of an element that its pixels mix in similar prop
 Every element seen in a window is an unknown there; elements seen with less than ``min_fraction`` of the
 window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
 view) and rest on the prior.
+
+With a distributed client the city model is scattered to the workers once per client and reused by later calls
+(a time series of scenes over one city), instead of travelling inside every graph.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ConvergenceError
-from .forward import features, thermal_model
+from .forward import FEATURES_2, features, thermal_model
 from .lm import levenberg_marquardt
 from .sensors import band_planck
 
@@ -30,6 +35,9 @@ EPS_BOUNDS = (0.8, 1.0)
 RHO_BOUNDS = (0.0, 1.0)
 SVF_TASKS = 4  # azimuth sectors of the sky view factor computed in parallel over Dask
 ANOMALY_BOUND = 30.0  # K, bound of a pixel's temperature anomaly
+# reflectances stop iterating once a step moves each by under 1 % of its conditional std (see .lm): stricter
+# limits (0.3 %, none) only add iterations for problems converging linearly under model error
+REFLECTANCE_STEP_STD = 0.01
 FIRST_PASS_T_STD_FACTOR = 3.0  # temperature prior widening of the first of two thermal passes (1, 3, 10 tried)
 
 
@@ -91,8 +99,9 @@ class WeightedQuadratic:
     """Weighted residuals r = sw (y - L_p - (A + Q rho / 2).rho) and Jacobian sw (A + Q rho) of a batch of windows
     (``Q`` symmetric), as :func:`.lm.levenberg_marquardt` asks for them.
 
-    The weights are folded into A and Q once; the arrays of the problems still iterating are gathered only when
-    that set changes (it shrinks as problems converge), not at every call.
+    The weights are folded into A and Q once. The problems still iterating are evaluated on a gathered copy of
+    their arrays, gathered anew only when they fall under half of it: the set shrinks as problems converge, and
+    copying Q (the largest array) at every change would cost more than evaluating a few converged rows.
     """
 
     def __init__(self, A, Q, y, sw=None):
@@ -101,24 +110,46 @@ class WeightedQuadratic:
         if sw is not None:
             A, Q, y = sw[..., None] * A, sw[..., None, None] * Q, sw * y
         self.A, self.Q, self.y = A, Q, y
-        self._idx = None
-        self._sub = (self.A, self.Q, self.y)
+        self._rows = None  # sorted problem indices of the gathered copy (None: all problems)
+        self._sub = None
 
-    def _subset(self, idx):
-        if idx is None or len(idx) == len(self.A):
-            return self.A, self.Q, self.y
-        if self._idx is None or len(idx) != len(self._idx) or not np.array_equal(idx, self._idx):
-            self._sub = (self.A[idx], self.Q[idx], self.y[idx])
-            self._idx = np.array(idx)
-        return self._sub
+    def _gathered(self, idx):
+        """The arrays of a gathered superset of the problems ``idx`` and the positions of ``idx`` in them (None
+        when they hold exactly ``idx``)."""
+        full = (self.A, self.Q, self.y)
+        if idx is None:
+            return full, None
+        rows = np.arange(len(self.A)) if self._rows is None else self._rows
+        pos = np.minimum(np.searchsorted(rows, idx), len(rows) - 1)
+        if 2 * len(idx) < len(rows) or not np.array_equal(rows[pos], idx):
+            rows = self._rows = np.unique(idx)
+            self._sub = tuple(v[rows] for v in full)
+            pos = np.searchsorted(rows, idx)
+        arrays = full if self._rows is None else self._sub
+        return arrays, (None if len(idx) == len(rows) else pos)
 
     def __call__(self, x, idx=None):
-        A, Q, y = self._subset(idx)
+        (A, Q, y), pos = self._gathered(idx)
+        if pos is not None:  # evaluate the gathered rows, the others at x = 0
+            xs = np.zeros((len(A), x.shape[1]))
+            xs[pos] = x
+            x = xs
         P, K, ne = A.shape
         qr = (Q.reshape(P, K * ne, ne) @ x[:, :, None]).reshape(P, K, ne)  # Q rho
         jac = A + qr
         ym = ((A + jac) @ x[:, :, None])[..., 0] * 0.5  # (A + Q rho / 2).rho
-        return y - ym, jac
+        r = y - ym
+        return (r, jac) if pos is None else (r[pos], jac[pos])
+
+
+def _weighted_windows(fields: np.ndarray, sw: np.ndarray, window: int) -> np.ndarray:
+    """``fields`` (G, Y + 2h, X + 2h, C) -> sw * windows (G, P, K, C) in one pass (no unweighted copy).
+
+    ``sw`` (G, P, K) weights each window offset; P and K are ordered as by :func:`_windows`."""
+    G, _, _, C = fields.shape
+    v = np.moveaxis(sliding_window_view(fields, (window, window), axis=(1, 2)), 3, -1)  # (G, Py, Px, w, w, C)
+    out = np.multiply(v, sw.reshape(v.shape[:-1] + (1,)))
+    return out.reshape(G, -1, window * window, C)
 
 
 def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int, terms: dict, noise: float,
@@ -127,18 +158,18 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
     """Invert one block (channels, Y + 2h, X + 2h) -> (outputs, Y, X); NaN halo cells count as missing."""
     lay, _ = split_reflective(nb, ne)
     h = window // 2
-    Y, X = block.shape[1] - 2 * h, block.shape[2] - 2 * h
-    win = _windows(block, window)  # (P, K, C)
-    P, K = win.shape[:2]
+    Yp, Xp = block.shape[1:]
+    Y, X = Yp - 2 * h, Xp - 2 * h
+    # per-pixel arrays first (window^2 times smaller than their windows), windowed once combined
+    feat_ok = _windows(np.isfinite(block[lay["a"]]).all(0)[None], window)[..., 0]  # (P, K)
+    yw = _windows(block[lay["y"]], window)  # (P, K, nb)
+    a = _windows(np.nan_to_num(block[lay["a"]]), window)  # (P, K, ne)
+    P, K = a.shape[:2]
+    g, s = (np.moveaxis(np.nan_to_num(block[lay[k]]), 0, -1) for k in ("g", "s"))  # (Yp, Xp, ne)
+    cg, cs = (np.nan_to_num(block[lay[k]]).reshape(ne, ne, Yp, Xp) for k in ("cg", "cs"))
+    # symmetric parts: all the model needs
+    cg, cs = (np.moveaxis((c + c.swapaxes(0, 1)).reshape(ne * ne, Yp, Xp), 0, -1) for c in (cg, cs))
     ww = window_weights(window)[None, :]
-    yw = win[..., lay["y"]]
-    feat_ok = np.isfinite(win[..., lay["a"]]).all(-1)
-    a = np.nan_to_num(win[..., lay["a"]])
-    g = np.nan_to_num(win[..., lay["g"]])
-    s = np.nan_to_num(win[..., lay["s"]])
-    cg = np.nan_to_num(win[..., lay["cg"]]).reshape(P, K, ne, ne)
-    cs = np.nan_to_num(win[..., lay["cs"]]).reshape(P, K, ne, ne)
-    cg, cs = cg + cg.swapaxes(-1, -2), cs + cs.swapaxes(-1, -2)  # symmetric parts: all the model needs
     rho = np.full((ne, nb, P), np.nan)
     std = np.full((ne, nb, P), np.nan)
     resid = np.zeros(P)
@@ -161,21 +192,19 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
         sigma = noise * np.maximum(scale, 1e-6)
         sw = np.sqrt(wk) / sigma[..., None]  # (G, P, K)
         tt = (terms["T_up"][bs] + terms["T_dif"][bs]) / np.pi
-        cS, cD = (tt * terms["S"][bs])[:, None, None], (tt * terms["D"][bs])[:, None, None]
-        wS, wD = cS * sw, cD * sw  # weights folded into the features once
-        A = (wS[..., None] * g[None] + wD[..., None] * s[None]).reshape(G * P, K, ne)
-        Q = (wS[..., None, None] * cg[None] + wD[..., None, None] * cs[None]).reshape(G * P, K, ne, ne)
+        cS, cD = (tt * terms["S"][bs])[:, None, None, None], (tt * terms["D"][bs])[:, None, None, None]
+        A = _weighted_windows(cS * g + cD * s, sw, window).reshape(G * P, K, ne)
+        Q = _weighted_windows(cS * cg + cD * cs, sw, window).reshape(G * P, K, ne, ne)
         yl = (sw * (yb - terms["L_path"][bs][:, None, None])).reshape(G * P, K)
         pm = np.repeat(prior_mean[:, bs].T, P, axis=0)  # (G*P, ne)
         pp = np.where(seen.reshape(G * P, ne), 1.0 / np.repeat(prior_sd[:, bs].T, P, axis=0) ** 2, 1e12)
-        fun = WeightedQuadratic(A, Q, yl)
-        res = levenberg_marquardt(fun, pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp, max_iter=max_iter, tol=tol)
+        res = levenberg_marquardt(WeightedQuadratic(A, Q, yl), pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp,
+                                  max_iter=max_iter, tol=tol, std_tol=REFLECTANCE_STEP_STD)
         x = res.x.reshape(G, P, ne)
         rho[:, bs] = np.where(present, x, np.nan).transpose(2, 0, 1)
         std[:, bs] = np.where(present, res.std.reshape(G, P, ne), np.nan).transpose(2, 0, 1)
         # relative RMS misfit: sum_k w_k (y - f)^2 = sigma^2 |r|^2 with r the weighted residual
-        r2 = (fun(res.x)[0] ** 2).sum(-1).reshape(G, P)
-        rr = np.sqrt(sigma**2 * r2 / np.maximum(wsum, 1e-300)) / np.maximum(scale, 1e-300)
+        rr = np.sqrt(sigma**2 * res.rss.reshape(G, P) / np.maximum(wsum, 1e-300)) / np.maximum(scale, 1e-300)
         resid += np.where(wsum > 0, rr, np.nan).sum(0) / nb
         iters = np.maximum(iters, res.iterations.reshape(G, P).max(0))
     out = np.concatenate([rho.reshape(ne * nb, P), std.reshape(ne * nb, P), resid[None], iters[None]])
@@ -522,6 +551,29 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
     return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
 
 
+_SCATTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # city -> (client and cache state, Future)
+
+
+def _city_in_graph(city):
+    """The city as the inversion's graph takes it. With a distributed client: a Future of the city, scattered to
+    every worker once per client and cached state (a city is megabytes: pickled into each graph, every call would
+    ship it again, and a worker that fetches it starts late). Without one: a delayed literal."""
+    import dask
+
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client running
+        return dask.delayed(city, pure=False)
+    token = (client.id, city.shipped_cache)
+    held = _SCATTERED.get(city)
+    if held is None or held[0] != token or held[1].status != "finished":
+        held = (token, client.scatter(city, broadcast=True, hash=False))
+        _SCATTERED[city] = held
+    return held[1]
+
+
 def _as_array(da_, lazy, chunks=None):
     import dask.array as dsa
 
@@ -623,9 +675,16 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         recipes.update({"T" + k: ("view", psf, True, k) for k in ("a", "s", "c")})
         recipes["TAa"] = ("area", 0.0, True, "a")
 
-    def one_feature(city_, fields, weight, psf_, split, name):
+    def feature_task(city_, fields, weight, psf_, split, names):
+        fields = city_.fields(geom, n_azimuths) if fields is None else fields
         return features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
-                        only=(name,))[name]
+                        only=names)
+
+    # tasks: the per-element features of one weighting together (they share their setup), each bounce coupling
+    # (the costliest, several times the others) alone: task -> recipe keys
+    tasks = {}
+    for k, (weight, psf_, split, name) in recipes.items():
+        tasks.setdefault((weight, psf_, split) + ((name,) if name in FEATURES_2 else ()), []).append(k)
 
     def shape_of(key):
         n = 2 * ne if recipes[key][2] else ne
@@ -636,21 +695,30 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         import dask.array as dsa
 
         # the city enters the graph once, then its horizons (a few sector tasks unless cached), then the features
-        dcity = dask.delayed(city, pure=False)
-        sums = None
-        if not city.has_fields(geom, n_azimuths):  # the horizon marches, the costliest part, in parallel tasks
+        dcity = _city_in_graph(city)
+        if city.has_fields(geom, n_azimuths):  # cached in the city: each feature task reads its own copy's
+            dfields = None
+        else:  # the horizon marches, the costliest part, in parallel tasks
             sums = [dask.delayed(City.sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
                     for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
-        dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths, sums)
+            dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths, sums)
         # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
         # the area-weighted ones in the image's chunks feed the budget
-        parts = {k: dask.delayed(one_feature, pure=False)(dcity, dfields, *r) for k, r in recipes.items()}
+        parts = {}
+        for t, keys in tasks.items():
+            # the bounce couplings first: queued by priority, the light tasks then fill in beside them
+            with dask.annotate(priority=1 if len(t) > 3 else 0):
+                d = dask.delayed(feature_task, pure=False)(dcity, dfields, *t[:3], tuple(recipes[k][3] for k in keys))
+            parts.update({k: d[recipes[k][3]] for k in keys})
         feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()
                 if recipes[k][0] == "area"}
         feat = {k: v.rechunk((-1,) * (v.ndim - 2) + img.chunks[1:]) for k, v in feat.items()}
     else:
         fields = city.fields(geom, n_azimuths)
-        feat = parts = {k: one_feature(city, fields, *r) for k, r in recipes.items()}
+        feat = parts = {}
+        for t, keys in tasks.items():
+            out = feature_task(city, fields, *t[:3], tuple(recipes[k][3] for k in keys))
+            parts.update({k: out[recipes[k][3]] for k in keys})
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
     out = {}

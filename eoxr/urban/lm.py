@@ -7,9 +7,13 @@ For every problem p (a pixel and its window) minimise
 with steps (H + lambda diag H) dx = J^T r - P (x - m), H = J^T J + P, P = diag(1/s^2), projected onto the box
 [lo, hi] (Marquardt 1963, J. SIAM 11(2), 431-441). lambda shrinks by 3 after an accepted step and grows by 4
 after a rejected one; unknowns on a bound that the step would push outward are held there. A problem stops
-when an accepted, lightly damped step (lambda < 1) moves no unknown by more than ``tol`` or its cost stops
-decreasing, or when a rejected step changes the cost by no more than round-off (1e-10 relative). The posterior
-covariance is H^-1 at the solution.
+when a lightly damped step (lambda < 1) moves no unknown by more than ``tol`` or by more than ``std_tol`` times
+its conditional standard deviation H_ii^-1/2 (a lower bound of its posterior one: further iterations would move
+the estimate by a small fraction of its uncertainty, as in the convergence test of optimal estimation, Rodgers 2000,
+Inverse Methods for Atmospheric Sounding, sec. 5.6); a step that small is taken without evaluating the model
+again, as it changes the cost at second order only. A problem also stops when an accepted step leaves
+its cost unchanged, or when a rejected step changes the cost by no more than round-off (1e-10 relative). The posterior
+covariance is H^-1 at the last evaluated point.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class LMResult:
     cost: np.ndarray  # (P,)
     iterations: np.ndarray  # (P,) accepted + rejected steps taken
     converged: np.ndarray  # (P,) bool
+    rss: np.ndarray  # (P,) |r|^2, the weighted residual sum of squares, without the prior
     cov: np.ndarray | None = None  # (P, n, n) posterior covariance, when asked for
 
 
@@ -35,7 +40,7 @@ def _solve(h, g):
         return (np.linalg.pinv(h) @ g[..., None])[..., 0]
 
 
-def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, tol=1e-6, lam0=1e-3,
+def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, tol=1e-6, std_tol=0.0, lam0=1e-3,
                         full_cov: bool = False) -> LMResult:
     """``fun(x, idx) -> (r (len(idx), m), J (len(idx), m, n))`` with r the weighted residual and J = W^(1/2) df/dx.
 
@@ -80,12 +85,19 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
             g = np.where(held, 0.0, g)
         dx = _solve(hd, g)
         xn = np.clip(xi + dx, lo[idx], hi[idx])
+        iters[idx] += 1
+        # a lightly damped step that moves nothing by more than tol ends the problem: take it unevaluated
+        step = np.abs(xn - xi)
+        limit = np.maximum(tol[idx], std_tol / np.sqrt(h[:, diag_n, diag_n])) if std_tol > 0 else tol[idx]
+        last = np.all(step <= limit, axis=1) & (lam[idx] < 1.0)
+        x[idx[last]] = xn[last]
+        done[idx[last]] = True
+        idx, xi, xn = idx[~last], xi[~last], xn[~last]
+        if idx.size == 0:
+            break
         rn, Jn = fun(xn, idx)
         cn = cost_of(rn, xn, idx)
         ok = np.isfinite(cn) & (cn <= cost[idx])
-        iters[idx] += 1
-        moved = np.abs(xn - xi)
-        small = np.all(moved <= tol[idx], axis=1)
         flat = np.abs(cost[idx] - cn) <= 1e-12 * np.maximum(cost[idx], 1e-300)
         acc = idx[ok]
         x[acc], r[acc], J[acc], cost[acc] = xn[ok], rn[ok], Jn[ok], cn[ok]
@@ -95,7 +107,7 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
         # a rejected step that changes the cost only at round-off level means the minimum is reached: stop
         # there instead of inflating lambda until it overflows
         stuck = ~ok & np.isfinite(cn) & (np.abs(cost[idx] - cn) <= 1e-10 * np.maximum(cost[idx], 1e-300))
-        done[idx[(ok & ((small & (lam[idx] < 1.0)) | flat)) | stuck | (lam[idx] > 1e10)]] = True
+        done[idx[(ok & flat) | stuck | (lam[idx] > 1e10)]] = True
     h = J.transpose(0, 2, 1) @ J
     h[:, diag_n, diag_n] += prior_prec
     try:
@@ -103,4 +115,5 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
     except np.linalg.LinAlgError:
         cov = np.linalg.pinv(h)
     cov_diag = cov[:, diag_n, diag_n]
-    return LMResult(x, np.sqrt(np.maximum(cov_diag, 0)), cost, iters, done, cov if full_cov else None)
+    return LMResult(x, np.sqrt(np.maximum(cov_diag, 0)), cost, iters, done, (r**2).sum(-1),
+                    cov if full_cov else None)
