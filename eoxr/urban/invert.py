@@ -681,10 +681,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                         only=names)
 
     # tasks: the per-element features of one weighting together (they share their setup), each bounce coupling
-    # (the costliest, several times the others) alone: task -> recipe keys
+    # (the costliest, several times the others) alone: (weight, psf, split_lit, coupling or None) -> recipe keys
     tasks = {}
     for k, (weight, psf_, split, name) in recipes.items():
-        tasks.setdefault((weight, psf_, split) + ((name,) if name in FEATURES_2 else ()), []).append(k)
+        tasks.setdefault((weight, psf_, split, name if name in FEATURES_2 else None), []).append(k)
 
     def shape_of(key):
         n = 2 * ne if recipes[key][2] else ne
@@ -706,9 +706,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         # the area-weighted ones in the image's chunks feed the budget
         parts = {}
         for t, keys in tasks.items():
-            # the bounce couplings first: queued by priority, the light tasks then fill in beside them
-            with dask.annotate(priority=1 if len(t) > 3 else 0):
-                d = dask.delayed(feature_task, pure=False)(dcity, dfields, *t[:3], tuple(recipes[k][3] for k in keys))
+            d = dask.delayed(feature_task, pure=False)(dcity, dfields, *t[:3], tuple(recipes[k][3] for k in keys))
             parts.update({k: d[recipes[k][3]] for k in keys})
         feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()
                 if recipes[k][0] == "area"}

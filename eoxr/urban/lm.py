@@ -9,11 +9,11 @@ with steps (H + lambda diag H) dx = J^T r - P (x - m), H = J^T J + P, P = diag(1
 after a rejected one; unknowns on a bound that the step would push outward are held there. A problem stops
 when a lightly damped step (lambda < 1) moves no unknown by more than ``tol`` or by more than ``std_tol`` times
 its conditional standard deviation H_ii^-1/2 (a lower bound of its posterior one: further iterations would move
-the estimate by a small fraction of its uncertainty, as in the convergence test of optimal estimation, Rodgers 2000,
-Inverse Methods for Atmospheric Sounding, sec. 5.6); a step that small is taken without evaluating the model
-again, as it changes the cost at second order only. A problem also stops when an accepted step leaves
-its cost unchanged, or when a rejected step changes the cost by no more than round-off (1e-10 relative). The posterior
-covariance is H^-1 at the last evaluated point.
+the estimate by a small fraction of its uncertainty, as in the convergence test of optimal estimation, Rodgers
+2000, Inverse Methods for Atmospheric Sounding, sec. 5.6); a step that small is taken without evaluating the
+model again, as it changes the cost at second order only. A problem also stops when an accepted step leaves its
+cost unchanged, or when a rejected step changes the cost by no more than round-off (1e-10 relative). The cost,
+residual and posterior covariance H^-1 are those of the last evaluated point.
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
         dx = _solve(hd, g)
         xn = np.clip(xi + dx, lo[idx], hi[idx])
         iters[idx] += 1
-        # a lightly damped step that moves nothing by more than tol ends the problem: take it unevaluated
+        # a lightly damped step that moves nothing by more than tol (or std_tol stds) ends the problem, unevaluated
         step = np.abs(xn - xi)
         limit = np.maximum(tol[idx], std_tol / np.sqrt(h[:, diag_n, diag_n])) if std_tol > 0 else tol[idx]
         last = np.all(step <= limit, axis=1) & (lam[idx] < 1.0)
