@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .cluster import tune_malloc
 
-    tune_malloc()  # the allocator settings of eoxr's Dask workers, for the work done in this process
+    tune_malloc()  # a batch process: faster numpy work at the cost of keeping some freed memory
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "train":

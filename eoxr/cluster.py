@@ -13,6 +13,7 @@ imported, e.g. ``DASK_EOXR__CLUSTER__KIND=slurm`` or ``DASK_EOXR__CLUSTER__ADDRE
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Any
 
 import dask.config
@@ -47,20 +48,24 @@ dask.config.update_defaults(DEFAULTS)
 
 _EXTRAS = {"gateway": "dask_gateway", "kubernetes": "dask_kubernetes", "slurm": "dask_jobqueue"}
 
-# Environment of worker processes: one BLAS/OpenMP thread each (Dask runs the tasks in parallel), and fixed glibc
-# malloc thresholds: arrays up to 16 MiB come from the heap and up to 64 MiB of freed heap is kept for the next
-# task. Dask's default (MALLOC_TRIM_THRESHOLD_=65536) freezes the mmap threshold at 128 kB, so every temporary
-# array above that is mapped afresh and its pages faulted in again: the urban forward model ran 5-6x slower in a
-# worker than in the client. glibc's adaptive thresholds still map and trim arrays of a few MiB over and over
-# (the urban inversion's window stacks): about 2400 page faults per 16 x 16 pixel chunk, 1.4x its compute time.
-MALLOC_ENVIRON = {"MALLOC_MMAP_THRESHOLD_": 16 * 2**20, "MALLOC_TRIM_THRESHOLD_": 64 * 2**20}
-WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, **MALLOC_ENVIRON}
+# Environment of worker processes: one BLAS/OpenMP thread each (Dask runs the tasks in parallel), and glibc's
+# adaptive malloc thresholds kept (None unsets the variable). Dask's default sets MALLOC_TRIM_THRESHOLD_, which
+# also freezes the mmap threshold, so every temporary array above 128 kB is mapped and unmapped afresh: the
+# urban forward model's horizon marches then ran 5-6x slower in a worker process than in the client. Fixed, larger
+# thresholds (:data:`BATCH_MALLOC`) are faster still, but the freed heap they keep counts against the worker's
+# memory limit, which Dask does not release: a worker predicting a cube larger than its memory paused for good.
+WORKER_ENVIRON = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1,
+                  "MALLOC_TRIM_THRESHOLD_": None}
+# glibc malloc thresholds of a batch process (the ``eoxr`` command): arrays up to 16 MiB come from the heap and
+# up to 64 MiB of freed heap is kept for the next step. With the adaptive thresholds the urban inversion's window
+# stacks of a few MiB are mapped and faulted in again at every chunk (about 2400 page faults per 16 x 16 pixel
+# chunk: 28 ms against 19.5 ms).
+BATCH_MALLOC = {"mmap_threshold": 16 * 2**20, "trim_threshold": 64 * 2**20}
 
 
 def tune_malloc() -> bool:
-    """Give the running process the malloc thresholds of the workers (:data:`MALLOC_ENVIRON`), as the ``eoxr``
-    command does for itself: the environment variables only act on processes started after they are set. glibc
-    only; returns whether they were set."""
+    """Give the running process :data:`BATCH_MALLOC`, as the ``eoxr`` command does for itself: faster numpy work
+    for a process whose memory no Dask nanny limits. glibc only; returns whether they were set."""
     import ctypes
     import ctypes.util
 
@@ -69,15 +74,28 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, MALLOC_ENVIRON["MALLOC_MMAP_THRESHOLD_"])
-                and mallopt(m_trim_threshold, MALLOC_ENVIRON["MALLOC_TRIM_THRESHOLD_"]))
+    return bool(mallopt(m_mmap_threshold, BATCH_MALLOC["mmap_threshold"])
+                and mallopt(m_trim_threshold, BATCH_MALLOC["trim_threshold"]))
 
 
+@contextmanager
 def worker_environ():
     """Context in which worker processes started here get :data:`WORKER_ENVIRON` on top of the configured
-    ``distributed.nanny.pre-spawn-environ`` (for LocalCluster)."""
+    ``distributed.nanny.pre-spawn-environ`` (for LocalCluster). distributed's nanny writes that environment into
+    this process's ``os.environ`` before spawning a worker, where it would outlive the context and override the
+    configuration of every later cluster: the variables are restored on exit."""
     configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
-    return dask.config.set({"distributed.nanny.pre-spawn-environ": {**configured, **WORKER_ENVIRON}})
+    environ = {**configured, **WORKER_ENVIRON}
+    saved = {k: os.environ.get(k) for k in [*environ, "PYTHONHASHSEED"]}  # the nanny also sets the hash seed
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _config(key: str, default: Any = None) -> Any:
