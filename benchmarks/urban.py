@@ -23,8 +23,8 @@ JSON), so that the main table stays readable. Speed: batched Levenberg-Marquardt
 scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster (one
 thread per worker, the worker environment of :func:`eoxr.cluster.worker_environ`); each timing is the best of 3
 runs; the batched solver runs in the benchmark's own process, with the malloc thresholds the ``eoxr`` command
-sets for itself (:func:`eoxr.cluster.tune_malloc`). The cluster's first call (warm-up) also scatters the city to
-the workers, which later calls reuse.
+sets for itself (:func:`eoxr.cluster.tune_malloc`). The cluster's first call (warm-up) also installs the city on
+the workers (:mod:`eoxr.urban.shipping`), which later calls reuse.
 """
 from __future__ import annotations
 

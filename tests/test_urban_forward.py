@@ -233,3 +233,18 @@ def test_planck_and_solar_weights():
     w, width = broadband_weights(list(SENTINEL2.bands))
     assert w.sum() == pytest.approx(1.0)
     assert (width > 0).all()
+
+
+@pytest.mark.parametrize("weight, psf, split, flat", [("view", 0.5, False, False), ("area", 0.0, True, False),
+                                                      ("view", 0.6, True, False), ("view", 0.5, False, True)])
+def test_features_of_a_band_of_rows_equal_those_rows_of_the_whole_grid(weight, psf, split, flat):
+    city = _blocks(np.random.default_rng(3), n=120)
+    geom = Geometry(40.0, 140.0, 8.0, 100.0)
+    f = city.fields(geom)
+    grid = _grid(city, 6.0)  # 20 x 20 pixels
+    kw = dict(psf_px=psf, radius_m=5.0, weight=weight, split_lit=split, flat=flat, mu_s=0.8)
+    whole = F.features(city, f, grid, **kw)
+    for rows in ((0, 7), (7, 13), (13, 20)):
+        band = F.features(city, f, grid, rows=rows, **kw)
+        for k, v in whole.items():
+            np.testing.assert_allclose(band[k], v[..., rows[0]:rows[1], :], rtol=1e-9, atol=1e-12, err_msg=k)

@@ -275,16 +275,19 @@ def test_chunk_halos_are_the_neighbours_pixels():
     rng = np.random.default_rng(0)
     img = rng.normal(size=(2, 11, 13))
     part = rng.normal(size=(3, 11, 13))
+    other = rng.normal(size=(2, 11, 13))
     h = 2
-    padded = np.pad(np.concatenate([img, part]), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+    padded = np.pad(np.concatenate([img, part, other]), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
 
     def centre_and_corners(blk):  # an output per pixel that depends on every pixel of its halo
         win = np.lib.stride_tricks.sliding_window_view(blk, (2 * h + 1, 2 * h + 1), axis=(1, 2))
         return np.nansum(win * np.arange(win[0, 0, 0].size).reshape(win.shape[-2:]), axis=(-2, -1))
 
     want = centre_and_corners(padded)
-    got = _stack_run(dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5))), [part], centre_and_corners, 5, h,
-                     lazy=True)
+    # one part whole, the other in bands of the row chunks (dicts, as the feature tasks give them)
+    bands = [{"f": other[:, r0:r1]} for r0, r1 in ((0, 3), (3, 8), (8, 11))]
+    got = _stack_run(dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5))), [([part], None), (bands, "f")],
+                     centre_and_corners, 5, h, lazy=True)
     assert got.numblocks == (1, 3, 3)
     np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
 
@@ -308,23 +311,58 @@ def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
     from dask.distributed import Client, LocalCluster
 
     from eoxr.cluster import worker_environ
-    from eoxr.urban.invert import _SCATTERED
+    from eoxr.urban.city import City
+    from eoxr.urban.shipping import CityRef
 
     city, sen, truth, obs = s2_scene
     ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
     with worker_environ(), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                        dashboard_address=None) as cl, Client(cl):
+                                        dashboard_address=None) as cl, Client(cl) as client:
         runs = [obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
                 for _ in range(2)]
-        # the city goes to the workers once per client (a future every graph refers to), not in every graph
-        held = _SCATTERED[city][1]
+        # the graphs carry a reference to the city installed on the workers, not the city itself
+        refs = set()
         for r in runs:
-            graph = dict(r.reflectance.data.__dask_graph__())
-            assert held.key not in graph
-            assert any(held.key in getattr(t, "dependencies", ()) for t in graph.values())
+            for t in dict(r.reflectance.data.__dask_graph__()).values():
+                args = [getattr(a, "value", a) for a in getattr(t, "args", ())]
+                assert not any(isinstance(a, City) for a in args)
+                refs |= {a for a in args if isinstance(a, CityRef)}
+        assert len(refs) == 1
+        name = refs.pop().name
+        assert all(name in p for p in client.run(lambda dask_worker: list(dask_worker.plugins)).values())
+        cl.scale(3)  # a worker that joins later gets the city too
+        client.wait_for_workers(3)
+        assert len([p for p in client.run(lambda dask_worker: list(dask_worker.plugins)).values() if name in p]) == 3
         got = [r.compute() for r in runs]
     for g in got:
         np.testing.assert_allclose(g.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)
+
+
+def test_cities_on_the_workers_follow_their_cache_and_stay_few(s2_scene, monkeypatch):
+    from dask.distributed import Client, LocalCluster
+
+    from eoxr.errors import EoxrError
+    from eoxr.urban import shipping
+
+    city = s2_scene[0].coarsen(1)  # a copy of its own: its cache changes below
+    monkeypatch.setattr(shipping, "MAX_CITIES", 2)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl, \
+            Client(cl) as client:
+        def installed():
+            return {n for n in client.run(lambda dask_worker: list(dask_worker.plugins)).popitem()[1]
+                    if n.startswith("eoxr-city-")}
+
+        first = shipping.city_for_graph(city)
+        assert shipping.city_for_graph(city) == first and installed() == {first.name}
+        city._cache["probe"] = np.zeros(1)  # a field cached since: the workers' copy is stale, and replaced
+        second = shipping.city_for_graph(city)
+        assert second != first and installed() == {second.name}
+        others = [shipping.city_for_graph(city.coarsen(2)) for _ in range(2)]
+        assert installed() == {o.name for o in others}  # the least recently used went
+        with pytest.raises(EoxrError, match="not installed on this worker"):
+            client.submit(shipping.resolve, second, pure=False).result()
+        assert client.submit(lambda r: shipping.resolve(r).names, others[1], pure=False).result() == \
+            city.coarsen(2).names
 
 
 def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):

@@ -174,9 +174,16 @@ def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray
     return _aggregate(num, seen, grid, psf_px, shift_px)
 
 
+def _margin_cells(grid: CoarseGrid, psf_px: float, radius_cells: int, couplings: bool) -> int:
+    """Fine cells beyond a band of pixel rows that its features depend on: the PSF's reach (the truncation of
+    ``gaussian_filter1d``) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
+    reaches as far again)."""
+    return int(4.0 * psf_px * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)
+
+
 def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,
              weight: str = "view", flat: bool = False, mu_s: float = 1.0, split_lit: bool = False,
-             only: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+             only: tuple[str, ...] | None = None, rows: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Element features per sensor pixel: a, g, s (ne, ny, nx) and c, cg, cs (ne, ne, ny, nx).
 
     ``weight="view"``: PSF-weighted means over what the sensor sees (sum a = 1), for the observation model.
@@ -184,21 +191,32 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     ``flat=True``: the 2-D baseline: every cell a flat unshaded facet (a = g/mu_s = s = class fraction, c = 0),
     ``mu_s`` the cosine of the sun zenith.
     ``split_lit=True``: classes 2e (shaded) and 2e + 1 (sunlit) for element e, for temperatures that differ
-    between sunlit and shaded facets. ``only``: compute just these features.
+    between sunlit and shaded facets. ``only``: compute just these features. ``rows``: just pixel rows
+    [r0, r1) of ``grid``, from the fine cells they depend on (the same values as those rows of the whole grid:
+    tasks over bands of rows share out the work).
     """
     ne = len(city.names)
-    el = city.layers  # (2, ny, nx): the facets of each cell, see :mod:`.city`
+    want = set(only or FEATURES_1 + FEATURES_2)
+    radius_cells = int(round(radius_m / city.res))
+    el, cap = city.layers, city.present[1]  # (2, ny, nx): the facets of each cell, see :mod:`.city`
+    if rows is not None:
+        margin = _margin_cells(grid, psf_px if weight == "view" else 0.0, radius_cells,
+                               not flat and bool(want & set(FEATURES_2)))
+        f = grid.factor
+        top = grid.row0 + rows[0] * f
+        a, b = max(top - margin, 0), min(grid.row0 + rows[1] * f + margin, el.shape[-2])
+        el, cap = el[:, a:b], cap[a:b]
+        fields = {k: v[..., a:b, :] for k, v in fields.items()}
+        grid = CoarseGrid(f, top - a, grid.col0, rows[1] - rows[0], grid.nx)
     if split_lit:
         lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
         el = 2 * el + lit
         ne = 2 * ne
-    want = set(only or FEATURES_1 + FEATURES_2)
     onehot = np.stack([(el == k).astype(float) for k in range(ne)])
     if flat:
         mu = np.full(el.shape, float(mu_s))
         svf = np.ones(el.shape)
         # in plan view a wall cell is its building's top: the cap where there is one, else the cell itself
-        cap = city.present[1]
         w = np.stack([~cap, cap]).astype(float)
     else:
         mu, svf = fields["mu_sun"], fields["svf"]
@@ -218,7 +236,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
         for k in want & set(FEATURES_2):
             out[k] = np.zeros(shape2)
         return out
-    ex = Exchange(svf, fields["area"], int(round(radius_m / city.res)))
+    ex = Exchange(svf, fields["area"], radius_cells)
     recv = (wo * (1 - svf)).sum(-3)  # (ne, ny, nx): receiving facets of element e (the source has no layer axis)
     for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
         if k in want:

@@ -15,20 +15,19 @@ Every element seen in a window is an unknown there; elements seen with less than
 window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
 view) and rest on the prior.
 
-With a distributed client the city model is scattered to the workers once per client and reused by later calls
-(a time series of scenes over one city), instead of travelling inside every graph.
+With a distributed client the city model is installed on every worker once per client (:mod:`.shipping`) and
+reused by later calls (a time series of scenes over one city), instead of travelling inside every graph.
 """
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ConvergenceError
-from .forward import FEATURES_2, features, thermal_model
+from .forward import FEATURES_1, features, thermal_model
 from .lm import levenberg_marquardt
 from .sensors import band_planck
+from .shipping import resolve
 
 T_BOUNDS = (200.0, 380.0)  # K
 EPS_BOUNDS = (0.8, 1.0)
@@ -493,27 +492,55 @@ def _with_halo(around, h: int) -> np.ndarray:
     return out
 
 
+def _pick(source, name):
+    """A part of the stack: ``source[name]``, or ``source`` itself when ``name`` is None."""
+    return source if name is None else source[name]
+
+
+def _part_rows(sources, name) -> np.ndarray:
+    """One part, (C, rows, X), from its sources of consecutive bands of rows."""
+    p = np.concatenate([_pick(v, name) for v in sources], axis=-2) if len(sources) > 1 else _pick(sources[0], name)
+    return p.reshape(-1, *p.shape[-2:])
+
+
 def _stack_block(around, parts, const, at, h, func):
-    """One chunk's task: its window of the image (with halo), of the whole-image parts and of ``const``."""
-    yb = _with_halo(around, h)
-    chans = [yb] + [_halo_slice(p.reshape(-1, *p.shape[-2:]), *at) for p in parts]
+    """One chunk's task: its window of the image (with halo), of the parts (``[sources, first row, name]``:
+    the bands of rows it overlaps) and of ``const``."""
+    y0, x0, hy, hx, _, nx = at
+    chans = [_with_halo(around, h)]
+    for sources, row0, name in parts:
+        p = _part_rows(sources, name)
+        chans.append(_halo_slice(p, y0 - row0, x0, hy, hx, p.shape[-2], nx))
     if const is not None:
         c = np.asarray(const, dtype=float)
         chans.append(_halo_slice(np.broadcast_to(c[:, None, None], (len(c),) + at[-2:]), *at))
     return func(np.concatenate(chans))
 
 
+def _halo_ready(y, h: int):
+    """Dask array ``y`` (..., Y, X) rechunked, if need be, so that a halo of ``h`` pixels reaches the next chunk
+    only: its row chunks are the bands of rows of :func:`_stack_run`'s parts."""
+    cy, cx = y.chunks[-2:]
+    if min(cy + cx) < max(h, 1):
+        y = y.rechunk({y.ndim - 2: max(h, max(cy)), y.ndim - 1: max(h, max(cx))})
+    return y
+
+
 def _stack_run(y, parts, func, nout, h, lazy, const=None):
     """Run ``func`` on the stack (C, Y, X) of the image ``y``, the whole-image ``parts`` (each (..., Y, X),
     flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
+    A part is ``(sources, name)``: ``source[name]`` (``source`` itself when ``name`` is None) of one source for
+    the whole image, or of one source per row chunk of :func:`_halo_ready` ``(y)`` holding those rows.
 
     Eager: on the whole image. Lazy: one task per chunk of ``y``, which takes its halo from the (up to 8)
-    neighbouring chunks itself and slices its window of the parts; the parts (Dask delayed objects) and
-    ``const`` are computed once, so the graph holds one task per chunk however many channels the stack has
-    (halos by ``da.overlap`` cost some ten slicing and padding tasks per chunk).
+    neighbouring chunks itself and slices its window of the parts from the sources of its rows and their
+    neighbours; the sources (Dask delayed objects, e.g. a dict of features computed together) and ``const`` are
+    computed once, so the graph holds one task per chunk however many channels the stack has (halos by
+    ``da.overlap`` cost some ten slicing and padding tasks per chunk, and a getitem task per part would add a
+    scheduler round trip each).
     """
     if not lazy:
-        chans = [np.asarray(y, dtype=float)] + [p.reshape(-1, *p.shape[-2:]) for p in parts]
+        chans = [np.asarray(y, dtype=float)] + [_part_rows(*p) for p in parts]
         if const is not None:
             chans.append(np.broadcast_to(np.asarray(const, float)[:, None, None], (len(const),) + y.shape[1:]))
         padded = np.pad(np.concatenate(chans), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
@@ -525,14 +552,18 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
     from dask.delayed import Delayed
     from dask.highlevelgraph import HighLevelGraph
 
-    y = y.rechunk({0: -1})
+    y = _halo_ready(y.rechunk({0: -1}), h)
     cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
-    if min(cy + cx) < max(h, 1):  # a halo may reach the next chunk only
-        y = y.rechunk({1: max(h, max(cy)), 2: max(h, max(cx))})
-        cy, cx = tuple(y.chunks[1]), tuple(y.chunks[2])
     ny, nx = sum(cy), sum(cx)
     oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
-    dparts = [p if isinstance(p, Delayed) else dask.delayed(p) for p in parts]
+    deps = {}
+    bands = []
+    for sources, pname in parts:
+        if len(sources) not in (1, len(cy)):
+            raise ValueError(f"a part has {len(sources)} bands of rows for {len(cy)} row chunks of the image")
+        ds = [src if isinstance(src, Delayed) else dask.delayed(src) for src in sources]
+        deps.update({d.key: d for d in ds})
+        bands.append(([d.key for d in ds], pname))
     dconst = None if const is None else dask.delayed(np.asarray)(const)
     name = f"urban-window-{uuid.uuid4().hex}"  # func is a closure: a token of it would not tell passes apart
 
@@ -541,37 +572,23 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
 
     dsk = {}
     for i in range(len(cy)):
+        lo, hi = max(i - 1, 0), min(i + 2, len(cy))
+        pk = [[keys, 0, pname] if len(keys) == 1 else [keys[lo:hi], int(oy[lo]), pname] for keys, pname in bands]
         for j in range(len(cx)):
             around = [[key(i + a, j + b) for b in (-1, 0, 1)] for a in (-1, 0, 1)]
             at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
-            dsk[(name, 0, i, j)] = (_stack_block, around, [p.key for p in dparts],
-                                    None if dconst is None else dconst.key, at, h, func)
-    deps = [y, *dparts] + ([] if dconst is None else [dconst])
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+            dsk[(name, 0, i, j)] = (_stack_block, around, pk, None if dconst is None else dconst.key, at, h, func)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[y, *deps.values()]
+                                            + ([] if dconst is None else [dconst]))
     return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
 
 
-_SCATTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # city -> (client and cache state, Future)
+def _sky_view_sum(city, n_azimuths, sectors):
+    return resolve(city).sky_view_sum(n_azimuths, sectors)
 
 
-def _city_in_graph(city):
-    """The city as the inversion's graph takes it. With a distributed client: a Future of the city, scattered to
-    every worker once per client and cached state (a city is megabytes: pickled into each graph, every call would
-    ship it again, and a worker that fetches it starts late). Without one: a delayed literal."""
-    import dask
-
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):  # no distributed, or no client running
-        return dask.delayed(city, pure=False)
-    token = (client.id, city.shipped_cache)
-    held = _SCATTERED.get(city)
-    if held is None or held[0] != token or held[1].status != "finished":
-        held = (token, client.scatter(city, broadcast=True, hash=False))
-        _SCATTERED[city] = held
-    return held[1]
+def _fields(city, geom, n_azimuths, sums):
+    return resolve(city).fields(geom, n_azimuths, sums)
 
 
 def _as_array(da_, lazy, chunks=None):
@@ -631,7 +648,6 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     from ..errors import EoxrError, MissingVariableError
     from .atmosphere import Atmosphere, reflective_terms, thermal_terms
     from .budget import broadband_arrays, longwave, shortwave
-    from .city import City
     from .sensors import band_solar_irradiance, get_sensor
 
     if window < 1 or window % 2 == 0:
@@ -665,7 +681,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     mu_s = float(np.cos(np.radians(geom.sun_zenith)))
     ny, nx = grid.ny, grid.nx
 
-    # one task per feature: key -> (weight, psf, split_lit, feature name)
+    # the features: key -> (weight, psf, split_lit, feature name), computed by groups of one weighting
     recipes = {}
     if rbands:
         recipes.update({k: ("view", psf, False, k) for k in ("a", "g", "s", "cg", "cs")})
@@ -674,49 +690,53 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     if tbands:
         recipes.update({"T" + k: ("view", psf, True, k) for k in ("a", "s", "c")})
         recipes["TAa"] = ("area", 0.0, True, "a")
+    groups = {}
+    for k, (weight, psf_, split, _) in recipes.items():
+        groups.setdefault((weight, psf_, split), []).append(k)
 
-    def feature_task(city_, fields, weight, psf_, split, names):
+    def band_task(city_, fields, rows):
+        """Every feature of pixel rows [r0, r1) (None: all rows): {recipe key: array}."""
+        city_ = resolve(city_)
         fields = city_.fields(geom, n_azimuths) if fields is None else fields
-        return features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
-                        only=names)
-
-    # tasks: the per-element features of one weighting together (they share their setup), each bounce coupling
-    # (the costliest, several times the others) alone: (weight, psf, split_lit, coupling or None) -> recipe keys
-    tasks = {}
-    for k, (weight, psf_, split, name) in recipes.items():
-        tasks.setdefault((weight, psf_, split, name if name in FEATURES_2 else None), []).append(k)
-
-    def shape_of(key):
-        n = 2 * ne if recipes[key][2] else ne
-        return (n, ny, nx) if recipes[key][3] in ("a", "g", "s") else (n, n, ny, nx)
+        out = {}
+        for (weight, psf_, split), keys in groups.items():
+            ft = features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
+                          only=tuple(recipes[k][3] for k in keys), rows=rows)
+            out.update({k: ft[recipes[k][3]] for k in keys})
+        return out
 
     if lazy:
         import dask
         import dask.array as dsa
 
+        from .shipping import city_for_graph
+
         # the city enters the graph once, then its horizons (a few sector tasks unless cached), then the features
-        dcity = _city_in_graph(city)
-        if city.has_fields(geom, n_azimuths):  # cached in the city: each feature task reads its own copy's
+        # by bands of rows, one per row chunk of the image: the work shared out evenly over the workers, and each
+        # chunk's inversion waits only for the bands its window overlaps
+        dcity = city_for_graph(city)
+        if city.has_fields(geom, n_azimuths):  # cached in the city: each band task reads its own copy's
             dfields = None
         else:  # the horizon marches, the costliest part, in parallel tasks
-            sums = [dask.delayed(City.sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
+            sums = [dask.delayed(_sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
                     for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
-            dfields = dask.delayed(City.fields, pure=False)(dcity, geom, n_azimuths, sums)
-        # delayed whole-image features feed the inversion tasks (which slice their windows); Dask arrays of
-        # the area-weighted ones in the image's chunks feed the budget
-        parts = {}
-        for t, keys in tasks.items():
-            d = dask.delayed(feature_task, pure=False)(dcity, dfields, *t[:3], tuple(recipes[k][3] for k in keys))
-            parts.update({k: d[recipes[k][3]] for k in keys})
-        feat = {k: dsa.from_delayed(v, shape=shape_of(k), dtype=float) for k, v in parts.items()
-                if recipes[k][0] == "area"}
-        feat = {k: v.rechunk((-1,) * (v.ndim - 2) + img.chunks[1:]) for k, v in feat.items()}
+            dfields = dask.delayed(_fields, pure=False)(dcity, geom, n_azimuths, sums)
+        row_chunks = _halo_ready(img.data, h).chunks[1]
+        edges = np.cumsum((0,) + row_chunks)
+        bands = [dask.delayed(band_task, pure=False)(dcity, dfields, (int(r0), int(r1)))
+                 for r0, r1 in zip(edges[:-1], edges[1:])]
+        parts = {k: (bands, k) for k in recipes}
+
+        def budget_feature(k):  # a Dask array in the image's chunks
+            lead = (2 * ne if recipes[k][2] else ne,) * (1 if recipes[k][3] in FEATURES_1 else 2)
+            col = [dsa.from_delayed(b[k], shape=lead + (n, nx), dtype=float) for b, n in zip(bands, row_chunks)]
+            return dsa.concatenate(col, axis=-2).rechunk({len(lead) + 1: img.chunks[2]})
+
+        feat = {k: budget_feature(k) for k in recipes if recipes[k][0] == "area"}
     else:
-        fields = city.fields(geom, n_azimuths)
-        feat = parts = {}
-        for t, keys in tasks.items():
-            out = feature_task(city, fields, *t[:3], tuple(recipes[k][3] for k in keys))
-            parts.update({k: out[recipes[k][3]] for k in keys})
+        whole = band_task(city, city.fields(geom, n_azimuths), None)
+        parts = {k: ([whole], k) for k in recipes}
+        feat = whole
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
     out = {}
