@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import xarray as xr
+from scipy import ndimage
 
 from eoxr.urban import forward as F
 from eoxr.urban import geometry as G
@@ -248,3 +249,18 @@ def test_features_of_a_band_of_rows_equal_those_rows_of_the_whole_grid(weight, p
         band = F.features(city, f, grid, rows=rows, **kw)
         for k, v in whole.items():
             np.testing.assert_allclose(band[k], v[..., rows[0]:rows[1], :], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+@pytest.mark.parametrize("factor, psf_px, row0, col0", [(10, 0.5, 0, 0), (5, 0.9, 3, 7), (4, 0.2, 2, 0), (3, 2.0, 1, 2)])
+def test_blur_and_sum_equals_the_blurred_field_summed_per_pixel(factor, psf_px, row0, col0):
+    from eoxr.urban.city import CoarseGrid
+
+    rng = np.random.default_rng(factor)
+    num, den = rng.uniform(size=(3, 61, 67)), rng.uniform(0.5, 1.0, size=(61, 67))
+    grid = CoarseGrid(factor, row0, col0, (61 - row0) // factor - 1, (67 - col0) // factor)
+    sigma = psf_px * factor
+
+    def blurred_sum(f):  # the definition: Gaussian blur (zero beyond the grid), then the pixel sums
+        return grid.block_sum(ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant"))
+
+    np.testing.assert_allclose(F._aggregate(num, den, grid, psf_px), blurred_sum(num) / blurred_sum(den), rtol=1e-12)
