@@ -389,3 +389,20 @@ def test_thermal_pixel_anomaly_lowers_the_temperature_error(tir_scene):
     assert float(res.temperature_anomaly_std.min()) > 0
     corr = np.corrcoef(res.temperature_anomaly.values.ravel(), anomaly.ravel())[0, 1]
     assert corr > 0.5, corr
+
+
+def test_an_asynchronous_client_gets_the_city_with_the_graph(s2_scene):
+    import asyncio
+
+    from dask.delayed import Delayed
+    from dask.distributed import Client, LocalCluster
+
+    from eoxr.urban import shipping
+
+    async def build():
+        async with LocalCluster(n_workers=1, processes=False, asynchronous=True, dashboard_address=None) as cl, \
+                Client(cl, asynchronous=True):
+            return shipping.city_for_graph(s2_scene[0])
+
+    got = asyncio.run(build())
+    assert isinstance(got, Delayed) and got.compute(scheduler="sync") is s2_scene[0]

@@ -57,7 +57,8 @@ def resolve(city):
 def city_for_graph(city):
     """What the inversion's tasks take for ``city``. With a distributed client: a :class:`CityRef` to a copy
     installed on every worker once per client and state of the city's cache (a copy made earlier lacks the fields
-    cached since; the older copy is uninstalled). Without one: a delayed literal."""
+    cached since; the older copy is uninstalled). Without one, or with an asynchronous client (installing would
+    need an await): a delayed literal, shipped with the graph."""
     import dask
 
     from distributed import default_client
@@ -65,6 +66,8 @@ def city_for_graph(city):
     try:
         client = default_client()
     except ValueError:  # no client running
+        client = None
+    if client is None or client.asynchronous:
         return dask.delayed(city, pure=False)
     uid = _IDS.setdefault(city, uuid.uuid4().hex)
     installed = _INSTALLED.setdefault(client.id, OrderedDict())
