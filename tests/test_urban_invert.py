@@ -406,3 +406,14 @@ def test_an_asynchronous_client_gets_the_city_with_the_graph(s2_scene):
 
     got = asyncio.run(build())
     assert isinstance(got, Delayed) and got.compute(scheduler="sync") is s2_scene[0]
+
+
+def test_the_image_bands_are_selected_only_when_some_are_left_out(s2_scene):
+    from eoxr.urban.invert import _bands
+
+    sen, obs = s2_scene[1], s2_scene[3]
+    img = obs.radiance.chunk({"y": 8, "x": 8})
+    assert _bands(img, sen.reflective()) is img  # no slicing task per chunk in the graph
+    some = _bands(img, sen.reflective()[1:3])
+    assert list(some.band.values) == [b.name for b in sen.reflective()[1:3]]
+    np.testing.assert_array_equal(some.values, obs.radiance.values[1:3])

@@ -591,6 +591,13 @@ def _fields(city, geom, n_azimuths, sums):
     return resolve(city).fields(geom, n_azimuths, sums)
 
 
+def _bands(img, bands):
+    """The image's ``bands``; the image itself when it holds just those, in order (a selection would add a
+    slicing task per chunk to a lazy image's graph)."""
+    want = [b.name for b in bands]
+    return img if [str(b) for b in img.band.values] == want else img.sel(band=want)
+
+
 def _as_array(da_, lazy, chunks=None):
     import dask.array as dsa
 
@@ -746,7 +753,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     if rbands:
         nb = len(rbands)
         terms = reflective_terms(atm, rbands, geom)
-        y = img.sel(band=[b.name for b in rbands])
+        y = _bands(img, rbands)
         if var == "reflectance":
             e0 = xr.DataArray([band_solar_irradiance(b) for b in rbands], dims="band", coords={"band": y.band})
             y = y * e0 * mu_s / np.pi
@@ -798,7 +805,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                                        f"element of the city {city.names}")
         for j, e in enumerate(city.names):
             eps_mean[:, j] = np.broadcast_to(np.asarray(emissivity_prior[e], dtype=float), (nbt,))
-        yt = img.sel(band=[b.name for b in tbands])
+        yt = _bands(img, tbands)
         ya = _as_array(yt, lazy)
         ns = 2 * ne
         tparts = [parts[k] for k in ("Ta", "Ts", "Tc", "TAa")]
