@@ -5,7 +5,8 @@ every call. Scattered as a Dask future to every worker, it does not stay there: 
 manager (``ReduceReplicas``) drops the copies that no waiting task needs, so the next call's feature tasks
 all queue on the one worker that kept it while the others idle. A worker plugin holds its copy outside Dask's
 data management, on every worker present and future (adaptive clusters get it too); tasks reach it through a
-small :class:`CityRef`. At most :data:`MAX_CITIES` cities stay installed per client.
+small :class:`CityRef`. The scheduler keeps each installed city too (pickled, for workers that join later),
+so at most :data:`MAX_CITIES` cities stay installed per client.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from distributed import WorkerPlugin
 
 from ..errors import EoxrError
 
-MAX_CITIES = 4  # installed per client; another one uninstalls the least recently used
+MAX_CITIES = 2  # installed per client; another one uninstalls the least recently used
 
 _IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # city -> its identifier
 _INSTALLED: dict[str, OrderedDict] = {}  # client id -> {(city identifier, cached fields): plugin name}
