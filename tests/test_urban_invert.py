@@ -80,6 +80,8 @@ def test_chunked_equals_unchunked_and_stays_lazy(s2_scene, tir_scene, no_compute
     res = lazy.urban.invert(city, sen, ATM, window=5, max_iter=8)
     for v in ("reflectance", "reflectance_std", "albedo", "net_shortwave", "residual"):
         assert isinstance(res[v].data, dsa.Array), v
+    # the budget comes out of the inversion's chunk tasks: no graph of its own
+    assert len(dict(res.net_shortwave.data.__dask_graph__())) <= len(dict(res.reflectance.data.__dask_graph__()))
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
     tres = tobs.chunk({"y": 4, "x": 5}).urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,

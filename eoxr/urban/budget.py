@@ -31,30 +31,65 @@ from ..attrs import cf
 from .sensors import SIGMA
 
 
+def shortwave_arrays(rho: np.ndarray, a, g, s, cg, cs, S, D, weights, widths, prior):
+    """The shortwave budget (see module doc) on numpy arrays: ``rho`` (ne, nb, ...) with NaN where not retrieved,
+    area features ``a, g, s`` (ne, ...) and ``cg, cs`` (ne, ne, ...), ``S, D, weights, widths`` (nb,),
+    ``prior`` (ne, nb). Returns albedo (...), net shortwave (...) W m-2, element albedo (ne, ...) and element net
+    shortwave (ne, ...) W m-2 of element surface."""
+    prior = np.asarray(prior, dtype=float)
+    rho_f = np.where(np.isnan(rho), prior.reshape(prior.shape + (1,) * (rho.ndim - 2)), rho)
+    absorbed = np.zeros(a.shape)
+    received = np.zeros(a.shape[1:])
+    for b in range(rho.shape[1]):
+        r = rho_f[:, b]
+        e = S[b] * g + D[b] * s + np.einsum("ef...,f...->e...", S[b] * cg + D[b] * cs, r)
+        absorbed += widths[b] * (1 - r) * e
+        received += widths[b] * e.sum(0)
+    net = absorbed.sum(0)
+    albedo = 1 - net / np.where(received > 0, received, np.nan)
+    element_albedo = np.einsum("eb...,b->e...", rho, np.asarray(weights, dtype=float))  # NaN where not retrieved
+    element_net = np.where(a > 1e-9, absorbed / np.where(a > 1e-9, a, 1.0), np.nan)
+    return albedo, net, element_albedo, element_net
+
+
+def shortwave_dataset(albedo, net, element_albedo, element_net, incoming: float, coords: dict) -> xr.Dataset:
+    """The outputs of :func:`shortwave_arrays` (numpy or Dask arrays) as CF variables on (element,) y, x."""
+    yx, eyx = ("y", "x"), ("element", "y", "x")
+    net_da = xr.DataArray(net, dims=yx, coords={k: coords[k] for k in yx})
+    return xr.Dataset({
+        "albedo": cf(xr.DataArray(albedo, dims=yx), "1",
+                     "broadband shortwave albedo of the pixel's surfaces (reflected / received)"),
+        "net_shortwave": cf(net_da, "W m-2", "net shortwave radiation absorbed by the urban surfaces",
+                            standard_name="surface_net_downward_shortwave_flux"),
+        "element_albedo": cf(xr.DataArray(element_albedo, dims=eyx), "1",
+                             "broadband shortwave albedo of each element"),
+        "element_net_shortwave": cf(xr.DataArray(element_net, dims=eyx), "W m-2",
+                                    "net shortwave absorbed per unit surface of each element"),
+        "incoming_shortwave": cf(xr.full_like(net_da, incoming), "W m-2",
+                                 "incoming shortwave on a horizontal plane above the canopy"),
+    }, coords=coords)
+
+
+def incoming_shortwave(S, D, mu_s: float, widths) -> float:
+    """Incoming shortwave on a horizontal plane above the canopy, W m-2."""
+    return float(((np.asarray(S) * mu_s + np.asarray(D)) * np.asarray(widths)).sum())
+
+
 def shortwave(reflectance: xr.DataArray, area: xr.Dataset, S: xr.DataArray, D: xr.DataArray, mu_s: float,
               weights: xr.DataArray, widths: xr.DataArray, prior) -> xr.Dataset:
-    """Albedo and net shortwave per pixel and per element (see module doc). ``S, D, weights, widths``: dim band."""
-    rho = reflectance.fillna(prior)
-    rho2 = rho.rename(element="element2")
-    E = S * area["g"] + D * area["s"] + ((S * area["cg"] + D * area["cs"]) * rho2).sum("element2")
-    absorbed = ((1 - rho) * E * widths).sum("band")  # W m-2 of ground, per element
-    received = (E * widths).sum(("band", "element"))
-    incoming = float(((S * mu_s + D) * widths).sum())
-    net = absorbed.sum("element")
-    a = area["a"]
-    out = xr.Dataset({
-        "albedo": cf(1 - net / received.where(received > 0), "1",
-                     "broadband shortwave albedo of the pixel's surfaces (reflected / received)"),
-        "net_shortwave": cf(net, "W m-2", "net shortwave radiation absorbed by the urban surfaces",
-                            standard_name="surface_net_downward_shortwave_flux"),
-        "element_albedo": cf((reflectance * weights).sum("band", skipna=False), "1",
-                             "broadband shortwave albedo of each element"),
-        "element_net_shortwave": cf(absorbed.where(a > 1e-9) / a.where(a > 1e-9), "W m-2",
-                                    "net shortwave absorbed per unit surface of each element"),
-        "incoming_shortwave": cf(xr.full_like(net, incoming), "W m-2",
-                                 "incoming shortwave on a horizontal plane above the canopy"),
-    })
-    return out
+    """Albedo and net shortwave per pixel and per element (see module doc) of in-memory DataArrays: ``S, D,
+    weights, widths`` dim band; ``area`` with a, g, s (element, y, x) and cg, cs (element, element2, y, x);
+    ``prior`` a scalar or (element, band)."""
+    rho = reflectance.transpose("element", "band", "y", "x")
+    ne, nb = rho.shape[:2]
+    pr = np.broadcast_to(np.asarray(prior.transpose("element", "band") if isinstance(prior, xr.DataArray)
+                                    else prior, dtype=float), (ne, nb))
+    ar = {k: area[k].transpose(*(("element", "element2") if k in ("cg", "cs") else ("element",)), "y", "x").values
+          for k in ("a", "g", "s", "cg", "cs")}
+    bands = [np.asarray(v.sel(band=rho.band).values, dtype=float) for v in (S, D, weights, widths)]
+    out = shortwave_arrays(rho.values, *(ar[k] for k in ("a", "g", "s", "cg", "cs")), *bands, pr)
+    coords = {"element": rho.element.values, "y": rho.y.values, "x": rho.x.values}
+    return shortwave_dataset(*out, incoming_shortwave(bands[0], bands[1], mu_s, bands[3]), coords)
 
 
 def longwave(temperature: xr.DataArray, emissivity: xr.DataArray, area: xr.DataArray) -> xr.Dataset:
@@ -84,14 +119,3 @@ def broadband_arrays(bands) -> tuple[xr.DataArray, xr.DataArray]:
     names = [b.name for b in bands]
     return (xr.DataArray(w, dims="band", coords={"band": names}),
             xr.DataArray(width, dims="band", coords={"band": names}))
-
-
-def to_numpy_budget(rho_e: np.ndarray, area: dict, terms: dict, widths: np.ndarray) -> np.ndarray:
-    """Net shortwave (ny, nx) W m-2 for element reflectances ``rho_e`` (ne, nb, ny, nx), numpy version."""
-    S, D = terms["S"][:, None, None], terms["D"][:, None, None]
-    tot = 0.0
-    for b in range(rho_e.shape[1]):
-        r = rho_e[:, b]
-        E = S[b] * area["g"] + D[b] * area["s"] + np.einsum("efyx,fyx->eyx", S[b] * area["cg"] + D[b] * area["cs"], r)
-        tot = tot + widths[b] * ((1 - r) * E).sum(0)
-    return tot

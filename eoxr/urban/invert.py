@@ -20,6 +20,8 @@ reused by later calls (a time series of scenes over one city), instead of travel
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -208,6 +210,24 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
         iters = np.maximum(iters, res.iterations.reshape(G, P).max(0))
     out = np.concatenate([rho.reshape(ne * nb, P), std.reshape(ne * nb, P), resid[None], iters[None]])
     return out.reshape(-1, Y, X)
+
+
+def _reflective_and_budget(block: np.ndarray, kw: dict, sw_kw: dict) -> np.ndarray:
+    """:func:`invert_reflective_block` and, from the area features after the inversion's channels (a, g, s, cg,
+    cs as in :func:`split_reflective`), the shortwave budget of the block's pixels (:func:`.budget.
+    shortwave_arrays`): albedo, net shortwave, element albedo (ne), element net shortwave (ne)."""
+    from .budget import shortwave_arrays
+
+    nb, ne, h = kw["nb"], kw["ne"], kw["window"] // 2
+    lay, n_inv = split_reflective(nb, ne)
+    out = invert_reflective_block(block[:n_inv], **kw)
+    Y, X = out.shape[1:]
+    area = block[n_inv:, h:h + Y, h:h + X]
+    a, g, s = (area[lay[k].start - nb:lay[k].stop - nb] for k in ("a", "g", "s"))
+    cg, cs = (area[lay[k].start - nb:lay[k].stop - nb].reshape(ne, ne, Y, X) for k in ("cg", "cs"))
+    albedo, net, e_albedo, e_net = shortwave_arrays(out[:ne * nb].reshape(ne, nb, Y, X), a, g, s, cg, cs,
+                                                    **sw_kw)
+    return np.concatenate([out, albedo[None], net[None], e_albedo, e_net])
 
 
 def thermal_outputs(nbt: int, ne: int) -> int:
@@ -654,8 +674,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     from .. import attrs as A
     from ..errors import EoxrError, MissingVariableError
     from .atmosphere import Atmosphere, reflective_terms, thermal_terms
-    from .budget import broadband_arrays, longwave, shortwave
-    from .sensors import band_solar_irradiance, get_sensor
+    from .budget import incoming_shortwave, longwave, shortwave_dataset
+    from .sensors import band_solar_irradiance, broadband_weights, get_sensor
 
     if window < 1 or window % 2 == 0:
         raise EoxrError(f"window must be an odd number of pixels (1, 3, 5, ...), not {window}")
@@ -734,12 +754,12 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                  for r0, r1 in zip(edges[:-1], edges[1:])]
         parts = {k: (bands, k) for k in recipes}
 
-        def budget_feature(k):  # a Dask array in the image's chunks
+        def as_array(k):  # a Dask array in the image's chunks (the reflective budget works in the chunk tasks)
             lead = (2 * ne if recipes[k][2] else ne,) * (1 if recipes[k][3] in FEATURES_1 else 2)
             col = [dsa.from_delayed(b[k], shape=lead + (n, nx), dtype=float) for b, n in zip(bands, row_chunks)]
             return dsa.concatenate(col, axis=-2).rechunk({len(lead) + 1: img.chunks[2]})
 
-        feat = {k: budget_feature(k) for k in recipes if recipes[k][0] == "area"}
+        feat = {"TAa": as_array("TAa")} if tbands and budget else {}
     else:
         whole = band_task(city, city.fields(geom, n_azimuths), None)
         parts = {k: ([whole], k) for k in recipes}
@@ -766,34 +786,33 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                   prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
                   min_fraction=min_fraction)
         nout = reflective_outputs(nb, ne)
-        res = _stack_run(ya, [parts[k] for k in ("a", "g", "s", "cg", "cs")],
-                         lambda blk: invert_reflective_block(blk, **kw), nout, h, lazy)
+        names_r = ("a", "g", "s", "cg", "cs") + (("Aa", "Ag", "As", "Acg", "Acs") if budget else ())
+        if budget:  # computed in the chunk tasks from the area features: no graph of its own
+            w, width = broadband_weights(rbands)
+            sw_kw = dict(S=terms["S"], D=terms["D"], weights=w, widths=width, prior=prior)
+            chunk = partial(_reflective_and_budget, kw=kw, sw_kw=sw_kw)
+            nout += 2 + 2 * ne
+        else:
+            chunk = partial(invert_reflective_block, **kw)
+        res = _stack_run(ya, [parts[k] for k in names_r], chunk, nout, h, lazy)
         bc = [b.name for b in rbands]
         rc = {**coords, "band": bc}
         k = ne * nb
+        yx = {"y": coords["y"], "x": coords["x"]}
         out["reflectance"] = A.cf(xr.DataArray(res[:k].reshape(ne, nb, ny, nx), dims=("element", "band", "y", "x"),
                                                coords=rc), "1", "surface reflectance of each urban element")
         out["reflectance_std"] = A.cf(xr.DataArray(res[k:2 * k].reshape(ne, nb, ny, nx),
                                                    dims=("element", "band", "y", "x"), coords=rc), "1",
                                       "posterior standard deviation of the element reflectance")
-        out["residual"] = A.cf(xr.DataArray(res[2 * k], dims=("y", "x"), coords={"y": coords["y"], "x": coords["x"]}),
+        out["residual"] = A.cf(xr.DataArray(res[2 * k], dims=("y", "x"), coords=yx),
                                "1", "relative RMS radiance misfit over the window (reflective bands)")
-        out["iterations"] = A.cf(xr.DataArray(res[2 * k + 1], dims=("y", "x"),
-                                              coords={"y": coords["y"], "x": coords["x"]}),
+        out["iterations"] = A.cf(xr.DataArray(res[2 * k + 1], dims=("y", "x"), coords=yx),
                                  "1", "Levenberg-Marquardt iterations (largest over bands)")
         if budget:
-            area = xr.Dataset({
-                "a": (("element", "y", "x"), feat["Aa"]), "g": (("element", "y", "x"), feat["Ag"]),
-                "s": (("element", "y", "x"), feat["As"]),
-                "cg": (("element", "element2", "y", "x"), feat["Acg"]),
-                "cs": (("element", "element2", "y", "x"), feat["Acs"])},
-                coords={**coords, "element2": city.names})
-            w, width = broadband_arrays(rbands)
-            S = xr.DataArray(terms["S"], dims="band", coords={"band": bc})
-            D = xr.DataArray(terms["D"], dims="band", coords={"band": bc})
-            prior_da = xr.DataArray(prior, dims=("element", "band"), coords={"element": city.names, "band": bc})
-            sw = shortwave(out["reflectance"], area, S, D, mu_s, w, width, prior_da)
-            out.update({k_: v.drop_vars("element2", errors="ignore") for k_, v in sw.data_vars.items()})
+            i = 2 * k + 2
+            sw = shortwave_dataset(res[i], res[i + 1], res[i + 2:i + 2 + ne], res[i + 2 + ne:i + 2 + 2 * ne],
+                                   incoming_shortwave(terms["S"], terms["D"], mu_s, width), coords)
+            out.update(sw.data_vars)
 
     if tbands:
         nbt = len(tbands)
