@@ -7,8 +7,9 @@ import xarray as xr
 import eoxr
 from eoxr.errors import CRSError, GridError, MissingVariableError, NoDataError
 from eoxr.urban import Atmosphere, City, Geometry, synth
-from eoxr.urban.budget import broadband_arrays, shortwave
+from eoxr.urban.budget import incoming_shortwave, shortwave_arrays, shortwave_dataset
 from eoxr.urban.forward import features
+from eoxr.urban.sensors import broadband_weights
 
 S2_BANDS = ["B03", "B04", "B08", "B11"]
 GEOM = Geometry(35.0, 150.0, 8.0, 100.0)
@@ -133,11 +134,13 @@ def test_budget_matches_cell_truth(s2_scene):
 
     rb = sen.reflective()
     terms = reflective_terms(ATM, rb, GEOM)
-    w, width = broadband_arrays(rb)
+    w, width = broadband_weights(rb)
     rho = _truth_da(truth.element_reflectance, city, obs).broadcast_like(ads["a"].rename(element="element"))
-    band = {"band": obs.band.values}
-    sw = shortwave(rho, ads, xr.DataArray(terms["S"], dims="band", coords=band),
-                   xr.DataArray(terms["D"], dims="band", coords=band), terms["mu_s"][0], w, width, 0.2)
+    rho = rho.transpose("element", "band", "y", "x").values
+    sw = shortwave_dataset(*shortwave_arrays(rho, *(area[k] for k in ("a", "g", "s", "cg", "cs")), terms["S"],
+                                             terms["D"], w, width, np.full(rho.shape[:2], 0.2)),
+                           incoming_shortwave(terms["S"], terms["D"], terms["mu_s"][0], width),
+                           {"element": city.names, "y": obs.y.values, "x": obs.x.values})
     tb = synth.true_budget(city, truth, sen, GEOM, ATM, grid, n_bounce=1)
     np.testing.assert_allclose(sw.net_shortwave.values, tb["net_shortwave"], rtol=1e-10)
     np.testing.assert_allclose(sw.albedo.values, tb["albedo"], rtol=1e-10)

@@ -75,23 +75,6 @@ def incoming_shortwave(S, D, mu_s: float, widths) -> float:
     return float(((np.asarray(S) * mu_s + np.asarray(D)) * np.asarray(widths)).sum())
 
 
-def shortwave(reflectance: xr.DataArray, area: xr.Dataset, S: xr.DataArray, D: xr.DataArray, mu_s: float,
-              weights: xr.DataArray, widths: xr.DataArray, prior) -> xr.Dataset:
-    """Albedo and net shortwave per pixel and per element (see module doc) of in-memory DataArrays: ``S, D,
-    weights, widths`` dim band; ``area`` with a, g, s (element, y, x) and cg, cs (element, element2, y, x);
-    ``prior`` a scalar or (element, band)."""
-    rho = reflectance.transpose("element", "band", "y", "x")
-    ne, nb = rho.shape[:2]
-    pr = np.broadcast_to(np.asarray(prior.transpose("element", "band") if isinstance(prior, xr.DataArray)
-                                    else prior, dtype=float), (ne, nb))
-    ar = {k: area[k].transpose(*(("element", "element2") if k in ("cg", "cs") else ("element",)), "y", "x").values
-          for k in ("a", "g", "s", "cg", "cs")}
-    bands = [np.asarray(v.sel(band=rho.band).values, dtype=float) for v in (S, D, weights, widths)]
-    out = shortwave_arrays(rho.values, *(ar[k] for k in ("a", "g", "s", "cg", "cs")), *bands, pr)
-    coords = {"element": rho.element.values, "y": rho.y.values, "x": rho.x.values}
-    return shortwave_dataset(*out, incoming_shortwave(bands[0], bands[1], mu_s, bands[3]), coords)
-
-
 def longwave(temperature: xr.DataArray, emissivity: xr.DataArray, area: xr.DataArray) -> xr.Dataset:
     """Emitted longwave per element surface and per ground area (see module doc).
 
@@ -110,12 +93,3 @@ def longwave(temperature: xr.DataArray, emissivity: xr.DataArray, area: xr.DataA
                                        "W m-2", "longwave emitted per unit surface of each element"),
         "broadband_emissivity": cf(eps, "1", "grey-body emissivity of each element (mean over thermal bands)"),
     })
-
-
-def broadband_arrays(bands) -> tuple[xr.DataArray, xr.DataArray]:
-    from .sensors import broadband_weights
-
-    w, width = broadband_weights(list(bands))
-    names = [b.name for b in bands]
-    return (xr.DataArray(w, dims="band", coords={"band": names}),
-            xr.DataArray(width, dims="band", coords={"band": names}))

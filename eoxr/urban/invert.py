@@ -585,7 +585,7 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
         deps.update({d.key: d for d in ds})
         bands.append(([d.key for d in ds], pname))
     dconst = None if const is None else dask.delayed(np.asarray)(const)
-    name = f"urban-window-{uuid.uuid4().hex}"  # func is a closure: a token of it would not tell passes apart
+    name = f"urban-window-{uuid.uuid4().hex}"  # func may be a closure: a token would not tell passes apart
 
     def key(i, j):
         return (y.name, 0, i, j) if 0 <= i < len(cy) and 0 <= j < len(cx) else None
