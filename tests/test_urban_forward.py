@@ -252,12 +252,15 @@ def test_features_of_a_band_of_rows_equal_those_rows_of_the_whole_grid(weight, p
 
 
 @pytest.mark.parametrize("factor, psf_px, row0, col0", [(10, 0.5, 0, 0), (5, 0.9, 3, 7), (4, 0.2, 2, 0), (3, 2.0, 1, 2)])
-def test_blur_and_sum_equals_the_blurred_field_summed_per_pixel(factor, psf_px, row0, col0):
+@pytest.mark.parametrize("shape", ["square", "row band", "column band"])  # bands reduce their short axis first
+def test_blur_and_sum_equals_the_blurred_field_summed_per_pixel(factor, psf_px, row0, col0, shape):
     from eoxr.urban.city import CoarseGrid
 
     rng = np.random.default_rng(factor)
-    num, den = rng.uniform(size=(3, 61, 67)), rng.uniform(0.5, 1.0, size=(61, 67))
-    grid = CoarseGrid(factor, row0, col0, (61 - row0) // factor - 1, (67 - col0) // factor)
+    n_rows = row0 + 2 * factor + 3 if shape == "row band" else 61
+    n_cols = col0 + 2 * factor + 3 if shape == "column band" else 67
+    num, den = rng.uniform(size=(3, n_rows, n_cols)), rng.uniform(0.5, 1.0, size=(n_rows, n_cols))
+    grid = CoarseGrid(factor, row0, col0, (n_rows - row0) // factor - (shape == "square"), (n_cols - col0) // factor)
     sigma = psf_px * factor
 
     def blurred_sum(f):  # the definition: Gaussian blur (zero beyond the grid), then the pixel sums

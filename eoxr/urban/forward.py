@@ -101,9 +101,13 @@ def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float
         # blur and block sum as two small matrix products per field (BLAS), several times faster than a
         # blurred fine field summed afterwards; the same Gaussian weights and zero boundary as gaussian_filter
         f = grid.factor
-        my = _blur_and_sum(num.shape[-2], grid.row0, grid.ny, f, sigma)
-        mx = _blur_and_sum(num.shape[-1], grid.col0, grid.nx, f, sigma)
+        (ry, cx), (ny, nx) = num.shape[-2:], (grid.ny, grid.nx)
+        my = _blur_and_sum(ry, grid.row0, ny, f, sigma)
+        mx = _blur_and_sum(cx, grid.col0, nx, f, sigma)
         d = my @ den @ mx.T
+        # the cheaper order first: a band of pixel rows (ny << nx) reduces its rows first, 2-4x fewer flops
+        if ny * ry * cx + ny * cx * nx < ry * cx * nx + ny * ry * nx:
+            return (my @ num) @ mx.T / np.where(d > 0, d, np.nan)
         return my @ (num @ mx.T) / np.where(d > 0, d, np.nan)
 
     def conv(f):
