@@ -7,7 +7,7 @@ import xarray as xr
 import eoxr
 from eoxr.errors import CRSError, GridError, MissingVariableError, NoDataError
 from eoxr.urban import Atmosphere, City, Geometry, synth
-from eoxr.urban.budget import incoming_shortwave, shortwave_arrays, shortwave_dataset
+from eoxr.urban.budget import SIGMA, incoming_shortwave, longwave_arrays, shortwave_arrays, shortwave_dataset
 from eoxr.urban.forward import features
 from eoxr.urban.sensors import broadband_weights
 
@@ -71,6 +71,9 @@ def test_thermal_recovers_truth_noise_free(tir_scene):
     eps_err = np.abs(res.emissivity - eps_true)
     assert float(eps_err.isel(y=slice(2, -2), x=slice(2, -2)).max()) <= 1e-3
     assert res.temperature.attrs["units"] == "K" and res.emitted_longwave.attrs["units"] == "W m-2"
+    # the emitted longwave of the retrieved parts equals the per-cell sum of the truth
+    lw_true = synth.true_budget(city, truth, sen, GEOM, ATM, grid)["emitted_longwave"]
+    np.testing.assert_allclose(res.emitted_longwave.values[2:-2, 2:-2], lw_true[2:-2, 2:-2], rtol=1e-4)
     assert float(res.temperature_std.isel(y=slice(2, -2), x=slice(2, -2)).max()) > 0
 
 
@@ -146,6 +149,22 @@ def test_budget_matches_cell_truth(s2_scene):
     np.testing.assert_allclose(sw.albedo.values, tb["albedo"], rtol=1e-10)
     assert 0.02 < float(sw.albedo.mean()) < 0.4
     assert 100 < float(sw.net_shortwave.mean()) < 1200
+
+
+def test_longwave_fills_parts_of_unknown_temperature():
+    # 2 elements x (shaded, sunlit), 2 pixels. Pixel 0: element 1's sunlit part unknown (takes its element's
+    # temperature). Pixel 1: element 1 unknown and not reported (the mean of the pixel's parts), but it still emits
+    t_parts = np.array([[[300.0, 290.0], [310.0, 320.0]], [[280.0, np.nan], [np.nan, np.nan]]])  # (ne, 2, px)
+    t_el = np.array([[305.0, 315.0], [285.0, np.nan]])
+    eps = np.array([[0.92, 0.95], [0.97, 0.96]])  # (ne, px)
+    area = np.array([[[0.5, 0.3], [0.2, 0.4]], [[0.1, 0.2], [0.3, 0.1]]])
+    reported = np.array([[True, True], [True, False]])
+    emitted, per_element, bb = longwave_arrays(t_parts, t_el, eps, area, reported)
+    t = np.array([[[300.0, 290.0], [310.0, 320.0]], [[280.0, 305.0], [285.0, 305.0]]])  # filled
+    parts = area * eps[:, None] * SIGMA * t**4
+    np.testing.assert_allclose(emitted, parts.sum((0, 1)), rtol=1e-12)
+    np.testing.assert_allclose(per_element[:, 0], parts[..., 0].sum(1) / area[..., 0].sum(1), rtol=1e-12)
+    assert np.isnan(per_element[1, 1]) and np.isnan(bb[1, 1]) and bb[0, 1] == 0.95
 
 
 def test_three_d_beats_flat_unmixing(s2_scene):

@@ -15,12 +15,17 @@ pixel's horizontal share of the beam (the shadow it casts lands on other pixels)
 flux on a horizontal plane locally while balancing over the scene; the albedo is therefore the ratio of what the
 surfaces reflect to what they receive, bounded by 0 and 1.
 
-Longwave: emitted exitance eps_e sigma T_e^4 (W m-2 of element surface) with eps_e the mean of the retrieved band
-emissivities (a grey-body broadband value), and per pixel sum_e a_e eps_e sigma T_e^4 (W m-2 of ground; the
-total emitted by all facets, walls included, not the net flux to the sky).
+Longwave: per pixel sum_e sum_p a_ep eps_e sigma T_ep^4 (W m-2 of ground; the total emitted by all facets, walls
+included, not the net flux to the sky) over the parts p (shaded, sunlit facets) of each element e, of area a_ep
+per ground area and temperature T_ep, with eps_e the mean of the band emissivities (a grey-body broadband value);
+per element the same sum over its parts divided by a_e (W m-2 of element surface).
 
-Elements not observable in a window (NaN reflectance) take the prior reflectance; elements with no retrieved
-temperature take the mean retrieved temperature of the pixel's other elements.
+Elements not observable in a window (NaN reflectance) take the prior reflectance. Every element part in the
+pixel emits: with its posterior temperature where the data inform it (halve its prior spread), even where it is
+seen too little to be reported (its element's temperature may be the other part's: sunlit for shaded), else
+with its element's reported temperature, else the mean of the pixel's parts (the prior of a part that no data
+inform, e.g. the air temperature for shaded walls facing away from the sensor, erred by more on synthetic
+cities); and with its element's posterior emissivity (the prior where the element is not seen).
 """
 from __future__ import annotations
 
@@ -75,21 +80,34 @@ def incoming_shortwave(S, D, mu_s: float, widths) -> float:
     return float(((np.asarray(S) * mu_s + np.asarray(D)) * np.asarray(widths)).sum())
 
 
-def longwave(temperature: xr.DataArray, emissivity: xr.DataArray, area: xr.DataArray) -> xr.Dataset:
-    """Emitted longwave per element surface and per ground area (see module doc).
+def longwave_arrays(t_parts: np.ndarray, t_element: np.ndarray, emissivity: np.ndarray, area: np.ndarray,
+                    reported: np.ndarray):
+    """The emitted longwave (see module doc) on numpy arrays: temperatures of the element parts ``t_parts``
+    (ne, 2, ...) K (shaded and sunlit facets; NaN where unknown), of the elements ``t_element`` (ne, ...) K,
+    broadband emissivity ``emissivity`` (ne, ...), facet area per ground area ``area`` (ne, 2, ...), and the
+    elements ``reported`` (ne, ...) bool. A part of unknown temperature takes its element's, else the mean of the
+    pixel's parts. Returns the emitted longwave (...) W m-2 of ground, per reported element (ne, ...) W m-2 of
+    element surface, and the reported broadband emissivity (ne, ...); NaN where not reported."""
+    t = np.where(np.isnan(t_parts), t_element[:, None], t_parts)
+    known = np.isfinite(t)
+    n = known.sum((0, 1))
+    pixel_mean = np.where(known, t, 0.0).sum((0, 1)) / np.where(n > 0, n, 1)
+    t = np.where(known, t, np.where(n > 0, pixel_mean, np.nan))
+    emitted = area * (emissivity * SIGMA)[:, None] * t**4  # W m-2 of ground, per element part
+    a_el = area.sum(1)
+    keep = reported & (a_el > 1e-9)
+    per_element = np.where(keep, emitted.sum(1) / np.where(keep, a_el, 1.0), np.nan)
+    return emitted.sum((0, 1)), per_element, np.where(reported, emissivity, np.nan)
 
-    ``temperature`` and ``area`` (facet area per ground area) carry dims (element, part, y, x), part being the
-    shaded and sunlit facets of each element.
-    """
-    t = temperature.fillna(temperature.mean(("element", "part")))
-    eps = emissivity.mean("thermal_band")
-    eps_f = eps.fillna(eps.mean("element"))
-    exitance = eps_f * SIGMA * t**4  # W m-2 of facet
-    a_el = area.sum("part")
+
+def longwave_dataset(emitted, per_element, eps, coords: dict) -> xr.Dataset:
+    """The outputs of :func:`longwave_arrays` (numpy or Dask arrays) as CF variables on (element,) y, x."""
+    yx, eyx = ("y", "x"), ("element", "y", "x")
     return xr.Dataset({
-        "emitted_longwave": cf((area * exitance).sum(("element", "part")), "W m-2",
+        "emitted_longwave": cf(xr.DataArray(emitted, dims=yx), "W m-2",
                                "longwave emitted by the urban surfaces per unit ground area"),
-        "element_emitted_longwave": cf(((area * exitance).sum("part") / a_el.where(a_el > 1e-9)).where(eps.notnull()),
-                                       "W m-2", "longwave emitted per unit surface of each element"),
-        "broadband_emissivity": cf(eps, "1", "grey-body emissivity of each element (mean over thermal bands)"),
-    })
+        "element_emitted_longwave": cf(xr.DataArray(per_element, dims=eyx), "W m-2",
+                                       "longwave emitted per unit surface of each element"),
+        "broadband_emissivity": cf(xr.DataArray(eps, dims=eyx), "1",
+                                   "grey-body emissivity of each element (mean over thermal bands)"),
+    }, coords=coords)

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..errors import ConvergenceError
-from .forward import FEATURES_1, features, thermal_model
+from .forward import features, thermal_model
 from .lm import levenberg_marquardt
 from .sensors import band_planck
 from .shipping import resolve
@@ -237,11 +237,34 @@ def thermal_outputs(nbt: int, ne: int) -> int:
     return 6 * ne + 2 * ne * nbt + 4
 
 
+# a part's temperature is informed by the data when its posterior spread is under this share of its prior's
+# (the emitted longwave uses it then, reported or not); 0.5 and 0.8 gave the same emitted-longwave error on the
+# benchmark's thermal scenes (seeds 4-6, 8, 9)
+INFORMED = 0.5
+
+
+def _thermal_and_budget(block: np.ndarray, kw: dict) -> np.ndarray:
+    """:func:`invert_thermal_block` and the emitted longwave of the block's pixels (:func:`.budget.
+    longwave_arrays`) from the posterior of every element part that the data inform, reported or not, and the
+    area channels: emitted longwave, per element (ne), broadband emissivity (ne), after the thermal outputs."""
+    from .budget import longwave_arrays
+
+    ne, nbt = kw["ne"], len(kw["bands"])
+    n, ns = thermal_outputs(nbt, ne), 2 * ne
+    out = invert_thermal_block(block, **kw, all_parts=True)
+    Y, X = out.shape[1:]
+    t_seen, eps_all, area = (out[n:n + ns].reshape(ne, 2, Y, X), out[n + ns:n + ns + ne],
+                             out[n + ns + ne:].reshape(ne, 2, Y, X))
+    emitted, per_element, bb_eps = longwave_arrays(t_seen, out[:ne], eps_all, area, np.isfinite(out[:ne]))
+    emitted = np.where(np.isnan(out[n - 4]), np.nan, emitted)  # no valid data around the pixel
+    return np.concatenate([out[:n], emitted[None], per_element, bb_eps])
+
+
 def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, terms: dict, nedt: float,
                          eps_mean: np.ndarray, eps_std: float, t_std: float, max_iter: int, min_fraction: float,
                          contrast_std: float | None = None, shade_prior: tuple[float, float] | None = None,
                          scene_std: float | None = None, anomaly_std: float | None = None, tol_t: float = 1e-4,
-                         tol_eps: float = 1e-6) -> np.ndarray:
+                         tol_eps: float = 1e-6, all_parts: bool = False) -> np.ndarray:
     """Invert one thermal block (channels, Y + 2h, X + 2h) -> (outputs, Y, X).
 
     The features come per sub-element (2e: shaded facets of element e, 2e + 1: sunlit ones, see
@@ -258,6 +281,9 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     the temperature of all the parts it holds (T_s + d_k): local weather (air temperature, wind, humidity) shifts
     every surface of a neighbourhood together, and the window's parts stay common to its pixels. Unknowns then
     end with the window's K anomalies; the centre pixel's is added to the parts and elements reported.
+    ``all_parts``: after the outputs, the posterior mean temperature of every part that the data inform (its
+    posterior spread under ``INFORMED`` times its prior's; ns, NaN for the others), reported or not, the broadband
+    emissivity of every element (ne; unseen ones at their prior), and the parts' area in the pixel (ns).
     """
     nbt = len(bands)
     ns = 2 * ne
@@ -391,6 +417,10 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     out = np.concatenate([t_el.T, s_el.T, temp.T, tstd.T, np.moveaxis(eps, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
                           np.moveaxis(estd, 0, -1).transpose(1, 0, 2).reshape(ne * nbt, P),
                           anomaly[None], anomaly_sd[None], rr[None], res.iterations[None].astype(float)])
+    if all_parts:
+        informed = seen_sub & (s_parts < INFORMED * tp**-0.5)
+        out = np.concatenate([out, np.where(informed, t_parts, np.nan).T, res.x[:, ns:ia].reshape(P, nbt, ne).mean(1).T,
+                              area.T])
     return out.reshape(-1, Y, X)
 
 
@@ -674,7 +704,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     from .. import attrs as A
     from ..errors import EoxrError, MissingVariableError
     from .atmosphere import Atmosphere, reflective_terms, thermal_terms
-    from .budget import incoming_shortwave, longwave, shortwave_dataset
+    from .budget import incoming_shortwave, longwave_dataset, shortwave_dataset
     from .sensors import band_solar_irradiance, broadband_weights, get_sensor
 
     if window < 1 or window % 2 == 0:
@@ -754,16 +784,9 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                  for r0, r1 in zip(edges[:-1], edges[1:])]
         parts = {k: (bands, k) for k in recipes}
 
-        def as_array(k):  # a Dask array in the image's chunks (the reflective budget works in the chunk tasks)
-            lead = (2 * ne if recipes[k][2] else ne,) * (1 if recipes[k][3] in FEATURES_1 else 2)
-            col = [dsa.from_delayed(b[k], shape=lead + (n, nx), dtype=float) for b, n in zip(bands, row_chunks)]
-            return dsa.concatenate(col, axis=-2).rechunk({len(lead) + 1: img.chunks[2]})
-
-        feat = {"TAa": as_array("TAa")} if tbands and budget else {}
     else:
         whole = band_task(city, city.fields(geom, n_azimuths), None)
         parts = {k: ([whole], k) for k in recipes}
-        feat = whole
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
     out = {}
@@ -844,10 +867,12 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std, anomaly_std=None)
             first = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
             scene = xp.concatenate(scene_temperatures(first, ne, window, xp))
-            kw2 = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
-            res = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw2), nout, h, lazy, const=scene)
+            kw = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
+        const = scene if temperature_scene_std is not None else None
+        if budget:  # computed in the chunk tasks from the area channels: no graph of its own
+            res = _stack_run(ya, tparts, partial(_thermal_and_budget, kw=kw), nout + 1 + 2 * ne, h, lazy, const)
         else:
-            res = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw), nout, h, lazy)
+            res = _stack_run(ya, tparts, partial(invert_thermal_block, **kw), nout, h, lazy, const)
         tc = {**coords, "thermal_band": [b.name for b in tbands]}
         pc = {**coords, "part": ["shaded", "sunlit"]}
         yx = {"y": coords["y"], "x": coords["x"]}
@@ -856,7 +881,6 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         t_el_std = xr.DataArray(res[ne:2 * ne], dims=("element", "y", "x"), coords=coords)
         t_parts = xr.DataArray(res[2 * ne:2 * ne + ns].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
         t_parts_std = xr.DataArray(res[2 * ne + ns:2 * ne + 2 * ns].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
-        area_parts = xr.DataArray(feat["TAa"].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
         k = 2 * ne + 2 * ns
         out["temperature"] = A.cf(t_el, "K", "surface temperature of each urban element (its shaded and sunlit "
                                              "facets weighted by their surface in the pixel)")
@@ -871,20 +895,20 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                                                   dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
                                      "posterior standard deviation of the element emissivity")
         if temperature_anomaly_std:
-            out["temperature_anomaly"] = A.cf(xr.DataArray(res[-4], dims=("y", "x"), coords=yx), "K",
+            out["temperature_anomaly"] = A.cf(xr.DataArray(res[nout - 4], dims=("y", "x"), coords=yx), "K",
                                               "temperature anomaly shared by all surfaces of the pixel (included in "
                                               "temperature and temperature_parts)")
-            out["temperature_anomaly_std"] = A.cf(xr.DataArray(res[-3], dims=("y", "x"), coords=yx), "K",
+            out["temperature_anomaly_std"] = A.cf(xr.DataArray(res[nout - 3], dims=("y", "x"), coords=yx), "K",
                                                   "posterior standard deviation of temperature_anomaly")
-        out["thermal_residual"] = A.cf(xr.DataArray(res[-2], dims=("y", "x"), coords=yx), "1",
+        out["thermal_residual"] = A.cf(xr.DataArray(res[nout - 2], dims=("y", "x"), coords=yx), "1",
                                        "relative RMS radiance misfit over the window (thermal bands)")
-        out["thermal_iterations"] = A.cf(xr.DataArray(res[-1], dims=("y", "x"), coords=yx), "1",
+        out["thermal_iterations"] = A.cf(xr.DataArray(res[nout - 1], dims=("y", "x"), coords=yx), "1",
                                          "Levenberg-Marquardt iterations (thermal)")
         if "residual" not in out:
             out["residual"], out["iterations"] = out["thermal_residual"], out["thermal_iterations"]
         if budget:
-            lw = longwave(t_parts.fillna(t_el), out["emissivity"], area_parts)
-            out.update(dict(lw.data_vars))
+            lw = longwave_dataset(res[nout], res[nout + 1:nout + 1 + ne], res[nout + 1 + ne:nout + 1 + 2 * ne], coords)
+            out.update(lw.data_vars)
 
     ds = xr.Dataset(out)
     if img.rio.crs is not None:
