@@ -95,30 +95,58 @@ def march_distances(max_dist_cells: float, step: float = 0.25, growth: float = 0
     return np.array(out)
 
 
-def _samples_along(z: np.ndarray, fac: dict, azimuth_deg: float, max_dist_cells: float, step: float = 0.25,
-                   growth: float = 0.0):
-    """March from each facet's ray origin along ``azimuth_deg``: yields (distance in cells, DSM height sampled
-    there (nearest cell, clipped at the grid edge), -inf where the sample is the facet's own cell)."""
+def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, base, scale, shift) -> np.ndarray:
+    """March from each facet's ray origin along ``azimuth_deg`` and keep, per facet, the largest
+    ``(zs - base) * scale(t) + shift(t)`` over the sample distances t in ``dists`` (cells), zs being the DSM at the
+    sample (nearest cell, clipped at the grid edge) and ``base`` a per-cell array or None (0); a sample in the
+    facet's own cell does not count.
+
+    A facet on its cell's centre samples the DSM shifted by one offset per distance: a view into the DSM padded
+    with its border, several times faster than gathering cell by cell. Walls, whose rays start off-centre, are
+    gathered on their own. Rounding is half up, the same for every cell."""
     ny, nx = z.shape
     az = np.radians(azimuth_deg)
     de, dn = np.sin(az), np.cos(az)
-    rows0 = np.arange(ny, dtype=float)[:, None] - fac["offset"][1]
-    cols0 = np.arange(nx, dtype=float)[None, :] + fac["offset"][0]
-    self_r, self_c = np.arange(ny)[:, None], np.arange(nx)[None, :]
-    for t in march_distances(max_dist_cells, step, growth):
-        r = np.clip(np.rint(rows0 - t * dn), 0, ny - 1).astype(np.intp)
-        c = np.clip(np.rint(cols0 + t * de), 0, nx - 1).astype(np.intp)
-        yield t, np.where((r == self_r) & (c == self_c), -np.inf, z[r, c])
+    off = fac["offset"]
+    wi = np.flatnonzero(off.any(0))  # off-centre ray origins: walls
+    wr = wi // nx - off[1].ravel()[wi]
+    wc = wi % nx + off[0].ravel()[wi]
+    base_w = 0.0 if base is None else base.ravel()[wi]
+    pad = int(np.ceil(dists.max())) + 1 if len(dists) else 0
+    zp = np.pad(z, pad, mode="edge")
+    zf = z.ravel()
+    best = np.full(z.shape, -np.inf)
+    best_w = np.full(len(wi), -np.inf)
+    buf = np.empty(z.shape)
+    steps = [(int(np.floor(0.5 - t * dn)), int(np.floor(0.5 + t * de)), scale(t), shift(t)) for t in dists]
+    for dr, dc, sc, sh in steps:
+        if not (dr or dc):
+            continue
+        view = zp[pad + dr:pad + dr + ny, pad + dc:pad + dc + nx]
+        if base is None:
+            np.multiply(view, sc, out=buf)
+        else:
+            np.subtract(view, base, out=buf)
+            buf *= sc
+        if sh:
+            buf += sh
+        np.maximum(best, buf, out=best)
+    for t, (_, _, sc, sh) in zip(dists, steps if len(wi) else []):
+        r = np.clip(np.floor(wr + (0.5 - t * dn)), 0, ny - 1).astype(np.intp)
+        c = np.clip(np.floor(wc + (0.5 + t * de)), 0, nx - 1).astype(np.intp)
+        k = r * nx + c
+        zs = np.where(k == wi, -np.inf, zf[k])
+        np.maximum(best_w, (zs - base_w) * sc + sh, out=best_w)
+    best.ravel()[wi] = best_w
+    return best
 
 
 def horizon_tangent(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, max_dist: float,
                     step: float = 0.25, growth: float = 0.0) -> np.ndarray:
     """Largest elevation tangent of the DSM seen from each facet's ray origin along ``azimuth_deg``."""
     z = np.asarray(dsm, dtype=float)
-    best = np.full(z.shape, -np.inf)
-    for t, zs in _samples_along(z, fac, azimuth_deg, max_dist / res, step, growth):
-        np.maximum(best, (zs - fac["z0"]) / (t * res), out=best)
-    return best
+    return _max_along(z, fac, azimuth_deg, march_distances(max_dist / res, step, growth), fac["z0"],
+                      lambda t: 1.0 / (t * res), lambda t: 0.0)
 
 
 def _slope_aspect(normal):
@@ -178,9 +206,8 @@ def clear_fraction(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, z
     if not np.isfinite(tan_elev):
         return np.ones(z.shape)
     # the lowest height on the facet's vertical line from which the source clears every DSM sample
-    clear_from = np.full(z.shape, -np.inf)
-    for t, zs in _samples_along(z, fac, azimuth_deg, _max_dist(z, zenith_deg, res) / res):
-        np.maximum(clear_from, zs - tan_elev * t * res, out=clear_from)
+    clear_from = _max_along(z, fac, azimuth_deg, march_distances(_max_dist(z, zenith_deg, res) / res, 0.25), None,
+                            lambda t: 1.0, lambda t: -tan_elev * t * res)
     drop = fac["drop"]
     top = fac["z0"] + drop / 2
     wall_part = np.clip((top - clear_from) / np.where(drop > 0, drop, 1.0), 0.0, 1.0)
