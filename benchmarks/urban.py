@@ -345,9 +345,9 @@ def worker_speed(scene: Scene, rng, chunk=16):
     times = {}
     with worker_environ(), contextlib.ExitStack() as stack:
         clients = {}
-        for n in (1, 2):
+        for n in (1, 2):  # dashboards on free ports: dashboard_address=None still takes :8787
             cl = stack.enter_context(LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None))
+                                                  dashboard_address=":0"))
             clients[n] = stack.enter_context(Client(cl, set_as_default=False))
         for c in clients.values():
             with c.as_current():

@@ -420,7 +420,7 @@ def test_distributed_workers_read_and_raise_read_error(es_items, tmp_path, rng):
     raw = write_sparse_cog(tmp_path / "B04.tif", g, w, rng.integers(1, 10000, (w.height, w.width)))
     good = localize(s2, {"red": tmp_path / "B04.tif"})
     bad = localize(s2, {"red": tmp_path / "absent.tif"})
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster):
         for engine in ENGINES:
             ds = load([good], bands=["red"], bbox=box, bbox_crs="EPSG:32613", engine=engine).compute()

@@ -43,7 +43,7 @@ def test_cluster_prediction_equals_synchronous_and_loads_once_per_worker(ckpt):
     ds = xr.Dataset({"a": (("time", "y", "x"), rng.normal(size=(2, 96, 120)).astype("float32"))},
                     coords={"y": np.arange(96.0), "x": np.arange(120.0)}).chunk({"time": 1, "y": 32, "x": 40})
     sync = ml.predict(ds, ckpt).t.compute(scheduler="synchronous")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0",
                                   memory_limit="2GiB") as cluster, distributed.Client(cluster) as client:
         out = ml.predict(ds, ckpt).t.compute()  # 18 chunks over 2 workers
         loads = client.run(_worker_loads, str(ckpt))
@@ -75,7 +75,7 @@ def test_cube_larger_than_worker_memory_predicts_with_bounded_memory(light_ckpt)
     cube = xr.Dataset({"a": (("y", "x"), da.sin(y / 50.0) * da.cos(x / 70.0))})
     assert cube.a.nbytes > limit
     out = ml.predict(cube, ckpt, tile=1024, batch_size=1).t
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
                                   memory_limit=limit) as cluster, distributed.Client(cluster) as client:
         corner = out[:512, :512].compute()  # warm-up: imports torch and loads the model on the worker
         base = list(client.run(_worker_rss_bytes, "VmRSS", True).values())[0]

@@ -341,7 +341,7 @@ def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
     city, sen, truth, obs = s2_scene
     ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
     with worker_environ(), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                        dashboard_address=None) as cl, Client(cl) as client:
+                                        dashboard_address=":0") as cl, Client(cl) as client:
         runs = [obs.chunk({"y": 8, "x": 8}).urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
                 for _ in range(2)]
         # the graphs carry a reference to the city installed on the workers, not the city itself
@@ -370,7 +370,7 @@ def test_cities_on_the_workers_follow_their_cache_and_stay_few(s2_scene, monkeyp
 
     city = s2_scene[0].coarsen(1)  # a copy of its own: its cache changes below
     monkeypatch.setattr(shipping, "MAX_CITIES", 2)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cl, \
             Client(cl) as client:
         def installed():
             return {n for n in client.run(lambda dask_worker: list(dask_worker.plugins)).popitem()[1]
@@ -424,7 +424,7 @@ def test_an_asynchronous_client_gets_the_city_with_the_graph(s2_scene):
     from eoxr.urban import shipping
 
     async def build():
-        async with LocalCluster(n_workers=1, processes=False, asynchronous=True, dashboard_address=None) as cl, \
+        async with LocalCluster(n_workers=1, processes=False, asynchronous=True, dashboard_address=":0") as cl, \
                 Client(cl, asynchronous=True):
             return shipping.city_for_graph(s2_scene[0])
 
