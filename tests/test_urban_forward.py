@@ -83,6 +83,40 @@ def test_sky_view_sectors_add_up_to_the_sky_view_factor():
     assert whole.min() < 0.9  # the walls and the ground beside them see less than the whole sky
 
 
+@pytest.mark.parametrize("azimuth", [37.0, 143.0, 250.0])  # off the near-ties of sin or cos = 0.5
+def test_horizon_march_equals_the_cell_by_cell_definition(azimuth):
+    # the march by grid shifts (and gathered walls) against the definition, sample by sample for each facet
+    city = _blocks(np.random.default_rng(1), n=48)
+    z, fac = city.dsm, city.facets
+    ny, nx = z.shape
+    de, dn = np.sin(np.radians(azimuth)), np.cos(np.radians(azimuth))
+    dists = G.march_distances(30.0, 0.25, 0.03)
+    want = np.full(z.shape, -np.inf)
+    for i in range(ny):
+        for j in range(nx):
+            r0, c0 = i - fac["offset"][1, i, j], j + fac["offset"][0, i, j]
+            for t in dists:  # nearest cell, rounded half up; beyond the edge, the border cell
+                r, c = int(np.floor(r0 - t * dn + 0.5)), int(np.floor(c0 + t * de + 0.5))
+                if (r, c) != (i, j):
+                    zs = z[min(max(r, 0), ny - 1), min(max(c, 0), nx - 1)]
+                    want[i, j] = max(want[i, j], (zs - fac["z0"][i, j]) / t)
+    got = G.horizon_tangent(z, 1.0, fac, azimuth, 30.0, 0.25, 0.03)
+    assert fac["wall"].sum() > 30
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    only = np.random.default_rng(2).random(z.shape) < 0.1
+    np.testing.assert_allclose(G.horizon_tangent(z, 1.0, fac, azimuth, 30.0, 0.25, 0.03, only)[only], want[only],
+                               rtol=1e-12)
+
+
+def test_sky_view_of_some_cells_equals_the_whole_grids_there():
+    city = _blocks(np.random.default_rng(3), n=48)
+    only = np.random.default_rng(4).random(city.dsm.shape) < 0.1
+    whole = G.sky_view_sum(city.dsm, 1.0, city.facets, 16, range(16))
+    part = G.sky_view_sum(city.dsm, 1.0, city.facets, 16, range(16), only=only)
+    np.testing.assert_allclose(part[only], whole[only], rtol=1e-12)
+    assert not part[~only].any()
+
+
 @pytest.mark.parametrize("sza", [20.0, 35.0, 50.0])
 @pytest.mark.parametrize("azimuth", [180.0, 90.0])
 def test_box_shadow_length_is_h_tan_sza(sza, azimuth):

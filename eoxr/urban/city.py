@@ -263,19 +263,24 @@ class City:
         return top - (np.arange(ny) + 0.5) * pixel_size, left + (np.arange(nx) + 0.5) * pixel_size
 
     # --- geometry ---------------------------------------------------------------------------------------------
-    def _layered(self, fn) -> np.ndarray:
-        """``fn(facets)`` for the main facets and the caps of wall cells: (2, ny, nx), 0 where no cap."""
+    def _layered(self, fn, restrict: bool = False) -> np.ndarray:
+        """``fn(facets)`` for the main facets and the caps of wall cells: (2, ny, nx), 0 where no cap.
+        ``restrict``: ``fn(facets, only)`` computes just the cells ``only`` (None: all), so that the caps' layer
+        costs in proportion to its few cells."""
         cap = self.present[1]
+        main = fn(self.facets, None) if restrict else fn(self.facets)
         if not cap.any():
-            return np.stack([fn(self.facets), np.zeros(cap.shape)])
+            return np.stack([main, np.zeros(cap.shape)])
         if "caps" not in self._cache:  # the same DSM without walls: horizontal tops at the building edge
             self._cache["caps"] = geo.facets(self.dsm, self.res, self.wall_min_drop, np.zeros(cap.shape, bool))
-        return np.stack([fn(self.facets), np.where(cap, fn(self._cache["caps"]), 0.0)])
+        caps = fn(self._cache["caps"], cap) if restrict else fn(self._cache["caps"])
+        return np.stack([main, np.where(cap, caps, 0.0)])
 
     def sky_view_sum(self, n_azimuths: int, sectors) -> np.ndarray:
         """Per facet layer (2, ny, nx), the sky view factor's sum over azimuth ``sectors`` (see
         :func:`.geometry.sky_view_sum`): sectors computed apart (in parallel tasks) go to ``fields(svf_sums=)``."""
-        return self._layered(lambda f: geo.sky_view_sum(self.dsm, self.res, f, n_azimuths, sectors))
+        return self._layered(lambda f, only: geo.sky_view_sum(self.dsm, self.res, f, n_azimuths, sectors, only=only),
+                             restrict=True)
 
     def has_fields(self, geom: Geometry, n_azimuths: int = 16) -> bool:
         """Whether :meth:`fields` for this geometry is cached (then it costs nothing)."""

@@ -95,11 +95,12 @@ def march_distances(max_dist_cells: float, step: float = 0.25, growth: float = 0
     return np.array(out)
 
 
-def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, base, scale, shift) -> np.ndarray:
+def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, base, scale, shift,
+               only: np.ndarray | None = None) -> np.ndarray:
     """March from each facet's ray origin along ``azimuth_deg`` and keep, per facet, the largest
     ``(zs - base) * scale(t) + shift(t)`` over the sample distances t in ``dists`` (cells), zs being the DSM at the
-    sample (nearest cell, clipped at the grid edge) and ``base`` a per-cell array or None (0); a sample in the
-    facet's own cell does not count.
+    sample (nearest cell; beyond the grid edge its border cell: the city continues as its border) and ``base`` a
+    per-cell array or None (0); a sample in the facet's own cell does not count. ``only``: just these cells (bool grid; -inf elsewhere), each gathered.
 
     A facet on its cell's centre samples the DSM shifted by one offset per distance: a view into the DSM padded
     with its border, several times faster than gathering cell by cell. Walls, whose rays start off-centre, are
@@ -108,7 +109,7 @@ def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, 
     az = np.radians(azimuth_deg)
     de, dn = np.sin(az), np.cos(az)
     off = fac["offset"]
-    wi = np.flatnonzero(off.any(0))  # off-centre ray origins: walls
+    wi = np.flatnonzero(off.any(0) if only is None else only)  # gathered: off-centre ray origins (walls)
     wr = wi // nx - off[1].ravel()[wi]
     wc = wi % nx + off[0].ravel()[wi]
     base_w = 0.0 if base is None else base.ravel()[wi]
@@ -119,7 +120,7 @@ def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, 
     best_w = np.full(len(wi), -np.inf)
     buf = np.empty(z.shape)
     steps = [(int(np.floor(0.5 - t * dn)), int(np.floor(0.5 + t * de)), scale(t), shift(t)) for t in dists]
-    for dr, dc, sc, sh in steps:
+    for dr, dc, sc, sh in steps if only is None else []:
         if not (dr or dc):
             continue
         view = zp[pad + dr:pad + dr + ny, pad + dc:pad + dc + nx]
@@ -131,22 +132,23 @@ def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, 
         if sh:
             buf += sh
         np.maximum(best, buf, out=best)
+    own_r, own_c = wi // nx, wi % nx
     for t, (_, _, sc, sh) in zip(dists, steps if len(wi) else []):
-        r = np.clip(np.floor(wr + (0.5 - t * dn)), 0, ny - 1).astype(np.intp)
-        c = np.clip(np.floor(wc + (0.5 + t * de)), 0, nx - 1).astype(np.intp)
-        k = r * nx + c
-        zs = np.where(k == wi, -np.inf, zf[k])
+        r, c = np.floor(wr + (0.5 - t * dn)).astype(np.intp), np.floor(wc + (0.5 + t * de)).astype(np.intp)
+        zs = zf[np.clip(r, 0, ny - 1) * nx + np.clip(c, 0, nx - 1)]
+        zs[(r == own_r) & (c == own_c)] = -np.inf
         np.maximum(best_w, (zs - base_w) * sc + sh, out=best_w)
     best.ravel()[wi] = best_w
     return best
 
 
 def horizon_tangent(dsm: np.ndarray, res: float, fac: dict, azimuth_deg: float, max_dist: float,
-                    step: float = 0.25, growth: float = 0.0) -> np.ndarray:
-    """Largest elevation tangent of the DSM seen from each facet's ray origin along ``azimuth_deg``."""
+                    step: float = 0.25, growth: float = 0.0, only: np.ndarray | None = None) -> np.ndarray:
+    """Largest elevation tangent of the DSM seen from each facet's ray origin along ``azimuth_deg`` (``only``:
+    just these cells, see :func:`_max_along`)."""
     z = np.asarray(dsm, dtype=float)
     return _max_along(z, fac, azimuth_deg, march_distances(max_dist / res, step, growth), fac["z0"],
-                      lambda t: 1.0 / (t * res), lambda t: 0.0)
+                      lambda t: 1.0 / (t * res), lambda t: 0.0, only)
 
 
 def _slope_aspect(normal):
@@ -168,24 +170,28 @@ def sky_view_from_sums(sums, n_azimuths: int) -> np.ndarray:
 
 
 def sky_view_sum(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int, sectors, max_dist: float | None = None,
-                 step: float = 0.25, growth: float = 0.03) -> np.ndarray:
+                 step: float = 0.25, growth: float = 0.03, only: np.ndarray | None = None) -> np.ndarray:
     """The sky view factor's sum over the azimuth ``sectors`` (indices < ``n_azimuths``): sums over disjoint
-    sectors add up, so the horizon marches can run in parallel tasks (:func:`sky_view_from_sums`)."""
+    sectors add up, so the horizon marches can run in parallel tasks (:func:`sky_view_from_sums`). ``only``:
+    just these cells (bool grid; 0 elsewhere), e.g. the few caps of wall cells."""
     z = np.asarray(dsm, dtype=float)
     if max_dist is None:
         max_dist = max(6.0 * float(np.ptp(z)), 2 * res)
-    slope, aspect = _slope_aspect(fac["normal"])
-    total = np.zeros(z.shape)
+    cells = slice(None) if only is None else np.flatnonzero(only)
+    slope, aspect = (v.ravel()[cells] for v in _slope_aspect(fac["normal"]))
+    total = np.zeros(z.size)
     for k in sectors:
         phi = 2 * np.pi * (k + 0.5) / n_azimuths
         # the ground beyond the DSM is a level plane: horizons never sink below the horizontal
-        elev = np.arctan(np.maximum(horizon_tangent(z, res, fac, np.degrees(phi), max_dist, step, growth), 0.0))
+        tangent = horizon_tangent(z, res, fac, np.degrees(phi), max_dist, step, growth, only).ravel()[cells]
+        elev = np.arctan(np.maximum(tangent, 0.0))
         plane = np.arctan(-np.tan(np.minimum(slope, np.pi / 2 - 1e-9)) * np.cos(phi - aspect))
         plane = np.where(slope >= np.pi / 2 - 1e-6, np.where(np.cos(phi - aspect) > 0, -np.pi / 2, np.pi / 2), plane)
         h = np.pi / 2 - np.maximum(elev, plane)
         h = np.clip(h, 0.0, np.pi)
-        total += np.cos(slope) * np.sin(h) ** 2 + np.sin(slope) * np.cos(phi - aspect) * (h - np.sin(h) * np.cos(h))
-    return total
+        total[cells] += (np.cos(slope) * np.sin(h) ** 2
+                         + np.sin(slope) * np.cos(phi - aspect) * (h - np.sin(h) * np.cos(h)))
+    return total.reshape(z.shape)
 
 
 def direction(zenith_deg: float, azimuth_deg: float) -> np.ndarray:
