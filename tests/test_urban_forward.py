@@ -272,7 +272,7 @@ def test_planck_and_solar_weights():
 
 @pytest.mark.parametrize("weight, psf, split, flat", [("view", 0.5, False, False), ("area", 0.0, True, False),
                                                       ("view", 0.6, True, False), ("view", 0.5, False, True)])
-def test_features_of_a_band_of_rows_equal_those_rows_of_the_whole_grid(weight, psf, split, flat):
+def test_features_of_a_band_or_tile_equal_those_pixels_of_the_whole_grid(weight, psf, split, flat):
     city = _blocks(np.random.default_rng(3), n=120)
     geom = Geometry(40.0, 140.0, 8.0, 100.0)
     f = city.fields(geom)
@@ -283,6 +283,11 @@ def test_features_of_a_band_of_rows_equal_those_rows_of_the_whole_grid(weight, p
         band = F.features(city, f, grid, rows=rows, **kw)
         for k, v in whole.items():
             np.testing.assert_allclose(band[k], v[..., rows[0]:rows[1], :], rtol=1e-9, atol=1e-12, err_msg=k)
+    for rows, cols in (((0, 7), (0, 9)), ((7, 13), (9, 20)), ((13, 20), (4, 11))):
+        tile = F.features(city, f, grid, rows=rows, cols=cols, **kw)
+        for k, v in whole.items():
+            np.testing.assert_allclose(tile[k], v[..., rows[0]:rows[1], cols[0]:cols[1]], rtol=1e-9, atol=1e-12,
+                                       err_msg=k)
 
 
 @pytest.mark.parametrize("factor, psf_px, row0, col0", [(10, 0.5, 0, 0), (5, 0.9, 3, 7), (4, 0.2, 2, 0), (3, 2.0, 1, 2)])

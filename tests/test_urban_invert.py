@@ -308,12 +308,24 @@ def test_chunk_halos_are_the_neighbours_pixels():
         return np.nansum(win * np.arange(win[0, 0, 0].size).reshape(win.shape[-2:]), axis=(-2, -1))
 
     want = centre_and_corners(padded)
-    # one part whole, the other in bands of the row chunks (dicts, as the feature tasks give them)
-    bands = [{"f": other[:, r0:r1]} for r0, r1 in ((0, 3), (3, 8), (8, 11))]
-    got = _stack_run(dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5))), [([part], None), (bands, "f")],
-                     centre_and_corners, 5, h, lazy=True)
-    assert got.numblocks == (1, 3, 3)
-    np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
+    # one part whole, the other in tiles (dicts, as the feature tasks give them): bands of the row chunks, or
+    # tiles of a row chunk and a run of column chunks
+    rows = ((0, 3), (3, 8), (8, 11))
+    bands = [[{"f": other[:, r0:r1]}] for r0, r1 in rows]
+    tiles = [[{"f": other[:, r0:r1, c0:c1]} for c0, c1 in ((0, 8), (8, 13))] for r0, r1 in rows]
+    img_d = dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5)))
+    for split in ((bands, "f", None), (tiles, "f", np.array([0, 8, 13]))):
+        got = _stack_run(img_d, [([[part]], None, None), split], centre_and_corners, 5, h, lazy=True)
+        assert got.numblocks == (1, 3, 3)
+        np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("chunks, edges", [((32, 32, 32, 32), [0, 64, 128]), ((16, 16), [0, 32]),
+                                           ((50, 50, 10), [0, 110]), ((70, 30), [0, 100]), ((64,), [0, 64])])
+def test_feature_tiles_span_whole_chunks_at_least_min_wide(chunks, edges):
+    from eoxr.urban.invert import _tile_edges
+
+    assert _tile_edges(chunks, 64).tolist() == edges
 
 
 def test_a_pickled_city_leaves_its_facets_behind_and_derives_them_again(s2_scene):

@@ -187,7 +187,8 @@ def _margin_cells(grid: CoarseGrid, psf_px: float, radius_cells: int, couplings:
 
 def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,
              weight: str = "view", flat: bool = False, mu_s: float = 1.0, split_lit: bool = False,
-             only: tuple[str, ...] | None = None, rows: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+             only: tuple[str, ...] | None = None, rows: tuple[int, int] | None = None,
+             cols: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Element features per sensor pixel: a, g, s (ne, ny, nx) and c, cg, cs (ne, ne, ny, nx).
 
     ``weight="view"``: PSF-weighted means over what the sensor sees (sum a = 1), for the observation model.
@@ -195,23 +196,25 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     ``flat=True``: the 2-D baseline: every cell a flat unshaded facet (a = g/mu_s = s = class fraction, c = 0),
     ``mu_s`` the cosine of the sun zenith.
     ``split_lit=True``: classes 2e (shaded) and 2e + 1 (sunlit) for element e, for temperatures that differ
-    between sunlit and shaded facets. ``only``: compute just these features. ``rows``: just pixel rows
-    [r0, r1) of ``grid``, from the fine cells they depend on (the same values as those rows of the whole grid:
-    tasks over bands of rows share out the work).
+    between sunlit and shaded facets. ``only``: compute just these features. ``rows``, ``cols``: just pixel rows
+    [r0, r1) and columns [c0, c1) of ``grid``, from the fine cells they depend on (the same values as those
+    pixels of the whole grid: tasks over tiles share out the work).
     """
     ne = len(city.names)
     want = set(only or FEATURES_1 + FEATURES_2)
     radius_cells = int(round(radius_m / city.res))
     el, cap = city.layers, city.present[1]  # (2, ny, nx): the facets of each cell, see :mod:`.city`
-    if rows is not None:
+    if rows is not None or cols is not None:
         margin = _margin_cells(grid, psf_px if weight == "view" else 0.0, radius_cells,
                                not flat and bool(want & set(FEATURES_2)))
         f = grid.factor
-        top = grid.row0 + rows[0] * f
+        rows, cols = rows or (0, grid.ny), cols or (0, grid.nx)
+        top, left = grid.row0 + rows[0] * f, grid.col0 + cols[0] * f
         a, b = max(top - margin, 0), min(grid.row0 + rows[1] * f + margin, el.shape[-2])
-        el, cap = el[:, a:b], cap[a:b]
-        fields = {k: v[..., a:b, :] for k, v in fields.items()}
-        grid = CoarseGrid(f, top - a, grid.col0, rows[1] - rows[0], grid.nx)
+        c, d = max(left - margin, 0), min(grid.col0 + cols[1] * f + margin, el.shape[-1])
+        el, cap = el[:, a:b, c:d], cap[a:b, c:d]
+        fields = {k: v[..., a:b, c:d] for k, v in fields.items()}
+        grid = CoarseGrid(f, top - a, left - c, rows[1] - rows[0], cols[1] - cols[0])
     if split_lit:
         lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
         el = 2 * el + lit

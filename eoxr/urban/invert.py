@@ -547,20 +547,22 @@ def _pick(source, name):
     return source if name is None else source[name]
 
 
-def _part_rows(sources, name) -> np.ndarray:
-    """One part, (C, rows, X), from its sources of consecutive bands of rows."""
-    p = np.concatenate([_pick(v, name) for v in sources], axis=-2) if len(sources) > 1 else _pick(sources[0], name)
+def _mosaic(sources, name) -> np.ndarray:
+    """One part, (C, rows, columns), from its sources: rows of tiles (nested lists), adjacent in the image."""
+    rows = [np.concatenate([_pick(v, name) for v in row], axis=-1) if len(row) > 1 else _pick(row[0], name)
+            for row in sources]
+    p = np.concatenate(rows, axis=-2) if len(rows) > 1 else rows[0]
     return p.reshape(-1, *p.shape[-2:])
 
 
 def _stack_block(around, parts, const, at, h, func):
-    """One chunk's task: its window of the image (with halo), of the parts (``[sources, first row, name]``:
-    the bands of rows it overlaps) and of ``const``."""
-    y0, x0, hy, hx, _, nx = at
+    """One chunk's task: its window of the image (with halo), of the parts (``[sources, first row, first
+    column, name]``: the tiles its window overlaps) and of ``const``."""
+    y0, x0, hy, hx = at[:4]
     chans = [_with_halo(around, h)]
-    for sources, row0, name in parts:
-        p = _part_rows(sources, name)
-        chans.append(_halo_slice(p, y0 - row0, x0, hy, hx, p.shape[-2], nx))
+    for sources, row0, col0, name in parts:
+        p = _mosaic(sources, name)
+        chans.append(_halo_slice(p, y0 - row0, x0 - col0, hy, hx, *p.shape[-2:]))
     if const is not None:
         c = np.asarray(const, dtype=float)
         chans.append(_halo_slice(np.broadcast_to(c[:, None, None], (len(c),) + at[-2:]), *at))
@@ -569,7 +571,7 @@ def _stack_block(around, parts, const, at, h, func):
 
 def _halo_ready(y, h: int):
     """Dask array ``y`` (..., Y, X) rechunked, if need be, so that a halo of ``h`` pixels reaches the next chunk
-    only: its row chunks are the bands of rows of :func:`_stack_run`'s parts."""
+    only: its chunks are the tiles of :func:`_stack_run`'s parts."""
     cy, cx = y.chunks[-2:]
     if min(cy + cx) < max(h, 1):
         y = y.rechunk({y.ndim - 2: max(h, max(cy)), y.ndim - 1: max(h, max(cx))})
@@ -579,18 +581,20 @@ def _halo_ready(y, h: int):
 def _stack_run(y, parts, func, nout, h, lazy, const=None):
     """Run ``func`` on the stack (C, Y, X) of the image ``y``, the whole-image ``parts`` (each (..., Y, X),
     flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
-    A part is ``(sources, name)``: ``source[name]`` (``source`` itself when ``name`` is None) of one source for
-    the whole image, or of one source per row chunk of :func:`_halo_ready` ``(y)`` holding those rows.
+    A part is ``(sources, name, col_edges)``: ``source[name]`` (``source`` itself when ``name`` is None) of the
+    sources, rows of tiles (nested lists): one row for the whole image or one per row chunk of
+    :func:`_halo_ready` ``(y)``, and in each row one tile for all columns (``col_edges`` None) or one per interval
+    of ``col_edges`` (pixel columns; tiles span whole chunks).
 
     Eager: on the whole image. Lazy: one task per chunk of ``y``, which takes its halo from the (up to 8)
-    neighbouring chunks itself and slices its window of the parts from the sources of its rows and their
+    neighbouring chunks itself and slices its window of the parts from the sources of its tile and their
     neighbours; the sources (Dask delayed objects, e.g. a dict of features computed together) and ``const`` are
     computed once, so the graph holds one task per chunk however many channels the stack has (halos by
     ``da.overlap`` cost some ten slicing and padding tasks per chunk, and a getitem task per part would add a
     scheduler round trip each).
     """
     if not lazy:
-        chans = [np.asarray(y, dtype=float)] + [_part_rows(*p) for p in parts]
+        chans = [np.asarray(y, dtype=float)] + [_mosaic(*p[:2]) for p in parts]
         if const is not None:
             chans.append(np.broadcast_to(np.asarray(const, float)[:, None, None], (len(const),) + y.shape[1:]))
         padded = np.pad(np.concatenate(chans), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
@@ -607,30 +611,61 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
     ny, nx = sum(cy), sum(cx)
     oy, ox = np.cumsum((0,) + cy), np.cumsum((0,) + cx)
     deps = {}
-    bands = []
-    for sources, pname in parts:
-        if len(sources) not in (1, len(cy)):
-            raise ValueError(f"a part has {len(sources)} bands of rows for {len(cy)} row chunks of the image")
-        ds = [src if isinstance(src, Delayed) else dask.delayed(src) for src in sources]
-        deps.update({d.key: d for d in ds})
-        bands.append(([d.key for d in ds], pname))
+    tiles = []
+    for sources, pname, col_edges in parts:
+        nr, nc = len(sources), len(sources[0])
+        if nr not in (1, len(cy)) or nc != (1 if col_edges is None else len(col_edges) - 1):
+            raise ValueError(f"a part has {nr} x {nc} tiles for {len(cy)} row chunks of the image and column "
+                             f"edges {col_edges}")
+        ds = [[src if isinstance(src, Delayed) else dask.delayed(src) for src in row] for row in sources]
+        deps.update({d.key: d for row in ds for d in row})
+        tiles.append(([[d.key for d in row] for row in ds], col_edges, pname))
     dconst = None if const is None else dask.delayed(np.asarray)(const)
     name = f"urban-window-{uuid.uuid4().hex}"  # func may be a closure: a token would not tell passes apart
 
     def key(i, j):
         return (y.name, 0, i, j) if 0 <= i < len(cy) and 0 <= j < len(cx) else None
 
+    def span(edges, lo, hi, n):  # the tiles of ``edges`` that pixels [lo, hi) overlap: first, end, first pixel
+        if edges is None:
+            return 0, 1, 0
+        k0 = max(int(np.searchsorted(edges, lo, "right")) - 1, 0)
+        return k0, min(int(np.searchsorted(edges, hi, "left")), n), int(edges[k0])
+
     dsk = {}
     for i in range(len(cy)):
-        lo, hi = max(i - 1, 0), min(i + 2, len(cy))
-        pk = [[keys, 0, pname] if len(keys) == 1 else [keys[lo:hi], int(oy[lo]), pname] for keys, pname in bands]
         for j in range(len(cx)):
+            pk = []
+            for keys, col_edges, pname in tiles:
+                i0, i1, r0 = span(None if len(keys) == 1 else oy, oy[i] - h, oy[i + 1] + h, len(keys))
+                j0, j1, c0 = span(col_edges, ox[j] - h, ox[j + 1] + h, len(keys[0]))
+                pk.append([[row[j0:j1] for row in keys[i0:i1]], r0, c0, pname])
             around = [[key(i + a, j + b) for b in (-1, 0, 1)] for a in (-1, 0, 1)]
             at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
             dsk[(name, 0, i, j)] = (_stack_block, around, pk, None if dconst is None else dconst.key, at, h, func)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[y, *deps.values()]
                                             + ([] if dconst is None else [dconst]))
     return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
+
+
+MIN_TILE_PX = 64  # feature tiles span column chunks up to this width at least
+
+
+def _tile_edges(col_chunks, min_px: int) -> np.ndarray:
+    """Column edges (pixels) of feature tiles: runs of consecutive column chunks, each at least ``min_px`` wide
+    (the last one may hold the rest)."""
+    edges, width = [0], 0
+    for c in col_chunks:
+        width += c
+        if width >= min_px:
+            edges.append(edges[-1] + width)
+            width = 0
+    if width:
+        if len(edges) > 1:
+            edges[-1] += width
+        else:
+            edges.append(width)
+    return np.array(edges)
 
 
 def _sky_view_sum(city, n_azimuths, sectors):
@@ -751,14 +786,14 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     for k, (weight, psf_, split, _) in recipes.items():
         groups.setdefault((weight, psf_, split), []).append(k)
 
-    def band_task(city_, fields, rows):
-        """Every feature of pixel rows [r0, r1) (None: all rows): {recipe key: array}."""
+    def tile_task(city_, fields, rows, cols):
+        """Every feature of the pixels of rows [r0, r1) and columns [c0, c1) (None: all): {recipe key: array}."""
         city_ = resolve(city_)
         fields = city_.fields(geom, n_azimuths) if fields is None else fields
         out = {}
         for (weight, psf_, split), keys in groups.items():
             ft = features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
-                          only=tuple(recipes[k][3] for k in keys), rows=rows)
+                          only=tuple(recipes[k][3] for k in keys), rows=rows, cols=cols)
             out.update({k: ft[recipes[k][3]] for k in keys})
         return out
 
@@ -769,24 +804,26 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         from .shipping import city_for_graph
 
         # the city enters the graph once, then its horizons (a few sector tasks unless cached), then the features
-        # by bands of rows, one per row chunk of the image: the work shared out evenly over the workers, and each
-        # chunk's inversion waits only for the bands its window overlaps
+        # by tiles: one per row chunk of the image and run of column chunks at least MIN_TILE_PX wide (its margin,
+        # the PSF's and the bounces' reach, a small share of it); the work shared out over the workers, and each
+        # chunk's inversion waits only for the tiles its window overlaps
         dcity = city_for_graph(city)
-        if city.has_fields(geom, n_azimuths):  # cached in the city: each band task reads its own copy's
+        if city.has_fields(geom, n_azimuths):  # cached in the city: each tile task reads its own copy's
             dfields = None
         else:  # the horizon marches, the costliest part, in parallel tasks
             sums = [dask.delayed(_sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
                     for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
             dfields = dask.delayed(_fields, pure=False)(dcity, geom, n_azimuths, sums)
-        row_chunks = _halo_ready(img.data, h).chunks[1]
-        edges = np.cumsum((0,) + row_chunks)
-        bands = [dask.delayed(band_task, pure=False)(dcity, dfields, (int(r0), int(r1)))
-                 for r0, r1 in zip(edges[:-1], edges[1:])]
-        parts = {k: (bands, k) for k in recipes}
+        chunks = _halo_ready(img.data, h).chunks
+        rows = np.cumsum((0,) + chunks[1])
+        cols = _tile_edges(chunks[2], MIN_TILE_PX)
+        tiles = [[dask.delayed(tile_task, pure=False)(dcity, dfields, (int(r0), int(r1)), (int(c0), int(c1)))
+                  for c0, c1 in zip(cols[:-1], cols[1:])] for r0, r1 in zip(rows[:-1], rows[1:])]
+        parts = {k: (tiles, k, cols) for k in recipes}
 
     else:
-        whole = band_task(city, city.fields(geom, n_azimuths), None)
-        parts = {k: ([whole], k) for k in recipes}
+        whole = tile_task(city, city.fields(geom, n_azimuths), None, None)
+        parts = {k: ([[whole]], k, None) for k in recipes}
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
     out = {}
