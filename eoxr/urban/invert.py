@@ -149,7 +149,7 @@ def _weighted_windows(fields: np.ndarray, sw: np.ndarray, window: int) -> np.nda
     ``sw`` (G, P, K) weights each window offset; P and K are ordered as by :func:`_windows`."""
     G, _, _, C = fields.shape
     v = np.moveaxis(sliding_window_view(fields, (window, window), axis=(1, 2)), 3, -1)  # (G, Py, Px, w, w, C)
-    out = np.multiply(v, sw.reshape(v.shape[:-1] + (1,)))
+    out = np.multiply(v, sw.reshape(v.shape[:-1] + (1,)), order="C")  # C order: the reshape below is a view
     return out.reshape(G, -1, window * window, C)
 
 
