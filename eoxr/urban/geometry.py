@@ -100,7 +100,8 @@ def _max_along(z: np.ndarray, fac: dict, azimuth_deg: float, dists: np.ndarray, 
     """March from each facet's ray origin along ``azimuth_deg`` and keep, per facet, the largest
     ``(zs - base) * scale(t) + shift(t)`` over the sample distances t in ``dists`` (cells), zs being the DSM at the
     sample (nearest cell; beyond the grid edge its border cell: the city continues as its border) and ``base`` a
-    per-cell array or None (0); a sample in the facet's own cell does not count. ``only``: just these cells (bool grid; -inf elsewhere), each gathered.
+    per-cell array or None (0); a sample in the facet's own cell does not count. ``only``: just these cells
+    (bool grid; -inf elsewhere), each gathered.
 
     A facet on its cell's centre samples the DSM shifted by one offset per distance: a view into the DSM padded
     with its border, several times faster than gathering cell by cell. Walls, whose rays start off-centre, are
@@ -177,20 +178,24 @@ def sky_view_sum(dsm: np.ndarray, res: float, fac: dict, n_azimuths: int, sector
     z = np.asarray(dsm, dtype=float)
     if max_dist is None:
         max_dist = max(6.0 * float(np.ptp(z)), 2 * res)
-    cells = slice(None) if only is None else np.flatnonzero(only)
+    cells = np.arange(z.size) if only is None else np.flatnonzero(only)
     slope, aspect = (v.ravel()[cells] for v in _slope_aspect(fac["normal"]))
+    level = slope == 0.0  # most cells (ground, flat roofs): cos^2 of the horizon elevation, no trigonometry
+    lc, sc = cells[level], cells[~level]
+    slope, aspect = slope[~level], aspect[~level]
     total = np.zeros(z.size)
     for k in sectors:
         phi = 2 * np.pi * (k + 0.5) / n_azimuths
         # the ground beyond the DSM is a level plane: horizons never sink below the horizontal
-        tangent = horizon_tangent(z, res, fac, np.degrees(phi), max_dist, step, growth, only).ravel()[cells]
-        elev = np.arctan(np.maximum(tangent, 0.0))
+        tangent = np.maximum(horizon_tangent(z, res, fac, np.degrees(phi), max_dist, step, growth, only).ravel(), 0.0)
+        total[lc] += 1.0 / (1.0 + tangent[lc] ** 2)
+        elev = np.arctan(tangent[sc])
         plane = np.arctan(-np.tan(np.minimum(slope, np.pi / 2 - 1e-9)) * np.cos(phi - aspect))
         plane = np.where(slope >= np.pi / 2 - 1e-6, np.where(np.cos(phi - aspect) > 0, -np.pi / 2, np.pi / 2), plane)
         h = np.pi / 2 - np.maximum(elev, plane)
         h = np.clip(h, 0.0, np.pi)
-        total[cells] += (np.cos(slope) * np.sin(h) ** 2
-                         + np.sin(slope) * np.cos(phi - aspect) * (h - np.sin(h) * np.cos(h)))
+        total[sc] += (np.cos(slope) * np.sin(h) ** 2
+                      + np.sin(slope) * np.cos(phi - aspect) * (h - np.sin(h) * np.cos(h)))
     return total.reshape(z.shape)
 
 
