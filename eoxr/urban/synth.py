@@ -65,9 +65,13 @@ def emissivity_prior(bands) -> dict[str, list[float]]:
     return {e: list(np.interp([b.centre for b in bands], _EPS_WL, v)) for e, v in EPS_LIBRARY.items()}
 
 
-def _disc(mask_shape, r0, c0, radius):
-    yy, xx = np.ogrid[:mask_shape[0], :mask_shape[1]]
-    return (yy - r0) ** 2 + (xx - c0) ** 2 <= radius**2
+def _disc(shape, r0, c0, radius):
+    """The cells whose centres lie within ``radius`` of (r0, c0): (its bounding window, as a tuple of slices, and the
+    mask within it); a window, not a whole-grid mask, so that thousands of trees cost in proportion to their size."""
+    ra, rb = max(int(np.floor(r0 - radius)), 0), min(int(np.ceil(r0 + radius)) + 1, shape[0])
+    ca, cb = max(int(np.floor(c0 - radius)), 0), min(int(np.ceil(c0 + radius)) + 1, shape[1])
+    yy, xx = np.ogrid[ra:rb, ca:cb]
+    return (slice(ra, rb), slice(ca, cb)), (yy - r0) ** 2 + (xx - c0) ** 2 <= radius**2
 
 
 def make_city(size_m: float = 200.0, res: float = 1.0, seed: int = 0, origin=ORIGIN) -> City:
@@ -114,22 +118,23 @@ def make_city(size_m: float = 200.0, res: float = 1.0, seed: int = 0, origin=ORI
             for _ in range(rng.integers(2, 6)):
                 rad = rng.uniform(2.5, 5.0) / res
                 tr, tc = rng.uniform(r0 + rad, r1 - rad), rng.uniform(c0 + rad, c1 - rad)
-                m = _disc(code.shape, tr, tc, rad)
-                code[m] = idx["tree"]
-                dsm[m] = np.maximum(dsm[m], rng.uniform(6, 12))
+                w, m = _disc(code.shape, tr, tc, rad)
+                code[w][m] = idx["tree"]
+                dsm[w][m] = np.maximum(dsm[w][m], rng.uniform(6, 12))
         elif kind == "water":
             code[r0:r1, c0:c1] = idx["grass"]
-            m = _disc(code.shape, (r0 + r1) / 2, (c0 + c1) / 2, 0.4 * min(r1 - r0, c1 - c0))
-            code[m] = idx["water"]
+            w, m = _disc(code.shape, (r0 + r1) / 2, (c0 + c1) / 2, 0.4 * min(r1 - r0, c1 - c0))
+            code[w][m] = idx["water"]
         else:
             code[r0:r1, c0:c1] = idx["soil"]
     # street trees on road cells
     road = np.argwhere(code == idx["road"])
     for k in rng.choice(len(road), size=max(1, int(len(road) * 0.0025)), replace=False):
         rad = rng.uniform(2.0, 3.5) / res
-        m = _disc(code.shape, road[k][0], road[k][1], rad) & (code == idx["road"])
-        code[m] = idx["tree"]
-        dsm[m] = np.maximum(dsm[m], rng.uniform(6, 10))
+        w, m = _disc(code.shape, road[k][0], road[k][1], rad)
+        m &= code[w] == idx["road"]
+        code[w][m] = idx["tree"]
+        dsm[w][m] = np.maximum(dsm[w][m], rng.uniform(6, 10))
     x = origin[0] + (np.arange(n) + 0.5) * res
     y = origin[1] - (np.arange(n) + 0.5) * res
     d = xr.DataArray(dsm, dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs(CRS)
