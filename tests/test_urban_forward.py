@@ -290,6 +290,13 @@ def test_features_of_a_band_or_tile_equal_those_pixels_of_the_whole_grid(weight,
                                        err_msg=k)
 
 
+@pytest.mark.parametrize("sigma", [3.0, 600.0])  # a kernel narrower and one much wider than the grid
+def test_adjacency_blur_equals_the_reflect_mode_gaussian_filter(sigma):
+    f = np.random.default_rng(5).uniform(size=(3, 41, 57))
+    want = ndimage.gaussian_filter(f, sigma=(0, sigma, sigma), mode="reflect")
+    np.testing.assert_allclose(F._blur_reflect(f, sigma), want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("factor, psf_px, row0, col0", [(10, 0.5, 0, 0), (5, 0.9, 3, 7), (4, 0.2, 2, 0), (3, 2.0, 1, 2)])
 @pytest.mark.parametrize("shape", ["square", "row band", "column band"])  # bands reduce their short axis first
 def test_blur_and_sum_equals_the_blurred_field_summed_per_pixel(factor, psf_px, row0, col0, shape):

@@ -120,6 +120,25 @@ def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float
     return grid.block_sum(conv(num)) / np.where(d > 0, d, np.nan)
 
 
+@lru_cache(maxsize=4)
+def _reflect_blur_matrix(n: int, sigma: float) -> np.ndarray:
+    """(n, n) matrix M with M f = ``gaussian_filter1d(f, sigma, mode="reflect")`` along one axis (cached,
+    read-only)."""
+    m = ndimage.gaussian_filter1d(np.eye(n), sigma, axis=0, mode="reflect")
+    m.flags.writeable = False
+    return m
+
+
+def _blur_reflect(field: np.ndarray, sigma: float) -> np.ndarray:
+    """``gaussian_filter`` of the last two axes, ``mode="reflect"``. An environment of hundreds of metres on a fine
+    grid has a kernel wider than the grid; up to 2048 cells a side, two matrix products are then many times faster
+    than the direct convolution (300 m at 0.5 m on 320 x 320 cells: a 4801-tap kernel)."""
+    ny, nx = field.shape[-2:]
+    if max(ny, nx) > 2048:
+        return ndimage.gaussian_filter(field, sigma=(0,) * (field.ndim - 2) + (sigma, sigma), mode="reflect")
+    return _reflect_blur_matrix(ny, sigma) @ field @ _reflect_blur_matrix(nx, sigma).T
+
+
 def fine_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, radius_m: float = 8.0,
                     n_bounce: int = 1) -> dict[str, np.ndarray]:
     """Per-facet irradiance and exitance for reflectances ``rho`` (nb, 2, ny, nx) (facet layers, see
@@ -147,8 +166,7 @@ def simulate_reflective(city: City, fields: dict, rho: np.ndarray, terms: dict, 
     seen = w.sum(0)
     if adjacency_m:
         sig = adjacency_m / city.res
-        env = ndimage.gaussian_filter(ls, sigma=(0, sig, sig), mode="reflect") / np.maximum(
-            ndimage.gaussian_filter(seen, sigma=sig, mode="reflect"), 1e-12)
+        env = _blur_reflect(ls, sig) / np.maximum(_blur_reflect(seen, sig), 1e-12)
         num = terms["L_path"][:, None, None] * seen + tup * ls + tdif * env * seen
     else:
         num = terms["L_path"][:, None, None] * seen + (tup + tdif) * ls
