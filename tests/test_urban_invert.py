@@ -124,6 +124,40 @@ def test_lazy_inversion_of_an_uncached_city_splits_the_horizon_marches(s2_scene)
     np.testing.assert_allclose(res["reflectance"].values, ref["reflectance"].values, rtol=1e-7, atol=1e-8)
 
 
+def test_later_calls_on_a_cluster_reuse_the_horizons_of_the_first(s2_scene):
+    from dask.distributed import Client, LocalCluster
+
+    from eoxr.urban.invert import _fields, _sky_view_sum
+
+    city, sen, truth, obs = s2_scene
+    fresh = synth.make_city(200.0, 2.0, seed=3)  # the same city, nothing cached in this process
+    lazy = obs.chunk({"y": 10, "x": 10})
+    other = Geometry(50.0, 120.0, 8.0, 100.0)  # a later scene: the horizons are the same, the sun is not
+
+    def marches(res):
+        return sum("sky_view_sum" in str(k) for k in res["reflectance"].data.__dask_graph__())
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cl, \
+            Client(cl):
+        first = lazy.urban.invert(fresh, sen, ATM, window=5, max_iter=8, budget=False)
+        assert marches(first) > 0
+        first = first.compute()
+        again = lazy.urban.invert(fresh, sen, ATM, window=5, max_iter=8, budget=False)
+        later = lazy.urban.invert(fresh, sen, ATM, window=5, max_iter=8, budget=False, geometry=other)
+        assert marches(again) == marches(later) == 0 and not fresh.has_fields(GEOM)
+        np.testing.assert_allclose(again.reflectance.values, first.reflectance.values, rtol=1e-9, atol=1e-12)
+        ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False, geometry=other)
+        np.testing.assert_allclose(later.reflectance.values, ref.reflectance.values, rtol=1e-7, atol=1e-8)
+    # with several workers, a copy that holds the horizons skips its sector; a copy without them adds the sectors
+    # that were skipped elsewhere
+    holder, bare = synth.make_city(200.0, 2.0, seed=3), synth.make_city(200.0, 2.0, seed=3)
+    holder.fields(GEOM)
+    sectors = [(0, 1, 2, 3, 4, 5, 6, 7), (8, 9, 10, 11, 12, 13, 14, 15)]
+    sums = [_sky_view_sum(holder, 16, sectors[0]), _sky_view_sum(bare, 16, sectors[1])]
+    assert sums[0] is None and sums[1] is not None
+    np.testing.assert_allclose(_fields(bare, GEOM, 16, sums, sectors)["svf"], holder.fields(GEOM)["svf"], atol=1e-12)
+
+
 def test_budget_matches_cell_truth(s2_scene):
     # with the true element reflectances the budget formulas equal the per-cell energy sums of the forward model
     city, sen, truth, obs = s2_scene

@@ -282,6 +282,17 @@ class City:
         return self._layered(lambda f, only: geo.sky_view_sum(self.dsm, self.res, f, n_azimuths, sectors, only=only),
                              restrict=True)
 
+    def has_sky_view(self, n_azimuths: int = 16) -> bool:
+        """Whether the sky view factor (the costliest field; it does not depend on the geometry) is cached."""
+        return ("svf", n_azimuths) in self._cache
+
+    def adopt_fields(self, geom: Geometry, n_azimuths: int, fields: dict) -> None:
+        """Cache ``fields`` (:meth:`fields` of a copy of this city, e.g. computed on another Dask worker) where
+        this copy has none yet."""
+        self._cache.setdefault(("svf", n_azimuths), fields["svf"])
+        self._cache.setdefault(_geometry_key(geom), (fields["mu_sun"], fields["view"]))
+        self._cache.setdefault("area", fields["area"])
+
     def has_fields(self, geom: Geometry, n_azimuths: int = 16) -> bool:
         """Whether :meth:`fields` for this geometry is cached (then it costs nothing)."""
         return ("svf", n_azimuths) in self._cache and _geometry_key(geom) in self._cache

@@ -669,11 +669,18 @@ def _tile_edges(col_chunks, min_px: int) -> np.ndarray:
 
 
 def _sky_view_sum(city, n_azimuths, sectors):
-    return resolve(city).sky_view_sum(n_azimuths, sectors)
+    """The sky view sum of ``sectors``; None where the worker's copy holds the horizons of an earlier call."""
+    city = resolve(city)
+    return None if city.has_sky_view(n_azimuths) else city.sky_view_sum(n_azimuths, sectors)
 
 
-def _fields(city, geom, n_azimuths, sums):
-    return resolve(city).fields(geom, n_azimuths, sums)
+def _fields(city, geom, n_azimuths, sums, sectors):
+    """The city's fields from the sector sums of :func:`_sky_view_sum`; sectors left out (their task ran on a
+    worker whose copy holds the horizons) are computed here unless this copy holds them too."""
+    city = resolve(city)
+    if not city.has_sky_view(n_azimuths):
+        sums = [city.sky_view_sum(n_azimuths, sec) if s is None else s for s, sec in zip(sums, sectors)]
+    return city.fields(geom, n_azimuths, sums)
 
 
 def _bands(img, bands):
@@ -789,7 +796,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     def tile_task(city_, fields, rows, cols):
         """Every feature of the pixels of rows [r0, r1) and columns [c0, c1) (None: all): {recipe key: array}."""
         city_ = resolve(city_)
-        fields = city_.fields(geom, n_azimuths) if fields is None else fields
+        if fields is None:
+            fields = city_.fields(geom, n_azimuths)
+        else:  # computed in other tasks: kept in this worker's copy, later calls over the city skip them
+            city_.adopt_fields(geom, n_azimuths, fields)
         out = {}
         for (weight, psf_, split), keys in groups.items():
             ft = features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
@@ -801,19 +811,25 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         import dask
         import dask.array as dsa
 
-        from .shipping import city_for_graph
+        from .city import City
+        from .shipping import CityRef, city_for_graph, copies_where
 
         # the city enters the graph once, then its horizons (a few sector tasks unless cached), then the features
         # by tiles: one per row chunk of the image and run of column chunks at least MIN_TILE_PX wide (its margin,
         # the PSF's and the bounces' reach, a small share of it); the work shared out over the workers, and each
         # chunk's inversion waits only for the tiles its window overlaps
         dcity = city_for_graph(city)
-        if city.has_fields(geom, n_azimuths):  # cached in the city: each tile task reads its own copy's
+        holders, n_workers = ([], 0) if not isinstance(dcity, CityRef) else copies_where(
+            dcity, partial(City.has_sky_view, n_azimuths=n_azimuths))
+        if city.has_fields(geom, n_azimuths) or (holders and len(holders) == n_workers):
+            # cached in the city, or every worker's copy holds the horizons of an earlier call (a time series over
+            # one city): each tile task reads its own copy's fields, adding the sun and view of this scene
             dfields = None
-        else:  # the horizon marches, the costliest part, in parallel tasks
-            sums = [dask.delayed(_sky_view_sum, pure=False)(dcity, n_azimuths, tuple(sec))
-                    for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
-            dfields = dask.delayed(_fields, pure=False)(dcity, geom, n_azimuths, sums)
+        else:  # the horizon marches, the costliest part, in parallel tasks (a copy that holds them skips its own)
+            sectors = [tuple(int(k) for k in sec)
+                       for sec in np.array_split(np.arange(n_azimuths), min(SVF_TASKS, n_azimuths))]
+            sums = [dask.delayed(_sky_view_sum, pure=False)(dcity, n_azimuths, sec) for sec in sectors]
+            dfields = dask.delayed(_fields, pure=False)(dcity, geom, n_azimuths, sums, sectors)
         chunks = _halo_ready(img.data, h).chunks
         rows = np.cumsum((0,) + chunks[1])
         cols = _tile_edges(chunks[2], MIN_TILE_PX)

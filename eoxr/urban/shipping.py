@@ -50,6 +50,20 @@ class CityRef:
                             "build it again (call invert again) with the client that computes it") from None
 
 
+def copies_where(ref: CityRef, test) -> tuple[list[str], int]:
+    """The addresses of the workers whose copy of the city behind ``ref`` passes ``test(copy)``, and the number of
+    workers (a small query to the workers, no data moved)."""
+    from distributed import default_client
+
+    found = default_client().run(_test_copy, ref.name, test)
+    return [addr for addr, ok in found.items() if ok], len(found)
+
+
+def _test_copy(name, test, dask_worker=None):
+    plugin = dask_worker.plugins.get(name)
+    return plugin is not None and bool(test(plugin.city))
+
+
 def resolve(city):
     """The city a task was given: itself, or the worker's copy behind a :class:`CityRef`."""
     return city.resolve() if isinstance(city, CityRef) else city
