@@ -197,7 +197,7 @@ def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray
 
 
 def _margin_cells(grid: CoarseGrid, psf_px: float, radius_cells: int, couplings: bool) -> int:
-    """Fine cells beyond a band of pixel rows that its features depend on: the PSF's reach (the truncation of
+    """Fine cells beyond a tile of pixels that its features depend on: the PSF's reach (the truncation of
     ``gaussian_filter1d``) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
     reaches as far again)."""
     return int(4.0 * psf_px * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)

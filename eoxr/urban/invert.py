@@ -249,12 +249,13 @@ def _thermal_and_budget(block: np.ndarray, kw: dict) -> np.ndarray:
     area channels: emitted longwave, per element (ne), broadband emissivity (ne), after the thermal outputs."""
     from .budget import longwave_arrays
 
-    ne, nbt = kw["ne"], len(kw["bands"])
+    ne, nbt, h = kw["ne"], len(kw["bands"]), kw["window"] // 2
     n, ns = thermal_outputs(nbt, ne), 2 * ne
     out = invert_thermal_block(block, **kw, all_parts=True)
     Y, X = out.shape[1:]
-    t_seen, eps_all, area = (out[n:n + ns].reshape(ne, 2, Y, X), out[n + ns:n + ns + ne],
-                             out[n + ns + ne:].reshape(ne, 2, Y, X))
+    lay, _ = split_thermal(nbt, ns)  # the area channels come before the scene-level ones
+    area = np.nan_to_num(block[lay["area"], h:h + Y, h:h + X]).reshape(ne, 2, Y, X)
+    t_seen, eps_all = out[n:n + ns].reshape(ne, 2, Y, X), out[n + ns:]
     emitted, per_element, bb_eps = longwave_arrays(t_seen, out[:ne], eps_all, area, np.isfinite(out[:ne]))
     emitted = np.where(np.isnan(out[n - 4]), np.nan, emitted)  # no valid data around the pixel
     return np.concatenate([out[:n], emitted[None], per_element, bb_eps])
@@ -282,8 +283,8 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     every surface of a neighbourhood together, and the window's parts stay common to its pixels. Unknowns then
     end with the window's K anomalies; the centre pixel's is added to the parts and elements reported.
     ``all_parts``: after the outputs, the posterior mean temperature of every part that the data inform (its
-    posterior spread under ``INFORMED`` times its prior's; ns, NaN for the others), reported or not, the broadband
-    emissivity of every element (ne; unseen ones at their prior), and the parts' area in the pixel (ns).
+    posterior spread under ``INFORMED`` times its prior's; ns, NaN for the others), reported or not, and the
+    broadband emissivity of every element (ne; unseen ones at their prior).
     """
     nbt = len(bands)
     ns = 2 * ne
@@ -419,8 +420,8 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
                           anomaly[None], anomaly_sd[None], rr[None], res.iterations[None].astype(float)])
     if all_parts:
         informed = seen_sub & (s_parts < INFORMED * tp**-0.5)
-        out = np.concatenate([out, np.where(informed, t_parts, np.nan).T, res.x[:, ns:ia].reshape(P, nbt, ne).mean(1).T,
-                              area.T])
+        eps_all = res.x[:, ns:ia].reshape(P, nbt, ne).mean(1)
+        out = np.concatenate([out, np.where(informed, t_parts, np.nan).T, eps_all.T])
     return out.reshape(-1, Y, X)
 
 
@@ -819,9 +820,11 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         # the PSF's and the bounces' reach, a small share of it); the work shared out over the workers, and each
         # chunk's inversion waits only for the tiles its window overlaps
         dcity = city_for_graph(city)
-        holders, n_workers = ([], 0) if not isinstance(dcity, CityRef) else copies_where(
-            dcity, partial(City.has_sky_view, n_azimuths=n_azimuths))
-        if city.has_fields(geom, n_azimuths) or (holders and len(holders) == n_workers):
+        def on_every_worker():  # a small query to the workers, only when the city here lacks the fields
+            holders, n_workers = copies_where(dcity, partial(City.has_sky_view, n_azimuths=n_azimuths))
+            return 0 < len(holders) == n_workers
+
+        if city.has_fields(geom, n_azimuths) or (isinstance(dcity, CityRef) and on_every_worker()):
             # cached in the city, or every worker's copy holds the horizons of an earlier call (a time series over
             # one city): each tile task reads its own copy's fields, adding the sun and view of this scene
             dfields = None
@@ -842,6 +845,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         parts = {k: ([[whole]], k, None) for k in recipes}
     xp = dsa if lazy else np  # noqa: F821 (dsa bound when lazy)
     coords = {"element": city.names, "y": img.y.values, "x": img.x.values}
+    yx = {"y": coords["y"], "x": coords["x"]}
     out = {}
     settings = dict(window=window, max_iter=max_iter, sensor=sen.name, atmosphere=atm.__dict__, flat=flat,
                     geometry=geom.__dict__)
@@ -874,7 +878,6 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         bc = [b.name for b in rbands]
         rc = {**coords, "band": bc}
         k = ne * nb
-        yx = {"y": coords["y"], "x": coords["x"]}
         out["reflectance"] = A.cf(xr.DataArray(res[:k].reshape(ne, nb, ny, nx), dims=("element", "band", "y", "x"),
                                                coords=rc), "1", "surface reflectance of each urban element")
         out["reflectance_std"] = A.cf(xr.DataArray(res[k:2 * k].reshape(ne, nb, ny, nx),
@@ -928,7 +931,6 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             res = _stack_run(ya, tparts, partial(invert_thermal_block, **kw), nout, h, lazy, const)
         tc = {**coords, "thermal_band": [b.name for b in tbands]}
         pc = {**coords, "part": ["shaded", "sunlit"]}
-        yx = {"y": coords["y"], "x": coords["x"]}
         dims_p = ("element", "part", "y", "x")
         t_el = xr.DataArray(res[:ne], dims=("element", "y", "x"), coords=coords)
         t_el_std = xr.DataArray(res[ne:2 * ne], dims=("element", "y", "x"), coords=coords)
