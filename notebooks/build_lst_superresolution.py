@@ -215,6 +215,9 @@ else:
 ]
 
 
+NOTEBOOK = Path(__file__).with_name("lst_superresolution.ipynb")
+
+
 def build() -> nbformat.NotebookNode:
     nb = new_notebook()
     nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
@@ -223,6 +226,5 @@ def build() -> nbformat.NotebookNode:
 
 
 if __name__ == "__main__":
-    path = Path(__file__).with_name("lst_superresolution.ipynb")
-    nbformat.write(build(), path)
-    print(f"wrote {path}")
+    nbformat.write(build(), NOTEBOOK)
+    print(f"wrote {NOTEBOOK}")

@@ -1,10 +1,25 @@
-"""Every notebook in notebooks/ runs top to bottom (EOXR_QUICK=1: reduced sizes) without error."""
-import os
+"""Every notebook in notebooks/ runs top to bottom (EOXR_QUICK=1: reduced sizes) without error, and is what its
+build script writes."""
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+HERE = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(HERE.glob("*.ipynb"))
+BUILDERS = sorted(HERE.glob("build_*.py"))
+
+
+@pytest.mark.parametrize("script", BUILDERS, ids=[p.stem for p in BUILDERS])
+def test_notebook_is_its_build_script_output(script):
+    # the notebook is edited through its build script: a change made in the .ipynb alone is lost on the next build
+    nbformat = pytest.importorskip("nbformat")
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    built = [(c.cell_type, c.source) for c in mod.build().cells]
+    committed = [(c.cell_type, c.source) for c in nbformat.read(mod.NOTEBOOK, as_version=4).cells]
+    assert built == committed, f"run `python notebooks/{script.name}` and commit {mod.NOTEBOOK.name}"
 
 
 @pytest.mark.slow

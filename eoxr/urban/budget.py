@@ -3,12 +3,23 @@
 Shortwave. The interval 0.3-2.5 um is split between the sensor's reflective bands (:func:`sensors.
 broadband_weights`); band b stands for its interval, of solar weight w_b and effective width W_b (um). With the
 area features of :func:`forward.features` (facet area per ground area of element e: a_e; lit and sky terms g_e,
-s_e; one-bounce couplings cg, cs) and the atmosphere's S, D (W m-2 um-1):
+s_e; one-bounce couplings cg, cs; the coupling cb of an exitance spread like the bounce irradiance) and the
+atmosphere's S, D (W m-2 um-1):
 
-    E_e,b   = S_b g_e + D_b s_e + sum_f rho_f,b (S_b cg_ef + D_b cs_ef)     irradiance on e per ground area
+    B1_e,b  = sum_f rho_f,b (S_b cg_ef + D_b cs_ef)                        first bounce on e per ground area
+    B(n+1)_e,b = sum_f cb_ef rho_f,b Bn_f,b / r_f                           next orders, r_f = a_f - s_f
+    E_e,b   = S_b g_e + D_b s_e + sum_n Bn_e,b                             irradiance on e per ground area
     SW_net  = sum_b W_b sum_e (1 - rho_e,b) E_e,b                          W m-2 of ground (pixel)
     albedo  = 1 - SW_net / sum_b W_b sum_e E_e,b                           reflected / received by the surfaces, 1
     albedo_e = sum_b w_b rho_e,b ;  SW_net,e = sum_b W_b (1 - rho_e,b) E_e,b / a_e  (W m-2 of element surface)
+
+The bounce irradiance reaches a facet in proportion to its share of the hemisphere hidden from the sky, 1 - V; the
+facets of f in the pixel, of receiving area r_f, then hold Bn_f / r_f per unit of it, which they reflect to e as
+the exitance (1 - V) of unit density does (cb). The first order is exact; the higher ones take that density as
+uniform over the facets of f around the pixel. On synthetic cities (:mod:`.synth`, 10 m pixels) the orders after
+the first add 3-5 W m-2 on average and up to 40-80 W m-2 in pixels between close walls (radiative trapping), of
+which this form recovers 88-99 %; :data:`BOUNCES` orders converge (8 bounces of the per-cell model come within
+0.06 W m-2 of 16 bounces in every pixel there).
 
 Net shortwave per pixel counts what the pixel's facets absorb; a sunlit wall can intercept more than the
 pixel's horizontal share of the beam (the shadow it casts lands on other pixels), so it may exceed the incoming
@@ -36,18 +47,30 @@ from ..attrs import cf
 from .sensors import SIGMA
 
 
-def shortwave_arrays(rho: np.ndarray, a, g, s, cg, cs, S, D, weights, widths, prior):
+BOUNCES = 8  # orders of reflection between the facets in the shortwave budget
+
+
+def shortwave_arrays(rho: np.ndarray, a, g, s, cg, cs, cb, S, D, weights, widths, prior, n_bounce: int = BOUNCES):
     """The shortwave budget (see module doc) on numpy arrays: ``rho`` (ne, nb, ...) with NaN where not retrieved,
-    area features ``a, g, s`` (ne, ...) and ``cg, cs`` (ne, ne, ...), ``S, D, weights, widths`` (nb,),
-    ``prior`` (ne, nb). Returns albedo (...), net shortwave (...) W m-2, element albedo (ne, ...) and element net
-    shortwave (ne, ...) W m-2 of element surface."""
+    area features ``a, g, s`` (ne, ...) and ``cg, cs, cb`` (ne, ne, ...; ``cb`` unused with one bounce),
+    ``S, D, weights, widths`` (nb,), ``prior`` (ne, nb), ``n_bounce`` orders of reflection. Returns albedo (...),
+    net shortwave (...) W m-2, element albedo (ne, ...) and element net shortwave (ne, ...) W m-2 of element
+    surface."""
     prior = np.asarray(prior, dtype=float)
     rho_f = np.where(np.isnan(rho), prior.reshape(prior.shape + (1,) * (rho.ndim - 2)), rho)
     absorbed = np.zeros(a.shape)
     received = np.zeros(a.shape[1:])
+    r_area = a - s  # receiving area of each element's facets: what the sky does not light
+    per_r = np.where(r_area > 1e-9, 1 / np.where(r_area > 1e-9, r_area, 1.0), 0.0)
     for b in range(rho.shape[1]):
         r = rho_f[:, b]
-        e = S[b] * g + D[b] * s + np.einsum("ef...,f...->e...", S[b] * cg + D[b] * cs, r)
+        bounce = np.einsum("ef...,f...->e...", S[b] * cg + D[b] * cs, r)
+        e = S[b] * g + D[b] * s + bounce
+        if n_bounce > 1:
+            onward = cb * (r * per_r)[None]  # (ne, ne, ...): an order's bounce irradiance to the next one's
+            for _ in range(n_bounce - 1):
+                bounce = np.einsum("ef...,f...->e...", onward, bounce)
+                e = e + bounce
         absorbed += widths[b] * (1 - r) * e
         received += widths[b] * e.sum(0)
     net = absorbed.sum(0)

@@ -35,7 +35,9 @@ Element form. With properties constant per element e over the pixels that are co
 
 with geometric features a (seen fraction), g (lit cosine), s (sky view), c, cg, cs (one-bounce couplings)
 from :func:`features`. These are linear (a, g, s) and bilinear (c...) in the properties, which gives the
-analytic Jacobians of :func:`reflective_model` and :func:`thermal_model`.
+analytic Jacobians of :func:`reflective_model` and :func:`thermal_model`. A further coupling, cb, of an exitance
+spread like the bounce irradiance (as 1 - V), carries the higher orders of reflection in the radiative budget
+(:mod:`.budget`).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ from .city import City, CoarseGrid
 from .sensors import Band, band_planck
 
 FEATURES_1 = ("a", "g", "s")
-FEATURES_2 = ("c", "cg", "cs")
+FEATURES_2 = ("c", "cg", "cs", "cb")
 
 
 def _box(field: np.ndarray, radius_cells: int) -> np.ndarray:
@@ -207,7 +209,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
              weight: str = "view", flat: bool = False, mu_s: float = 1.0, split_lit: bool = False,
              only: tuple[str, ...] | None = None, rows: tuple[int, int] | None = None,
              cols: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
-    """Element features per sensor pixel: a, g, s (ne, ny, nx) and c, cg, cs (ne, ne, ny, nx).
+    """Element features per sensor pixel: a, g, s (ne, ny, nx) and c, cg, cs, cb (ne, ne, ny, nx).
 
     ``weight="view"``: PSF-weighted means over what the sensor sees (sum a = 1), for the observation model.
     ``weight="area"``: facet area per ground area (no PSF), for the energy budget.
@@ -263,7 +265,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
         return out
     ex = Exchange(svf, fields["area"], radius_cells)
     recv = (wo * (1 - svf)).sum(-3)  # (ne, ny, nx): receiving facets of element e (the source has no layer axis)
-    for k, f in (("c", 1.0), ("cg", mu), ("cs", svf)):
+    for k, f in (("c", 1.0), ("cg", mu), ("cs", svf), ("cb", 1 - svf)):
         if k in want:
             src = ex.gather(onehot * f)  # (ne, ny, nx)
             out[k] = np.stack([agg(recv * sf) for sf in src], axis=1)  # a source at a time: bounded memory

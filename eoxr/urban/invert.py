@@ -213,19 +213,19 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
 
 
 def _reflective_and_budget(block: np.ndarray, kw: dict, sw_kw: dict) -> np.ndarray:
-    """:func:`invert_reflective_block` and, from the area features after the inversion's channels (a, g, s, cg,
-    cs as in :func:`split_reflective`), the shortwave budget of the block's pixels (:func:`.budget.
+    """:func:`invert_reflective_block` and, from the area features after the inversion's channels (a, g, s of ne
+    channels, cg, cs, cb of ne * ne), the shortwave budget of the block's pixels (:func:`.budget.
     shortwave_arrays`): albedo, net shortwave, element albedo (ne), element net shortwave (ne)."""
     from .budget import shortwave_arrays
 
     nb, ne, h = kw["nb"], kw["ne"], kw["window"] // 2
-    lay, n_inv = split_reflective(nb, ne)
+    _, n_inv = split_reflective(nb, ne)
     out = invert_reflective_block(block[:n_inv], **kw)
     Y, X = out.shape[1:]
     area = block[n_inv:, h:h + Y, h:h + X]
-    a, g, s = (area[lay[k].start - nb:lay[k].stop - nb] for k in ("a", "g", "s"))
-    cg, cs = (area[lay[k].start - nb:lay[k].stop - nb].reshape(ne, ne, Y, X) for k in ("cg", "cs"))
-    albedo, net, e_albedo, e_net = shortwave_arrays(out[:ne * nb].reshape(ne, nb, Y, X), a, g, s, cg, cs,
+    a, g, s = area[:3 * ne].reshape(3, ne, Y, X)
+    cg, cs, cb = area[3 * ne:].reshape(3, ne, ne, Y, X)
+    albedo, net, e_albedo, e_net = shortwave_arrays(out[:ne * nb].reshape(ne, nb, Y, X), a, g, s, cg, cs, cb,
                                                     **sw_kw)
     return np.concatenate([out, albedo[None], net[None], e_albedo, e_net])
 
@@ -786,7 +786,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     if rbands:
         recipes.update({k: ("view", psf, False, k) for k in ("a", "g", "s", "cg", "cs")})
         if budget:
-            recipes.update({"A" + k: ("area", 0.0, False, k) for k in ("a", "g", "s", "cg", "cs")})
+            recipes.update({"A" + k: ("area", 0.0, False, k) for k in ("a", "g", "s", "cg", "cs", "cb")})
     if tbands:
         recipes.update({"T" + k: ("view", psf, True, k) for k in ("a", "s", "c")})
         recipes["TAa"] = ("area", 0.0, True, "a")
@@ -866,7 +866,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                   prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
                   min_fraction=min_fraction)
         nout = reflective_outputs(nb, ne)
-        names_r = ("a", "g", "s", "cg", "cs") + (("Aa", "Ag", "As", "Acg", "Acs") if budget else ())
+        names_r = ("a", "g", "s", "cg", "cs") + (("Aa", "Ag", "As", "Acg", "Acs", "Acb") if budget else ())
         if budget:  # computed in the chunk tasks from the area features: no graph of its own
             w, width = broadband_weights(rbands)
             sw_kw = dict(S=terms["S"], D=terms["D"], weights=w, widths=width, prior=prior)
