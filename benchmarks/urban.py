@@ -12,7 +12,10 @@ Sentinel-2-like sensor (10 bands, 10 m); an ECOSTRESS-like sensor (5 thermal ban
 temperature and emissivity. --quick varies one factor at a time around (35 deg, 0.2, 1 %, 0 px); the full run
 crosses them. Metrics: RMSE per element class and pooled (reflectance, emissivity: 1; temperature: K; albedo: 1;
 net shortwave, emitted longwave: W m-2; net shortwave also on 3 x 3 pixel means and as a scene bias), mean
-iterations, coarse pixels per second; the same for flat unmixing. Scores count (element, pixel) pairs where the
+iterations, coarse pixels per second; the same for flat unmixing. ``netsw_floor_rmse_W_m2``: the net shortwave
+RMSE of a method's budget model fed the true element reflectances (with the inversion's atmosphere; and
+``*_true_atm_*`` with the true one): the part of the error that a perfect retrieval would leave, from the coarser
+city, the element-form bounces and the atmosphere. Scores count (element, pixel) pairs where the
 element is in the pixel (truth: mean over its fine cells; temperatures weighted by facet area) and retrieved;
 the flat/3-D ratios use the pairs that both methods retrieve (``*_common``).
 The row ``invert3d_target`` pools the cases at 1 % noise without misregistration (thermal: NEdT 0.15 K). Both
@@ -174,11 +177,34 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5):
         m["netsw_rmse_W_m2"] = _rmse(res.net_shortwave.values, budget_t["net_shortwave"])
         m["netsw_rmse_3px_W_m2"] = _rmse(_block3(res.net_shortwave.values), _block3(budget_t["net_shortwave"]))
         m["netsw_bias_W_m2"] = float(np.nanmean(res.net_shortwave.values - budget_t["net_shortwave"]))
+        for key, a in (("netsw_floor_rmse_W_m2", atm_inv), ("netsw_floor_true_atm_rmse_W_m2", atm)):
+            floor = _net_shortwave_of_truth(scene.city, method == "flat", tc.names, rho_t, prior, sen, geom, a, obs)
+            m[key] = _rmse(floor, budget_t["net_shortwave"])
         m["iterations"] = float(np.nanmean(res.iterations.values))
         m["pix_per_s"] = obs.sizes["y"] * obs.sizes["x"] / dt
         out.append((method, m))
     _score_common(out, maps, rho_t, "rho_rmse_common")
     return out
+
+
+def _net_shortwave_of_truth(city, flat, truth_names, rho_t, prior, sen, geom, atm, obs):
+    """Net shortwave (Y, X) W m-2 of a method's budget model (its city, features and atmosphere) fed the true
+    element reflectances: what the budget would give from a perfect retrieval, its floor."""
+    from eoxr.urban.atmosphere import reflective_terms
+    from eoxr.urban.budget import shortwave_arrays
+    from eoxr.urban.forward import features
+    from eoxr.urban.invert import reflectance_priors
+    from eoxr.urban.sensors import broadband_weights
+
+    rb = sen.reflective()
+    ft = features(city, city.fields(geom), city.grid_for(obs.radiance), 0.0, 8.0, "area", flat=flat,
+                  mu_s=float(np.cos(np.radians(geom.sun_zenith))), only=("a", "g", "s", "cg", "cs", "cb"))
+    rho = _aligned(rho_t, truth_names, city.names)  # NaN (the prior) where the truth has no such element
+    terms = reflective_terms(atm, rb, geom)
+    w, width = broadband_weights(rb)
+    mean, _ = reflectance_priors(prior, city.names, len(rb))
+    return shortwave_arrays(rho, *(ft[k] for k in ("a", "g", "s", "cg", "cs", "cb")), terms["S"], terms["D"], w,
+                            width, mean)[1]
 
 
 def _aligned(values, res_names, truth_names):
@@ -421,7 +447,8 @@ def run(cfg) -> list[dict]:
         return float(np.sqrt(np.mean(np.square(v)))) if v else float("nan")
 
     summary = {}
-    for key in ("rho_rmse", "rho_rmse_common", "albedo_rmse", "netsw_rmse_W_m2", "netsw_rmse_3px_W_m2"):
+    for key in ("rho_rmse", "rho_rmse_common", "albedo_rmse", "netsw_rmse_W_m2", "netsw_rmse_3px_W_m2",
+                "netsw_floor_rmse_W_m2", "netsw_floor_true_atm_rmse_W_m2"):
         summary[key] = pooled(target_rows["invert3d"], key)
         summary["flat_" + key] = pooled(target_rows["flat"], key)
     for key in ("t_rmse_K", "t_rmse_K_common", "eps_rmse", "lw_rmse_W_m2"):
