@@ -19,8 +19,10 @@ water, soil), then the albedo, net shortwave and emitted longwave maps (W m-2).
   (Gastellu-Etchegorry et al. 2015, doi:10.1109/JSTARS.2015.2406827); canyon sky view factors follow Oke (1988).
 * **Inversion** (`eoxr.urban.invert`): with properties constant per element over a window of pixels, the model
   is bilinear in the properties, with an analytic Jacobian; a bounded Levenberg-Marquardt solves all windows of a
-  chunk at once, over Dask chunks with a halo of `window // 2` pixels. The observation model keeps one bounce; the
-  budget sums the higher orders of reflection (radiative trapping in street canyons).
+  chunk at once, over Dask chunks with a halo of `window // 2` pixels; a second pass draws every window toward the
+  scene-level value of each element (empirical Bayes), which one window's few pixels pin down poorly. The
+  observation model keeps one bounce; the budget sums the higher orders of reflection (radiative trapping in
+  street canyons).
 * **Baseline** (`ds.urban.unmix`): flat 2-D linear unmixing (no shadows, no sky view, no walls, no bounces).
 
 Everything below runs on a synthetic city whose truth is known; the observations are simulated with a

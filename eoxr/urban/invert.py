@@ -212,15 +212,42 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
     return out.reshape(-1, Y, X)
 
 
-def _reflective_and_budget(block: np.ndarray, kw: dict, sw_kw: dict) -> np.ndarray:
-    """:func:`invert_reflective_block` and, from the area features after the inversion's channels (a, g, s of ne
-    channels, cg, cs, cb of ne * ne), the shortwave budget of the block's pixels (:func:`.budget.
-    shortwave_arrays`): albedo, net shortwave, element albedo (ne), element net shortwave (ne)."""
+REFLECTANCE_SCENE_FLOOR = 0.005  # smallest prior spread of an element's reflectance around its scene-level value
+
+
+def scene_reflectance_prior(scene: np.ndarray, prior_mean: np.ndarray, prior_std: np.ndarray, scene_std: float):
+    """The prior (mean, std), each (ne, nb), of a second reflective pass: the scene-level reflectance of each
+    element and band (``scene``: (2, ne, nb), value and standard error, NaN where unknown, see :func:`scene_means`)
+    +- ``scene_std`` times itself (at least ``REFLECTANCE_SCENE_FLOOR``) and the standard error in quadrature;
+    the given prior where the first pass retrieved nothing."""
+    value, se = scene
+    known = np.isfinite(value) & np.isfinite(se)
+    spread = np.hypot(np.maximum(scene_std * np.where(known, value, 0.0), REFLECTANCE_SCENE_FLOOR),
+                      np.where(known, se, 0.0))
+    return np.where(known, value, prior_mean), np.where(known, spread, prior_std)
+
+
+def _reflective_chunk(block: np.ndarray, kw: dict, sw_kw: dict | None = None,
+                      scene_std: float | None = None) -> np.ndarray:
+    """One chunk of the reflective inversion: :func:`invert_reflective_block` on the inversion's channels; with
+    ``scene_std``, its prior from the scene-level reflectances in the block's last 2 ne nb channels (constant over
+    the image, :func:`scene_reflectance_prior`); with ``sw_kw``, then the shortwave budget of the block's pixels
+    (:func:`.budget.shortwave_arrays`) from the area features after the inversion's channels (a, g, s of ne
+    channels, cg, cs, cb of ne * ne): albedo, net shortwave, element albedo (ne), element net shortwave (ne)."""
     from .budget import shortwave_arrays
 
     nb, ne, h = kw["nb"], kw["ne"], kw["window"] // 2
+    if scene_std is not None:
+        n = 2 * ne * nb
+        mean, std = scene_reflectance_prior(block[-n:, h, h].reshape(2, ne, nb), kw["prior_mean"],
+                                            np.broadcast_to(kw["prior_std"], (ne, nb)), scene_std)
+        kw = dict(kw, prior_mean=mean, prior_std=std)
+        sw_kw = None if sw_kw is None else dict(sw_kw, prior=mean)
+        block = block[:-n]
     _, n_inv = split_reflective(nb, ne)
     out = invert_reflective_block(block[:n_inv], **kw)
+    if sw_kw is None:
+        return out
     Y, X = out.shape[1:]
     area = block[n_inv:, h:h + Y, h:h + X]
     a, g, s = area[:3 * ne].reshape(3, ne, Y, X)
@@ -621,7 +648,14 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
         ds = [[src if isinstance(src, Delayed) else dask.delayed(src) for src in row] for row in sources]
         deps.update({d.key: d for row in ds for d in row})
         tiles.append(([[d.key for d in row] for row in ds], col_edges, pname))
-    dconst = None if const is None else dask.delayed(np.asarray)(const)
+    # a Dask ``const`` enters by the key of its one chunk: wrapped in a delayed call, its graph would be optimised
+    # under new keys, and every task upstream of it (the features, the horizons) would run twice
+    cdeps, ckey = [], None
+    if isinstance(const, da.Array):
+        const = const.rechunk(-1)
+        cdeps, ckey = [const], (const.name, 0)
+    elif const is not None:
+        ckey = np.asarray(const, dtype=float)
     name = f"urban-window-{uuid.uuid4().hex}"  # func may be a closure: a token would not tell passes apart
 
     def key(i, j):
@@ -643,9 +677,8 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
                 pk.append([[row[j0:j1] for row in keys[i0:i1]], r0, c0, pname])
             around = [[key(i + a, j + b) for b in (-1, 0, 1)] for a in (-1, 0, 1)]
             at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
-            dsk[(name, 0, i, j)] = (_stack_block, around, pk, None if dconst is None else dconst.key, at, h, func)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[y, *deps.values()]
-                                            + ([] if dconst is None else [dconst]))
+            dsk[(name, 0, i, j)] = (_stack_block, around, pk, ckey, at, h, func)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[y, *deps.values(), *cdeps])
     return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
 
 
@@ -705,7 +738,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            emissivity_std: float = 0.01, temperature_std: float = 10.0, contrast_std: float | None = 5.0,
            thermal_model_error: float = 0.8, temperature_scene_std: float | None = 1.0,
            shaded_std: float | None = 5.0, temperature_anomaly_std: float | None = None,
-           reflective_model_error: float = 0.0,
+           reflective_model_error: float = 0.0, reflectance_scene_std: float | None = 0.1,
            min_fraction: float = 0.05,
            psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
            flat: bool = False, budget: bool = True, adjacency_m: float | None = None):
@@ -734,7 +767,11 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     synthetic cities (seeds 4-6, 8, 9);
     ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
-    weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_prior``: (mean, std)
+    weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_scene_std`` (relative):
+    a second reflective pass draws each element toward its scene-level reflectance from the first pass, +- that
+    fraction of it (:func:`scene_reflectance_prior`; None: one pass; with 0.1 the reflectance RMSE of 15 benchmark
+    scenes, seeds 4-6, fell by 15 % on average and by up to a third, and rose by 1 % on one). The priors of both
+    passes are empirical Bayes across the scene's pixels (:func:`scene_means`). ``reflectance_prior``: (mean, std)
     for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
     its spread). ``emissivity_prior``: {element:
     emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
@@ -866,15 +903,23 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                   prior_mean=prior, prior_std=prior_sd, max_iter=max_iter,
                   min_fraction=min_fraction)
         nout = reflective_outputs(nb, ne)
-        names_r = ("a", "g", "s", "cg", "cs") + (("Aa", "Ag", "As", "Acg", "Acs", "Acb") if budget else ())
+        inv_parts = [parts[k] for k in ("a", "g", "s", "cg", "cs")]
+        area_parts = [parts[k] for k in ("Aa", "Ag", "As", "Acg", "Acs", "Acb")] if budget else []
+        scene = None
+        if reflectance_scene_std is not None:
+            # first pass: the scene-level reflectance of each element and band, pooled over every window that
+            # reports it (empirical Bayes, see scene_means); the second pass below draws each window toward it
+            first = _stack_run(ya, inv_parts, partial(_reflective_chunk, kw=kw), nout, h, lazy)
+            k = ne * nb
+            scene = xp.concatenate(scene_means(first[:k], first[k:2 * k], window, xp, std_floor=1e-3))
+        sw_kw = None
         if budget:  # computed in the chunk tasks from the area features: no graph of its own
             w, width = broadband_weights(rbands)
             sw_kw = dict(S=terms["S"], D=terms["D"], weights=w, widths=width, prior=prior)
-            chunk = partial(_reflective_and_budget, kw=kw, sw_kw=sw_kw)
             nout += 2 + 2 * ne
-        else:
-            chunk = partial(invert_reflective_block, **kw)
-        res = _stack_run(ya, [parts[k] for k in names_r], chunk, nout, h, lazy)
+        chunk = partial(_reflective_chunk, kw=kw, sw_kw=sw_kw,
+                        scene_std=None if scene is None else reflectance_scene_std)
+        res = _stack_run(ya, inv_parts + area_parts, chunk, nout, h, lazy, scene)
         bc = [b.name for b in rbands]
         rc = {**coords, "band": bc}
         k = ne * nb
