@@ -769,9 +769,9 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
     weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_scene_std`` (relative):
     a second reflective pass draws each element toward its scene-level reflectance from the first pass, +- that
-    fraction of it (:func:`scene_reflectance_prior`; None: one pass; with 0.1 the reflectance RMSE of 15 benchmark
-    scenes, seeds 4-6, fell by 15 % on average and by up to a third, and rose by 1 % on one). The priors of both
-    passes are empirical Bayes across the scene's pixels (:func:`scene_means`). ``reflectance_prior``: (mean, std)
+    fraction of it (empirical Bayes, :func:`scene_means`, :func:`scene_reflectance_prior`; None: one pass, half
+    the solver's work; with 0.1 the reflectance RMSE of 15 benchmark scenes, seeds 4-6, fell by 15 % on average
+    and by up to a third, and rose by 1 % on one). ``reflectance_prior``: (mean, std)
     for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
     its spread). ``emissivity_prior``: {element:
     emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
