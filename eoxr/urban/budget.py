@@ -17,7 +17,7 @@ The bounce irradiance reaches a facet in proportion to its share of the hemisphe
 facets of f in the pixel, of receiving area r_f, then hold Bn_f / r_f per unit of it, which they reflect to e as
 the exitance (1 - V) of unit density does (cb). The first order is exact; the higher ones take that density as
 uniform over the facets of f around the pixel. On synthetic cities (:mod:`.synth`, 10 m pixels) the orders after
-the first add 3-5 W m-2 on average and up to 40-80 W m-2 in pixels between close walls (radiative trapping), of
+the first add 3-5 W m-2 on average and up to 50-80 W m-2 in pixels between close walls (radiative trapping), of
 which this form recovers 88-99 %; :data:`BOUNCES` orders converge (8 bounces of the per-cell model come within
 0.06 W m-2 of 16 bounces in every pixel there).
 
