@@ -7,9 +7,11 @@ neighbours: a property varies from pixel to pixel only as much as the windows di
 bounded least-squares problem (:mod:`.lm`), solved for all pixels of a chunk at once. Over Dask the chunks
 overlap by a halo of ``window // 2`` pixels (one task per chunk), so results do not depend on chunking.
 
-Thermal bands take two passes: the first gives every element part (sunlit, shaded) a scene-level temperature,
-toward which the second draws each window (:func:`scene_temperatures`); a single window rarely separates the
-sunlit and shaded temperatures of an element that its pixels mix in similar proportions.
+Both kinds of bands take two passes: the first gives every element part (thermal: sunlit, shaded) a scene-level
+temperature, and every element a scene-level reflectance per band, toward which the second draws each window
+(:func:`scene_means`); a single window rarely separates the sunlit and shaded temperatures of an element that
+its pixels mix in similar proportions, nor pins down an element it barely sees. A first pass's chunk tasks
+return only their sums for the scene-level values (:func:`scene_sums`), one small vector each.
 
 Every element seen in a window is an unknown there; elements seen with less than ``min_fraction`` of the
 window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
@@ -302,7 +304,7 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     +- ``t_std`` K (shaded parts: ``shade_prior`` (mean, std) K when given); with ``contrast_std`` (K), the
     sunlit-minus-shaded difference of an element seen in both states is also drawn toward 0 with that spread (a
     prior row per element). With ``scene_std`` (K) the block carries the scene-level temperature of each part and
-    its standard error (channels ``scene``, ``scene_se``, NaN where unknown, see :func:`scene_temperatures`):
+    its standard error (channels ``scene``, ``scene_se``, NaN where unknown, see :func:`scene_means`):
     the prior of a part is then that temperature +- ``scene_std`` and the standard error in quadrature. The
     element's temperature in the pixel averages its parts weighted by their surface in the pixel (channels
     ``area``). With ``anomaly_std`` (K) every pixel k of the window adds its own anomaly d_k (prior 0 +- that) to
@@ -452,31 +454,36 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     return out.reshape(-1, Y, X)
 
 
-def scene_means(values, std, window: int, xp=np, std_floor: float = 0.0):
-    """Scene-level value of each channel of ``values`` (n, Y, X) and its standard error: the mean over the image
-    weighted by the posterior precision 1 / ``std``^2 (std floored at ``std_floor``); NaN for channels with no
-    finite value. Overlapping windows share their pixels: about window^2 of them make one independent estimate,
-    which sets the standard error.
+def scene_sums(values, std, std_floor: float = 0.0) -> np.ndarray:
+    """The sums behind the scene-level value of each channel of ``values`` (n, Y, X): (2n,), the posterior
+    precision-weighted sum of the values (1 / ``std``^2, std floored at ``std_floor``) and the sum of the
+    weights; additive over the chunks of an image (:func:`scene_means` turns their total into values)."""
+    ok = np.isfinite(values) & np.isfinite(std)
+    w = np.where(ok, 1.0 / np.maximum(np.where(ok, std, 1.0), max(std_floor, 1e-12)) ** 2, 0.0)
+    return np.concatenate([(w * np.where(ok, values, 0.0)).sum(axis=(1, 2)), w.sum(axis=(1, 2))])
+
+
+def scene_means(sums, window: int, xp=np):
+    """Scene-level value of each of n channels and its standard error, (2n,): from the image's total of
+    :func:`scene_sums`, the precision-weighted mean; NaN for channels with no finite value. Overlapping windows
+    share their pixels: about window^2 of them make one independent estimate, which sets the standard error.
 
     Empirical Bayes (Robbins 1956; Efron & Morris 1975, JASA 70(350), 311-319): one window rarely pins down an
     element it barely sees, while the scene's many windows, each with other proportions, do; a second inversion
     then draws every window toward the scene-level values.
     """
-    ok = xp.isfinite(values) & xp.isfinite(std)
-    w = xp.where(ok, 1.0 / xp.maximum(xp.where(ok, std, 1.0), max(std_floor, 1e-12)) ** 2, 0.0)
-    num = (w * xp.where(ok, values, 0.0)).sum(axis=(1, 2))
-    den = w.sum(axis=(1, 2))
+    n = sums.shape[0] // 2
+    num, den = sums[:n], sums[n:]
     known = den > 0
     mean = xp.where(known, num / xp.where(known, den, 1.0), np.nan)
     se = xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)
-    return mean, se
+    return xp.concatenate([mean, se])
 
 
-def scene_temperatures(res, ne: int, window: int, xp=np, std_floor: float = 0.1):
-    """Scene-level temperature (K) of each element part (2 ne: shaded, sunlit) and its standard error from a first
-    thermal inversion ``res`` (:func:`thermal_outputs` channels, Y, X); see :func:`scene_means`."""
-    ns = 2 * ne
-    return scene_means(res[2 * ne:2 * ne + ns], res[2 * ne + ns:2 * ne + 2 * ns], window, xp, std_floor)
+def _scene_sums_of(block, func, values: slice, stds: slice, std_floor: float) -> np.ndarray:
+    """A first pass's chunk task: ``func`` on the block, then :func:`scene_sums` of its ``values`` channels."""
+    out = func(block)
+    return scene_sums(out[values], out[stds], std_floor)
 
 
 # --- xarray / Dask level ------------------------------------------------------------------------------------
@@ -608,13 +615,20 @@ def _halo_ready(y, h: int):
     return y
 
 
-def _stack_run(y, parts, func, nout, h, lazy, const=None):
+def _sum_of(vectors) -> np.ndarray:
+    return np.sum(vectors, axis=0)
+
+
+def _stack_run(y, parts, func, nout, h, lazy, const=None, reduce: bool = False):
     """Run ``func`` on the stack (C, Y, X) of the image ``y``, the whole-image ``parts`` (each (..., Y, X),
     flattened to channels) and ``const`` (a vector repeated in every pixel), with a NaN halo of ``h`` pixels.
     A part is ``(sources, name, col_edges)``: ``source[name]`` (``source`` itself when ``name`` is None) of the
     sources, rows of tiles (nested lists): one row for the whole image or one per row chunk of
     :func:`_halo_ready` ``(y)``, and in each row one tile for all columns (``col_edges`` None) or one per interval
     of ``col_edges`` (pixel columns; tiles span whole chunks).
+
+    ``reduce``: ``func`` returns a vector (``nout``,) of sums over its pixels instead of channels, and the result
+    is their total over the image (Dask: one more task).
 
     Eager: on the whole image. Lazy: one task per chunk of ``y``, which takes its halo from the (up to 8)
     neighbouring chunks itself and slices its window of the parts from the sources of its tile and their
@@ -681,7 +695,13 @@ def _stack_run(y, parts, func, nout, h, lazy, const=None):
             at = (int(oy[i]) - h, int(ox[j]) - h, cy[i] + 2 * h, cx[j] + 2 * h, ny, nx)
             dsk[(name, 0, i, j)] = (_stack_block, around, pk, ckey, at, h, func)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[y, *deps.values(), *cdeps])
-    return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
+    if not reduce:
+        return da.Array(graph, name, chunks=((nout,), cy, cx), dtype=float, meta=np.empty((0, 0, 0)))
+    blocks = da.Array(graph, name, chunks=((nout,), (1,) * len(cy), (1,) * len(cx)), dtype=float,
+                      meta=np.empty((0, 0, 0)))  # the chunk tasks' vectors, as they are (not arrays of that shape)
+    total = f"{name}-sum"
+    graph = HighLevelGraph.from_collections(total, {(total, 0): (_sum_of, list(dsk))}, dependencies=[blocks])
+    return da.Array(graph, total, chunks=((nout,),), dtype=float, meta=np.empty((0,)))
 
 
 MIN_TILE_PX = 64  # feature tiles span column chunks up to this width at least
@@ -755,7 +775,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     temperature difference of an element (None: free); ``thermal_model_error`` (K) is added in quadrature to
     the NEdT: the temperature variation inside a window that one temperature per element part cannot follow;
     ``temperature_scene_std`` (K): a second thermal pass draws each element part toward its scene-level
-    temperature from the first pass with that spread (:func:`scene_temperatures`; None: one pass);
+    temperature from the first pass with that spread (:func:`scene_means`; None: one pass);
     ``shaded_std`` (K): shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that
     as their prior (None: the window's brightness temperature like sunlit ones); it matters for shaded parts
     the sensor barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface
@@ -911,9 +931,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         if reflectance_scene_std is not None:
             # first pass: the scene-level reflectance of each element and band, pooled over every window that
             # reports it (empirical Bayes, see scene_means); the second pass below draws each window toward it
-            first = _stack_run(ya, inv_parts, partial(_reflective_chunk, kw=kw), nout, h, lazy)
             k = ne * nb
-            scene = xp.concatenate(scene_means(first[:k], first[k:2 * k], window, xp, std_floor=1e-3))
+            first = partial(_scene_sums_of, func=partial(_reflective_chunk, kw=kw), values=slice(0, k),
+                            stds=slice(k, 2 * k), std_floor=1e-3)
+            scene = scene_means(_stack_run(ya, inv_parts, first, 2 * k, h, lazy, reduce=True), window, xp)
         sw_kw = None
         if budget:  # computed in the chunk tasks from the area features: no graph of its own
             w, width = broadband_weights(rbands)
@@ -968,8 +989,9 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             # there: they would absorb the pixel-to-pixel contrasts that separate the parts (the second pass,
             # anchored on the scene temperatures, lets each pixel follow its local weather)
             kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std, anomaly_std=None)
-            first = _stack_run(ya, tparts, lambda blk: invert_thermal_block(blk, **kw1), nout, h, lazy)
-            scene = xp.concatenate(scene_temperatures(first, ne, window, xp))
+            first = partial(_scene_sums_of, func=partial(invert_thermal_block, **kw1),
+                            values=slice(2 * ne, 2 * ne + ns), stds=slice(2 * ne + ns, 2 * ne + 2 * ns), std_floor=0.1)
+            scene = scene_means(_stack_run(ya, tparts, first, 2 * ns, h, lazy, reduce=True), window, xp)
             kw = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
         const = scene if temperature_scene_std is not None else None
         if budget:  # computed in the chunk tasks from the area channels: no graph of its own
