@@ -352,6 +352,22 @@ def test_scene_means_weight_by_precision():
     assert np.isnan(mean[1]) and np.isnan(se[1])
 
 
+def test_scene_means_do_not_count_echoes_of_the_prior_as_evidence():
+    from eoxr.urban.invert import scene_means, scene_sums
+
+    # channel 0: 100 windows that barely see the element return its prior 0.2 +- 0.05; channel 1: data halve the
+    # spread; window 1 (each pixel its own estimate)
+    v = np.stack([np.full((10, 10), 0.2), np.full((10, 10), 0.3)])
+    sd = np.stack([np.full((10, 10), 0.05), np.full((10, 10), 0.025)])
+    prior = (np.array([0.2, 0.2]), np.array([0.05, 0.05]))
+    mean, se = np.split(scene_means(scene_sums(v, sd, prior_std=prior[1]), 1, prior=prior), 2)
+    np.testing.assert_allclose(mean, [0.2, 0.3])
+    # the prior alone for channel 0; the data's precision (1/0.025^2 - 1/0.05^2 per window) for channel 1
+    np.testing.assert_allclose(se, [0.05, 1 / np.sqrt(100 * (1 / 0.025**2 - 1 / 0.05**2) + 1 / 0.05**2)])
+    naive = np.split(scene_means(scene_sums(v, sd), 1), 2)[1]
+    assert naive[0] == pytest.approx(0.005)  # what counting every window as evidence would claim
+
+
 def test_thermal_scene_pass_lowers_the_temperature_error(tir_scene):
     # noisy data: a single window mixes the sunlit and shaded parts of an element; the scene-level second pass
     # separates them better

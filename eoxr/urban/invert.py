@@ -454,36 +454,48 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     return out.reshape(-1, Y, X)
 
 
-def scene_sums(values, std, std_floor: float = 0.0) -> np.ndarray:
-    """The sums behind the scene-level value of each channel of ``values`` (n, Y, X): (2n,), the posterior
-    precision-weighted sum of the values (1 / ``std``^2, std floored at ``std_floor``) and the sum of the
-    weights; additive over the chunks of an image (:func:`scene_means` turns their total into values)."""
+def scene_sums(values, std, std_floor: float = 0.0, prior_std=None) -> np.ndarray:
+    """The sums behind the scene-level value of each channel of ``values`` (n, Y, X), additive over the chunks of
+    an image (:func:`scene_means` turns their total into values): the posterior precision-weighted sum of the
+    values (1 / ``std``^2, std floored at ``std_floor``) and the sum of the weights, (2n,). With ``prior_std``
+    (n,), the spread of the prior the values were drawn with, also the sum of the precisions less the prior's,
+    what the data alone say, (3n,): a window that barely sees an element returns about its prior, and many such
+    windows must not count as evidence."""
     ok = np.isfinite(values) & np.isfinite(std)
     w = np.where(ok, 1.0 / np.maximum(np.where(ok, std, 1.0), max(std_floor, 1e-12)) ** 2, 0.0)
-    return np.concatenate([(w * np.where(ok, values, 0.0)).sum(axis=(1, 2)), w.sum(axis=(1, 2))])
+    out = [(w * np.where(ok, values, 0.0)).sum(axis=(1, 2)), w.sum(axis=(1, 2))]
+    if prior_std is not None:
+        p0 = 1 / np.asarray(prior_std, dtype=float).reshape(-1, 1, 1) ** 2
+        out.append(np.where(ok, np.maximum(w - p0, 0.0), 0.0).sum(axis=(1, 2)))
+    return np.concatenate(out)
 
 
-def scene_means(sums, window: int, xp=np):
+def scene_means(sums, window: int, xp=np, prior=None):
     """Scene-level value of each of n channels and its standard error, (2n,): from the image's total of
     :func:`scene_sums`, the precision-weighted mean; NaN for channels with no finite value. Overlapping windows
     share their pixels: about window^2 of them make one independent estimate, which sets the standard error.
+    With ``prior`` (mean, std), each (n,), whose spread went to :func:`scene_sums`: the standard error from the
+    data's precision and the prior's, and the prior where no window reported the channel.
 
     Empirical Bayes (Robbins 1956; Efron & Morris 1975, JASA 70(350), 311-319): one window rarely pins down an
     element it barely sees, while the scene's many windows, each with other proportions, do; a second inversion
     then draws every window toward the scene-level values.
     """
-    n = sums.shape[0] // 2
-    num, den = sums[:n], sums[n:]
+    n = sums.shape[0] // (2 if prior is None else 3)
+    num, den = sums[:n], sums[n:2 * n]
     known = den > 0
     mean = xp.where(known, num / xp.where(known, den, 1.0), np.nan)
-    se = xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)
-    return xp.concatenate([mean, se])
+    if prior is None:
+        return xp.concatenate([mean, xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)])
+    m0, s0 = (np.asarray(v, dtype=float) for v in prior)
+    se = 1 / xp.sqrt(sums[2 * n:] / window**2 + 1 / s0**2)
+    return xp.concatenate([xp.where(known, mean, m0), se])
 
 
-def _scene_sums_of(block, func, values: slice, stds: slice, std_floor: float) -> np.ndarray:
+def _scene_sums_of(block, func, values: slice, stds: slice, std_floor: float, prior_std=None) -> np.ndarray:
     """A first pass's chunk task: ``func`` on the block, then :func:`scene_sums` of its ``values`` channels."""
     out = func(block)
-    return scene_sums(out[values], out[stds], std_floor)
+    return scene_sums(out[values], out[stds], std_floor, prior_std)
 
 
 # --- xarray / Dask level ------------------------------------------------------------------------------------
@@ -793,7 +805,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     a second reflective pass draws each element toward its scene-level reflectance from the first pass, +- that
     fraction of it (empirical Bayes, :func:`scene_means`, :func:`scene_reflectance_prior`; None: one pass, half
     the solver's work; with 0.1 the reflectance RMSE of 15 benchmark scenes, seeds 4-6, fell by 19 % on average
-    and by up to 39 %, and rose by 2-5 % on three). ``reflectance_prior``: (mean, std)
+    and by up to 40 %, and rose by 2-4 % on three). ``reflectance_prior``: (mean, std)
     for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
     its spread). ``emissivity_prior``: {element:
     emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
@@ -932,9 +944,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             # first pass: the scene-level reflectance of each element and band, pooled over every window that
             # reports it (empirical Bayes, see scene_means); the second pass below draws each window toward it
             k = ne * nb
+            pm = (prior.ravel(), np.broadcast_to(prior_sd, prior.shape).ravel())  # (element, band) order
             first = partial(_scene_sums_of, func=partial(_reflective_chunk, kw=kw), values=slice(0, k),
-                            stds=slice(k, 2 * k), std_floor=1e-3)
-            scene = scene_means(_stack_run(ya, inv_parts, first, 2 * k, h, lazy, reduce=True), window, xp)
+                            stds=slice(k, 2 * k), std_floor=1e-3, prior_std=pm[1])
+            scene = scene_means(_stack_run(ya, inv_parts, first, 3 * k, h, lazy, reduce=True), window, xp, pm)
         sw_kw = None
         if budget:  # computed in the chunk tasks from the area features: no graph of its own
             w, width = broadband_weights(rbands)
