@@ -1002,9 +1002,14 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             # there: they would absorb the pixel-to-pixel contrasts that separate the parts (the second pass,
             # anchored on the scene temperatures, lets each pixel follow its local weather)
             kw1 = dict(kw, min_fraction=0.0, t_std=FIRST_PASS_T_STD_FACTOR * temperature_std, anomaly_std=None)
+            t_sd = np.full(ns, kw1["t_std"])
+            if shaded_std is not None:
+                t_sd[0::2] = shaded_std
             first = partial(_scene_sums_of, func=partial(invert_thermal_block, **kw1),
-                            values=slice(2 * ne, 2 * ne + ns), stds=slice(2 * ne + ns, 2 * ne + 2 * ns), std_floor=0.1)
-            scene = scene_means(_stack_run(ya, tparts, first, 2 * ns, h, lazy, reduce=True), window, xp)
+                            values=slice(2 * ne, 2 * ne + ns), stds=slice(2 * ne + ns, 2 * ne + 2 * ns), std_floor=0.1,
+                            prior_std=t_sd)
+            scene = scene_means(_stack_run(ya, tparts, first, 3 * ns, h, lazy, reduce=True), window, xp,
+                                (np.full(ns, np.nan), t_sd))
             kw = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
         const = scene if temperature_scene_std is not None else None
         if budget:  # computed in the chunk tasks from the area channels: no graph of its own
