@@ -7,11 +7,11 @@ neighbours: a property varies from pixel to pixel only as much as the windows di
 bounded least-squares problem (:mod:`.lm`), solved for all pixels of a chunk at once. Over Dask the chunks
 overlap by a halo of ``window // 2`` pixels (one task per chunk), so results do not depend on chunking.
 
-Both kinds of bands take two passes: the first gives every element part (thermal: sunlit, shaded) a scene-level
-temperature, and every element a scene-level reflectance per band, toward which the second draws each window
-(:func:`scene_means`); a single window rarely separates the sunlit and shaded temperatures of an element that
-its pixels mix in similar proportions, nor pins down an element it barely sees. A first pass's chunk tasks
-return only their sums for the scene-level values (:func:`scene_sums`), one small vector each.
+Both kinds of bands take two passes. The first gives every element a scene-level reflectance per band, and
+every element part (sunlit, shaded) a scene-level temperature; the second draws each window toward them
+(:func:`scene_means`): a single window rarely pins down an element it barely sees, nor separates the sunlit and
+shaded temperatures of an element that its pixels mix in similar proportions. A first pass's chunk tasks return
+only their sums for the scene-level values (:func:`scene_sums`), one small vector each.
 
 Every element seen in a window is an unknown there; elements seen with less than ``min_fraction`` of the
 window's weighted view are reported as NaN: their properties are barely observable (e.g. walls in a nadir
