@@ -283,7 +283,7 @@ def scipy_speed(scene: Scene, rng, n_pixels=40, window=5):
     obs = synth.observe(tc, truth, sen, geom, atm, pixel_size=scene.pixel, noise=0.01, n_bounce=BOUNCES,
                         psf_sigma=PSF_WIDENING * sen.psf_sigma, seed=int(rng.integers(1 << 30)))
     grid = city.grid_for(obs.radiance)
-    ft = features(city, city.fields(geom), grid, sen.psf_sigma)
+    ft = features(city, city.fields(geom), grid, sen.psf_sigma, only=("a", "g", "s", "cg", "cs"))
     ne, nb = len(city.names), 4
     ny, nx = grid.ny, grid.nx
     stack = np.concatenate([obs.radiance.values, ft["a"], ft["g"], ft["s"], ft["cg"].reshape(-1, ny, nx),

@@ -360,7 +360,7 @@ def test_scene_means_do_not_count_echoes_of_the_prior_as_evidence():
     v = np.stack([np.full((10, 10), 0.2), np.full((10, 10), 0.3)])
     sd = np.stack([np.full((10, 10), 0.05), np.full((10, 10), 0.025)])
     prior = (np.array([0.2, 0.2]), np.array([0.05, 0.05]))
-    mean, se = np.split(scene_means(scene_sums(v, sd, prior_std=prior[1]), 1, prior=prior), 2)
+    mean, se = np.split(scene_means(scene_sums(v, sd, prior_std=prior[1]), 1, prior_std=prior[1]), 2)
     np.testing.assert_allclose(mean, [0.2, 0.3])
     # the prior alone for channel 0; the data's precision (1/0.025^2 - 1/0.05^2 per window) for channel 1
     np.testing.assert_allclose(se, [0.05, 1 / np.sqrt(100 * (1 / 0.025**2 - 1 / 0.05**2) + 1 / 0.05**2)])

@@ -470,26 +470,26 @@ def scene_sums(values, std, std_floor: float = 0.0, prior_std=None) -> np.ndarra
     return np.concatenate(out)
 
 
-def scene_means(sums, window: int, xp=np, prior=None):
+def scene_means(sums, window: int, xp=np, prior_std=None):
     """Scene-level value of each of n channels and its standard error, (2n,): from the image's total of
     :func:`scene_sums`, the precision-weighted mean; NaN for channels with no finite value. Overlapping windows
     share their pixels: about window^2 of them make one independent estimate, which sets the standard error.
-    With ``prior`` (mean, std), each (n,), whose spread went to :func:`scene_sums`: the standard error from the
-    data's precision and the prior's, and the prior where no window reported the channel.
+    With ``prior_std`` (n,), as given to :func:`scene_sums`: the standard error from the data's precision and
+    the prior's.
 
     Empirical Bayes (Robbins 1956; Efron & Morris 1975, JASA 70(350), 311-319): one window rarely pins down an
     element it barely sees, while the scene's many windows, each with other proportions, do; a second inversion
     then draws every window toward the scene-level values.
     """
-    n = sums.shape[0] // (2 if prior is None else 3)
+    n = sums.shape[0] // (2 if prior_std is None else 3)
     num, den = sums[:n], sums[n:2 * n]
     known = den > 0
     mean = xp.where(known, num / xp.where(known, den, 1.0), np.nan)
-    if prior is None:
-        return xp.concatenate([mean, xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)])
-    m0, s0 = (np.asarray(v, dtype=float) for v in prior)
-    se = 1 / xp.sqrt(sums[2 * n:] / window**2 + 1 / s0**2)
-    return xp.concatenate([xp.where(known, mean, m0), se])
+    if prior_std is None:
+        se = xp.where(known, xp.sqrt(window**2 / xp.where(known, den, 1.0)), np.nan)
+    else:
+        se = 1 / xp.sqrt(sums[2 * n:] / window**2 + 1 / np.asarray(prior_std, dtype=float) ** 2)
+    return xp.concatenate([mean, se])
 
 
 def _scene_sums_of(block, func, values: slice, stds: slice, std_floor: float, prior_std=None) -> np.ndarray:
@@ -944,10 +944,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             # first pass: the scene-level reflectance of each element and band, pooled over every window that
             # reports it (empirical Bayes, see scene_means); the second pass below draws each window toward it
             k = ne * nb
-            pm = (prior.ravel(), np.broadcast_to(prior_sd, prior.shape).ravel())  # (element, band) order
+            sd = np.broadcast_to(prior_sd, prior.shape).ravel()  # (element, band) order
             first = partial(_scene_sums_of, func=partial(_reflective_chunk, kw=kw), values=slice(0, k),
-                            stds=slice(k, 2 * k), std_floor=1e-3, prior_std=pm[1])
-            scene = scene_means(_stack_run(ya, inv_parts, first, 3 * k, h, lazy, reduce=True), window, xp, pm)
+                            stds=slice(k, 2 * k), std_floor=1e-3, prior_std=sd)
+            scene = scene_means(_stack_run(ya, inv_parts, first, 3 * k, h, lazy, reduce=True), window, xp, sd)
         sw_kw = None
         if budget:  # computed in the chunk tasks from the area features: no graph of its own
             w, width = broadband_weights(rbands)
@@ -1008,8 +1008,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             first = partial(_scene_sums_of, func=partial(invert_thermal_block, **kw1),
                             values=slice(2 * ne, 2 * ne + ns), stds=slice(2 * ne + ns, 2 * ne + 2 * ns), std_floor=0.1,
                             prior_std=t_sd)
-            scene = scene_means(_stack_run(ya, tparts, first, 3 * ns, h, lazy, reduce=True), window, xp,
-                                (np.full(ns, np.nan), t_sd))
+            scene = scene_means(_stack_run(ya, tparts, first, 3 * ns, h, lazy, reduce=True), window, xp, t_sd)
             kw = dict(kw, scene_std=temperature_scene_std, contrast_std=None)
         const = scene if temperature_scene_std is not None else None
         if budget:  # computed in the chunk tasks from the area channels: no graph of its own
