@@ -313,3 +313,27 @@ def test_blur_and_sum_equals_the_blurred_field_summed_per_pixel(factor, psf_px, 
         return grid.block_sum(ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant"))
 
     np.testing.assert_allclose(F._aggregate(num, den, grid, psf_px), blurred_sum(num) / blurred_sum(den), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (0.3, -0.2)])
+def test_a_psf_mixture_weighs_the_blurred_sums_of_its_gaussians(shift):
+    from eoxr.urban.city import CoarseGrid
+
+    rng = np.random.default_rng(2)
+    num, den = rng.uniform(size=(2, 60, 70)), rng.uniform(0.5, 1.0, size=(60, 70))
+    grid = CoarseGrid(10, 0, 0, 6, 7)
+
+    def sums(sigma_px):
+        s = sigma_px * grid.factor
+        conv = lambda f: ndimage.shift(  # noqa: E731
+            ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (s, s), mode="constant"),
+            (0,) * (f.ndim - 2) + (-shift[0] * 10, -shift[1] * 10), order=1, mode="nearest")
+        return grid.block_sum(conv(num)), grid.block_sum(conv(den))
+
+    (n1, d1), (n2, d2) = sums(0.5), sums(1.5)
+    want = (0.8 * n1 + 0.2 * n2) / (0.8 * d1 + 0.2 * d2)  # weights are normalised: (4, 1) == (0.8, 0.2)
+    np.testing.assert_allclose(F._aggregate(num, den, grid, [(4.0, 0.5), (1.0, 1.5)], shift), want, rtol=1e-10)
+    np.testing.assert_allclose(F._aggregate(num, den, grid, [(1.0, 0.5)], shift), n1 / d1, rtol=1e-10)
+    assert F.psf_components(0.45) == [(1.0, 0.45)]
+    with pytest.raises(ValueError, match="weight >= 0"):
+        F.psf_components([(0.5, -1.0)])

@@ -543,3 +543,30 @@ def test_the_image_bands_are_selected_only_when_some_are_left_out(s2_scene):
     some = _bands(img, sen.reflective()[1:3])
     assert list(some.band.values) == [b.name for b in sen.reflective()[1:3]]
     np.testing.assert_array_equal(some.values, obs.radiance.values[1:3])
+
+
+def test_fit_psf_finds_the_width_of_the_image_and_that_width_inverts_better(s2_scene):
+    city, sen, truth, _ = s2_scene
+    obs = synth.observe(city, truth, sen, GEOM, ATM, pixel_size=10.0, psf_sigma=1.25 * sen.psf_sigma)
+    fit = obs.urban.fit_psf(city, sen, ATM)
+    assert abs(fit.attrs["psf_scale"] - 1.25) < 0.02
+    assert fit.attrs["psf_sigma"] == pytest.approx(fit.attrs["psf_scale"] * sen.psf_sigma)
+    assert fit.misfit.attrs["units"] == "1" and fit.psf_scale.attrs["units"] == "1"
+    assert float(fit.psf_scale[np.argmin(fit.misfit.values)]) in (1.2, 1.3)  # the scanned widths around 1.25
+    lazy = eoxr.urban.fit_psf(obs.chunk({"y": 8, "x": 8}), city, sen, ATM)
+    assert lazy.attrs["psf_scale"] == pytest.approx(fit.attrs["psf_scale"], abs=1e-9)
+    want = _truth_da(truth.element_reflectance, city, obs)
+    err = {s: float(np.sqrt(((eoxr.urban.invert(obs, city, sen, ATM, psf_sigma=s, budget=False).reflectance
+                              - want) ** 2).mean())) for s in (sen.psf_sigma, fit.attrs["psf_sigma"])}
+    assert err[fit.attrs["psf_sigma"]] < 0.2 * err[sen.psf_sigma]
+
+
+def test_fit_psf_warns_on_the_edge_of_its_scan_and_refuses_bad_scales(s2_scene):
+    city, sen, _, obs = s2_scene  # nominal PSF: least misfit at scale 1
+    with pytest.warns(UserWarning, match="pass wider scales="):
+        fit = eoxr.urban.fit_psf(obs, city, sen, ATM, scales=(0.6, 0.7, 0.8))
+    assert fit.attrs["psf_scale"] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="at least 3 positive scales"):
+        eoxr.urban.fit_psf(obs, city, sen, ATM, scales=(0.9, 1.1))
+    with pytest.raises(ValueError, match="leave it out"):
+        eoxr.urban.fit_psf(obs, city, sen, ATM, psf_sigma=0.5)

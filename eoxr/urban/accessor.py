@@ -4,6 +4,7 @@ from __future__ import annotations
 import xarray as xr
 
 from .invert import invert
+from .psf import fit_psf
 from .unmix import unmix_flat
 
 
@@ -20,6 +21,10 @@ class UrbanAccessor:
     def invert(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, **kwargs):
         """Per-element reflectance/temperature/emissivity and the radiative budget; see :func:`eoxr.urban.invert`."""
         return invert(self._ds, city, sensor, atmosphere, window, max_iter, **kwargs)
+
+    def fit_psf(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
+        """The sensor PSF's Gaussian width that fits this image best; see :func:`eoxr.urban.fit_psf`."""
+        return fit_psf(self._ds, city, sensor, atmosphere, window, **kwargs)
 
     def unmix(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
         """The flat 2-D linear unmixing baseline; see :func:`eoxr.urban.unmix_flat`."""

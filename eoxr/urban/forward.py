@@ -25,7 +25,8 @@ Thermal band (emissivity eps_i, temperature T_i, sky radiance L_sky, path emissi
 with L_s on the right taken from the previous bounce (first bounce: eps B).
 
 A sensor pixel q averages the top-of-atmosphere radiance of the facets it sees, weighted by the seen projected
-area w_i (:func:`geometry.view_weight`) convolved with a Gaussian PSF (sigma in pixels):
+area w_i (:func:`geometry.view_weight`) convolved with the PSF (a Gaussian, sigma in pixels, or a mixture of
+Gaussians, :func:`psf_components`):
 y_q = sum_i P_qi w_i L_i / sum_i P_qi w_i.
 
 Element form. With properties constant per element e over the pixels that are compared, one bounce is exactly
@@ -95,9 +96,33 @@ def _blur_and_sum(n: int, start: int, count: int, factor: int, sigma: float) -> 
     return m
 
 
-def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):
+def psf_components(psf_px) -> list[tuple[float, float]]:
+    """A PSF as (weight, Gaussian sigma in pixels) components, weights summing to 1: ``psf_px`` a sigma (one
+    Gaussian) or a sequence of (weight, sigma) pairs (e.g. a core and a wider wing)."""
+    if np.ndim(psf_px) == 0:
+        return [(1.0, float(psf_px))]
+    comps = [(float(w), float(s)) for w, s in psf_px]
+    total = sum(w for w, _ in comps)
+    if not comps or min(w for w, _ in comps) < 0 or min(s for _, s in comps) < 0 or total <= 0:
+        raise ValueError(f"a PSF mixture needs (weight >= 0, sigma >= 0) pairs with a positive total, got {psf_px}")
+    return [(w / total, s) for w, s in comps]
+
+
+def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px, shift_px=(0.0, 0.0)):
     """PSF-weighted pixel means sum P num / sum P den of per-cell fields (facet layers summed before);
-    ``shift_px`` moves the sensor grid (misregistration)."""
+    ``psf_px``: see :func:`psf_components`; ``shift_px`` moves the sensor grid (misregistration)."""
+    comps = psf_components(psf_px)
+    if len(comps) > 1:
+        parts = [(w, _aggregate_sums(num, den, grid, s, shift_px)) for w, s in comps]
+        n = sum(w * p[0] for w, p in parts)
+        d = sum(w * p[1] for w, p in parts)
+    else:
+        n, d = _aggregate_sums(num, den, grid, comps[0][1], shift_px)
+    return n / np.where(d > 0, d, np.nan)
+
+
+def _aggregate_sums(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float, shift_px=(0.0, 0.0)):
+    """The PSF-weighted pixel sums (sum P num, sum P den) of a Gaussian PSF of ``psf_px`` pixels."""
     sigma = psf_px * grid.factor
     if sigma > 0 and not (shift_px[0] or shift_px[1]):
         # blur and block sum as two small matrix products per field (BLAS), several times faster than a
@@ -109,8 +134,8 @@ def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float
         d = my @ den @ mx.T
         # the cheaper order first: a band of pixel rows (ny << nx) reduces its rows first, 2-4x fewer flops
         if ny * ry * cx + ny * cx * nx < ry * cx * nx + ny * ry * nx:
-            return (my @ num) @ mx.T / np.where(d > 0, d, np.nan)
-        return my @ (num @ mx.T) / np.where(d > 0, d, np.nan)
+            return (my @ num) @ mx.T, d
+        return my @ (num @ mx.T), d
 
     def conv(f):
         out = ndimage.gaussian_filter(f, sigma=(0,) * (f.ndim - 2) + (sigma, sigma), mode="constant") if sigma > 0 else f
@@ -118,8 +143,7 @@ def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px: float
             sh = (0,) * (f.ndim - 2) + (-shift_px[0] * grid.factor, -shift_px[1] * grid.factor)
             out = ndimage.shift(out, sh, order=1, mode="nearest")
         return out
-    d = grid.block_sum(conv(den))
-    return grid.block_sum(conv(num)) / np.where(d > 0, d, np.nan)
+    return grid.block_sum(conv(num)), grid.block_sum(conv(den))
 
 
 @lru_cache(maxsize=4)

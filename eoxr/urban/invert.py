@@ -810,7 +810,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     its spread). ``emissivity_prior``: {element:
     emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
     ``adjacency_m``: correct reflective radiances for the adjacency effect over a Gaussian environment of that
-    scale (m) first (:func:`adjacency_correct`).
+    scale (m) first (:func:`adjacency_correct`). ``psf_sigma``: the Gaussian PSF's sigma (pixels; default the
+    sensor's nominal one), e.g. the width :func:`eoxr.urban.fit_psf` fits to the image.
     Lazy when ``obs`` is Dask-backed; halo ``window // 2`` pixels.
     """
     import xarray as xr
