@@ -35,7 +35,9 @@ of a few hundred ms; the per-case ``pix_per_s`` time one call each (the first al
 the batched solver runs in the benchmark's own process, with the malloc thresholds the ``eoxr`` command sets for itself
 (:func:`eoxr.cluster.tune_malloc`), and it is timed in turn with the scipy reference (best of 5 calls a turn, 3
 turns). A cluster's first call (warm-up) also installs the city on its workers
-(:mod:`eoxr.urban.shipping`), which later calls reuse.
+(:mod:`eoxr.urban.shipping`), which later calls reuse. ``machine_speedup_2_vs_1_process_*``: the machine's own
+speed-up of 2 processes over 1 on an in-cache and on a memory-bound kernel (:func:`eoxr.bench.process_scaling`),
+the bounds of what 2 workers can gain on it.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ import time
 
 import numpy as np
 
+from eoxr.bench import process_scaling
 from eoxr.urban import Atmosphere, Geometry, synth
 from eoxr.urban.sensors import get_sensor
 
@@ -486,6 +489,7 @@ def run(cfg) -> list[dict]:
     big = synth.make_city(1280.0 if cfg.quick else 1920.0, 1.0, cfg.seed + 2)
     small = synth.make_city(320.0, 1.0, cfg.seed + 3)
     speed.update(worker_speed({"": (big, 32, 3), "_small_job": (small, 16, WORKER_REPEATS)}, rng))
+    speed.update(process_scaling())  # the machine's own 2-vs-1 bounds, for reading the figures above
     print(f"speed section {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results.append({"case": {"sensor": "sentinel-2", "pixel_m": 10.0}, "method": "speed", "metrics": speed})
     return results

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .errors import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +132,41 @@ def run(name: str, run_fn, targets: dict, quick: bool, seed: int, out: str | Pat
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=float))
     (out / f"{name}.md").write_text(to_markdown(report))
     return report
+
+
+def _in_cache(n: int) -> None:
+    a = np.full((64, 64), 0.5)  # 32 kB: the core's own caches
+    for _ in range(n):
+        a = a * 1.0000001 + 1e-9
+
+
+def _memory_bound(n: int) -> None:
+    a = np.ones(8_000_000)  # 64 MB: past the last-level cache, every pass streams through memory
+    for _ in range(n):
+        np.multiply(a, 1.0000001, out=a)
+
+
+def process_scaling(turns: int = 5) -> dict:
+    """The machine's own speed-up of 2 processes over 1 on independent work, without Dask: a kernel's work done by
+    one process, then split over two (best of ``turns`` each, in turn). An in-cache kernel shows what the cores
+    allow, a memory-bound one (64 MB arrays) what the memory bandwidth allows: the ceiling of a parallel job
+    lies between, by its share of memory traffic."""
+    import multiprocessing as mp
+
+    out = {}
+    with mp.get_context("spawn").Pool(2) as pool:
+        for name, fn, n in (("in_cache", _in_cache, 40_000), ("memory_bound", _memory_bound, 40)):
+            pool.map(fn, [1, 1], chunksize=1)  # warm-up: both processes import numpy
+            one = two = float("inf")
+            for _ in range(turns):
+                t = time.perf_counter()
+                pool.map(fn, [n], chunksize=1)
+                one = min(one, time.perf_counter() - t)
+                t = time.perf_counter()
+                pool.map(fn, [n // 2, n // 2], chunksize=1)
+                two = min(two, time.perf_counter() - t)
+            out[f"machine_speedup_2_vs_1_process_{name}"] = one / two
+    return out
 
 
 def parser(prog: str = "eoxr bench") -> argparse.ArgumentParser:

@@ -35,3 +35,10 @@ def test_device_resolution():
     assert bench.resolve_device("auto") in ("cpu", "cuda")
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
         bench.resolve_device("tpu")
+
+
+def test_process_scaling_times_both_kernels_on_two_processes():
+    out = bench.process_scaling(turns=1)
+    assert set(out) == {"machine_speedup_2_vs_1_process_in_cache", "machine_speedup_2_vs_1_process_memory_bound"}
+    # half the work per process: never slower than half speed, never faster than 2 processes allow (with slack)
+    assert all(0.5 < v < 2.6 for v in out.values()), out
