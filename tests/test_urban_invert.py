@@ -15,6 +15,10 @@ from eoxr.urban.sensors import broadband_weights
 S2_BANDS = ["B03", "B04", "B08", "B11"]
 GEOM = Geometry(35.0, 150.0, 8.0, 100.0)
 ATM = Atmosphere(aot550=0.15)
+# lazy vs eager reflective results: the reflective features are float32 (invert.REFLECTIVE_FEATURE_DTYPE), summed by
+# tiles over other extents than the whole image's, so they agree to that round-off; a wrong halo or tile would
+# differ by orders more
+TILED = dict(rtol=2e-5, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +105,7 @@ def test_chunked_equals_unchunked_values(s2_scene, tir_scene):
     ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8)
     got = res.compute()
     for v in ("reflectance", "reflectance_std", "albedo", "net_shortwave", "iterations"):
-        np.testing.assert_allclose(got[v].values, ref[v].values, rtol=1e-9, atol=1e-12, err_msg=v)
+        np.testing.assert_allclose(got[v].values, ref[v].values, err_msg=v, **TILED)
     tcity, tsen, _, tobs = tir_scene
     prior = synth.emissivity_prior(tsen.thermal())
     tref = tobs.urban.invert(tcity, tsen, ATM, window=3, max_iter=6, emissivity_prior=prior,
@@ -122,7 +126,7 @@ def test_lazy_inversion_of_an_uncached_city_splits_the_horizon_marches(s2_scene)
     assert sum("sky_view_sum" in k for k in keys) == SVF_TASKS
     ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False)
     # the sectors add in another order than one march loop: rounding-level differences only
-    np.testing.assert_allclose(res["reflectance"].values, ref["reflectance"].values, rtol=1e-7, atol=1e-8)
+    np.testing.assert_allclose(res["reflectance"].values, ref["reflectance"].values, **TILED)
 
 
 def test_later_calls_on_a_cluster_reuse_the_horizons_of_the_first(s2_scene):
@@ -148,7 +152,7 @@ def test_later_calls_on_a_cluster_reuse_the_horizons_of_the_first(s2_scene):
         assert marches(again) == marches(later) == 0 and not fresh.has_fields(GEOM)
         np.testing.assert_allclose(again.reflectance.values, first.reflectance.values, rtol=1e-9, atol=1e-12)
         ref = obs.urban.invert(city, sen, ATM, window=5, max_iter=8, budget=False, geometry=other)
-        np.testing.assert_allclose(later.reflectance.values, ref.reflectance.values, rtol=1e-7, atol=1e-8)
+        np.testing.assert_allclose(later.reflectance.values, ref.reflectance.values, **TILED)
     # with several workers, a copy that holds the horizons skips its sector; a copy without them adds the sectors
     # that were skipped elsewhere
     holder, bare = synth.make_city(200.0, 2.0, seed=3), synth.make_city(200.0, 2.0, seed=3)
@@ -461,7 +465,7 @@ def test_inversion_on_worker_processes_equals_the_eager_one(s2_scene):
         assert len([p for p in client.run(lambda dask_worker: list(dask_worker.plugins)).values() if name in p]) == 3
         got = [r.compute() for r in runs]
     for g in got:
-        np.testing.assert_allclose(g.reflectance.values, ref.reflectance.values, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(g.reflectance.values, ref.reflectance.values, **TILED)
 
 
 def test_cities_on_the_workers_follow_their_cache_and_stay_few(s2_scene, monkeypatch):
@@ -554,7 +558,7 @@ def test_fit_psf_finds_the_width_of_the_image_and_that_width_inverts_better(s2_s
     assert fit.misfit.attrs["units"] == "1" and fit.psf_scale.attrs["units"] == "1"
     assert float(fit.psf_scale[np.argmin(fit.misfit.values)]) in (1.2, 1.3)  # the scanned widths around 1.25
     lazy = eoxr.urban.fit_psf(obs.chunk({"y": 8, "x": 8}), city, sen, ATM)
-    assert lazy.attrs["psf_scale"] == pytest.approx(fit.attrs["psf_scale"], abs=1e-9)
+    assert lazy.attrs["psf_scale"] == pytest.approx(fit.attrs["psf_scale"], abs=1e-5)
     want = _truth_da(truth.element_reflectance, city, obs)
     err = {s: float(np.sqrt(((eoxr.urban.invert(obs, city, sen, ATM, psf_sigma=s, budget=False).reflectance
                               - want) ** 2).mean())) for s in (sen.psf_sigma, fit.attrs["psf_sigma"])}
