@@ -28,7 +28,7 @@ window are not scored (not reported). Per-class RMSEs go to ``urban_by_class.md`
 JSON), so that the main table stays readable. Speed: batched Levenberg-Marquardt vs
 scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster (one
 thread per worker, the worker environment of :func:`eoxr.cluster.worker_environ`; both clusters up at once and
-timed in turn) on a 1280 m city (128 x 128 px of 10 m in 16 chunks, some seconds a call: best of 3 calls each;
+timed in turn) on a 1280 m city (128 x 128 px of 10 m in 16 chunks, some seconds a call: best of 5 calls each;
 1920 m in the full run), and on a 320 m one (``*_small_job``, 32 x 32 px in 4 chunks, best of 5), where Dask's
 own cost per call (some 50-90 ms on 2 cores shared with the scheduler and the client) is a large part of a call
 of a few hundred ms; the per-case ``pix_per_s`` time one call each (the first also derives the city's fields);
@@ -109,7 +109,9 @@ def class_table(rows: dict[str, list[dict]]) -> str:
 
 
 REPEATS = 3  # solver timings: best of 3 turns, less disturbed by other processes
-WORKER_REPEATS = 5  # cluster timings of the small job (a call is a fraction of a second): best of 5, in turn
+# cluster timings: best of 5 calls, in turn (calls of one job varied by 10-15 % here, on 2 cores shared with the
+# scheduler and the client)
+WORKER_REPEATS = 5
 
 
 def _best_of(n: int, fn):
@@ -488,7 +490,7 @@ def run(cfg) -> list[dict]:
     # the small job of earlier versions (32 x 32 px, 4 chunks: a few hundred ms, mostly Dask's own cost per call)
     big = synth.make_city(1280.0 if cfg.quick else 1920.0, 1.0, cfg.seed + 2)
     small = synth.make_city(320.0, 1.0, cfg.seed + 3)
-    speed.update(worker_speed({"": (big, 32, 3), "_small_job": (small, 16, WORKER_REPEATS)}, rng))
+    speed.update(worker_speed({"": (big, 32, WORKER_REPEATS), "_small_job": (small, 16, WORKER_REPEATS)}, rng))
     speed.update(process_scaling())  # the machine's own 2-vs-1 bounds, for reading the figures above
     print(f"speed section {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results.append({"case": {"sensor": "sentinel-2", "pixel_m": 10.0}, "method": "speed", "metrics": speed})
