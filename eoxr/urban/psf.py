@@ -64,7 +64,7 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     kw = dict(invert_kwargs, budget=False, reflectance_scene_std=None, temperature_scene_std=None)
     if kw.pop("psf_sigma", None) is not None:
         raise ParameterError("fit_psf scans psf_sigma itself: leave it out")
-    crop = _central_crop(obs, max_pixels)
+    crop = _central_crop(obs, max_pixels).compute()  # read once: every width inverts the same small crop
     misfit = []
     steps = scales
     if progress:
