@@ -2,10 +2,11 @@
 
 A sensor's in-flight point spread function is known only approximately, and a 3-D inversion is sensitive to it:
 the PSF decides how much of a shadow or a bright roof next door a pixel sees. The radiance misfit of the
-inversion, as a function of the Gaussian width it assumes, has a clear minimum near the true width (an edge
-method of MTF estimation, e.g. Helder et al. 2006, Remote Sens. Environ. 104(1), 27-39,
-doi:10.1016/j.rse.2006.04.003, with the city's facets as the edges). :func:`fit_psf` scans a few widths, one
-inversion pass each on a central crop, and puts a parabola through the smallest misfit and its neighbours.
+inversion, as a function of the Gaussian width it assumes, has a clear minimum near the true width: the city's
+facets are the natural edges of the edge method of on-orbit MTF measurement, fitted with a parametric transfer
+function as in "Improvement of the edge method for on-orbit MTF measurement" (Opt. Express 18(4), 3531-3545,
+2010, doi:10.1364/OE.18.003531). :func:`fit_psf` scans a few widths, one inversion pass each on a central crop,
+and puts a parabola through the smallest misfit and its neighbours.
 """
 from __future__ import annotations
 
