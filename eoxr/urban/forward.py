@@ -47,6 +47,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
+from ..errors import ParameterError
 from .city import City, CoarseGrid
 from .sensors import Band, band_planck
 
@@ -104,7 +105,7 @@ def psf_components(psf_px) -> list[tuple[float, float]]:
     comps = [(float(w), float(s)) for w, s in psf_px]
     total = sum(w for w, _ in comps)
     if not comps or min(w for w, _ in comps) < 0 or min(s for _, s in comps) < 0 or total <= 0:
-        raise ValueError(f"a PSF mixture needs (weight >= 0, sigma >= 0) pairs with a positive total, got {psf_px}")
+        raise ParameterError(f"a PSF mixture needs (weight >= 0, sigma >= 0) pairs with a positive total, got {psf_px}")
     return [(w / total, s) for w, s in comps]
 
 
