@@ -15,7 +15,9 @@ crosses them. Metrics: RMSE per element class and pooled (reflectance, emissivit
 net shortwave, emitted longwave: W m-2; net shortwave also on 3 x 3 pixel means and as a scene bias), mean
 iterations, coarse pixels per second (the PSF fit not included); the fitted PSF width (``psf_scale``, times the
 nominal) and the fit's time (``psf_fit_s``); the same for flat unmixing, which gets the width fitted with the 3-D
-model. ``netsw_floor_rmse_W_m2``: the net shortwave
+model. Misregistered cases also report how far :func:`eoxr.urban.fit_shift` puts the image from where the
+simulated sensor saw (``shift_error_px``; the shift is sought in whole city cells, 0.1 pixel) and its time; the
+inversions there keep the nominal grid, whose truth the scores use. ``netsw_floor_rmse_W_m2``: the net shortwave
 RMSE of a method's budget model fed the true element reflectances (with the inversion's atmosphere; and
 ``*_true_atm_*`` with the true one): the part of the error that a perfect retrieval would leave, from the coarser
 city, the element-form bounces and the atmosphere. Scores count (element, pixel) pairs where the
@@ -173,6 +175,13 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
     budget_t = synth.true_budget(tc, truth, sen, geom, atm, grid_t, n_bounce=BOUNCES)
     prior = synth.reflectance_prior(sen.reflective())  # class library +- 25 %, the same for both methods
     kw = dict(reflectance_prior=prior, adjacency_m=ADJACENCY_MODEL_M, reflective_model_error=REFLECTIVE_MODEL_ERROR)
+    registration = {}
+    if misreg:  # how well the image registers on the city (the inversions below keep the nominal grid)
+        t0 = time.perf_counter()
+        fit = U.fit_shift(obs, scene.city, sen, atm_inv, window, 15, **kw)
+        err = np.hypot(fit.attrs["shift_x"] - obs.attrs["misregistration_x_m"],
+                       fit.attrs["shift_y"] - obs.attrs["misregistration_y_m"])
+        registration = {"shift_error_px": err / scene.pixel, "shift_fit_s": time.perf_counter() - t0}
     # the PSF width fitted with the 3-D model (a property of the sensor and the image): both methods get it
     t0 = time.perf_counter()
     psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **kw).attrs["psf_sigma"] if fit_psf else None
@@ -182,7 +191,7 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
         t0 = time.perf_counter()
         res = fn(obs, scene.city, sen, atm_inv, window, max_iter=15, psf_sigma=psf, **kw).compute()
         dt = time.perf_counter() - t0
-        m = {"psf_scale": (psf or sen.psf_sigma) / sen.psf_sigma, "psf_fit_s": fit_s}
+        m = {"psf_scale": (psf or sen.psf_sigma) / sen.psf_sigma, "psf_fit_s": fit_s, **registration}
         pairs = _pairs(list(res.element.values), tc.names)
         sq, n = 0.0, 0
         for i, j in pairs:

@@ -574,3 +574,20 @@ def test_fit_psf_warns_on_the_edge_of_its_scan_and_refuses_bad_scales(s2_scene):
         eoxr.urban.fit_psf(obs, city, sen, ATM, scales=(0.9, 1.1))
     with pytest.raises(ValueError, match="leave it out"):
         eoxr.urban.fit_psf(obs, city, sen, ATM, psf_sigma=0.5)
+
+
+def test_fit_shift_registers_the_image_on_the_city(s2_scene):
+    city, sen, truth, obs = s2_scene
+    inner = obs.isel(x=slice(1, -1), y=slice(1, -1))
+    wrong = inner.assign_coords(x=inner.x + 4.0, y=inner.y - 2.0)  # 2 and 1 city cells off
+    fit = wrong.urban.fit_shift(city, sen, ATM, max_shift_px=1.0)
+    assert (fit.attrs["shift_x"], fit.attrs["shift_y"]) == (-4.0, 2.0)
+    assert fit.shift_x.attrs["units"] == "m" and fit.misfit_x.attrs["units"] == "1"
+    assert float(fit.misfit_x.min()) < 1e-6 < float(fit.misfit_x.max())  # noise-free: exact at the right shift
+    # a sub-cell misregistration of the simulated sensor: found to the nearest cell
+    seen = synth.observe(city, truth, sen, GEOM, ATM, pixel_size=10.0, misregistration=0.3, seed=1)
+    fit = eoxr.urban.fit_shift(seen, city, sen, ATM)
+    assert abs(fit.attrs["shift_x"] - seen.attrs["misregistration_x_m"]) <= city.res / 2 + 1e-9
+    assert abs(fit.attrs["shift_y"] - seen.attrs["misregistration_y_m"]) <= city.res / 2 + 1e-9
+    with pytest.raises(ValueError, match="under one city cell"):
+        eoxr.urban.fit_shift(obs, city, sen, ATM, max_shift_px=0.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import xarray as xr
 
 from .invert import invert
-from .psf import fit_psf
+from .psf import fit_psf, fit_shift
 from .unmix import unmix_flat
 
 
@@ -25,6 +25,10 @@ class UrbanAccessor:
     def fit_psf(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
         """The sensor PSF's Gaussian width that fits this image best; see :func:`eoxr.urban.fit_psf`."""
         return fit_psf(self._ds, city, sensor, atmosphere, window, **kwargs)
+
+    def fit_shift(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
+        """The shift of this image's coordinates that registers it on the city; see :func:`eoxr.urban.fit_shift`."""
+        return fit_shift(self._ds, city, sensor, atmosphere, window, **kwargs)
 
     def unmix(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
         """The flat 2-D linear unmixing baseline; see :func:`eoxr.urban.unmix_flat`."""

@@ -1,4 +1,4 @@
-"""The sensor PSF's width estimated from the image and the city model.
+"""The sensor's PSF width and the image's registration on the city model, estimated from the image.
 
 A sensor's in-flight point spread function is known only approximately, and a 3-D inversion is sensitive to it:
 the PSF decides how much of a shadow or a bright roof next door a pixel sees. The radiance misfit of the
@@ -7,6 +7,10 @@ facets are the natural edges of the edge method of on-orbit MTF measurement, fit
 function as in "Improvement of the edge method for on-orbit MTF measurement" (Opt. Express 18(4), 3531-3545,
 2010, doi:10.1364/OE.18.003531). :func:`fit_psf` scans a few widths, one inversion pass each on a central crop,
 and puts a parabola through the smallest misfit and its neighbours.
+
+An image and a city model are seldom registered to better than a fraction of a pixel, and a shift moves every
+facet edge the inversion models. :func:`fit_shift` finds the shift of the image's coordinates, in whole city
+cells, that minimises the same misfit (x, then y, then x again). Register first, then fit the PSF.
 """
 from __future__ import annotations
 
@@ -23,14 +27,34 @@ from .sensors import get_sensor
 PSF_SCALES = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)  # widths scanned, times the sensor's nominal sigma
 
 
-def _central_crop(obs: xr.Dataset, max_pixels: int) -> xr.Dataset:
+def _central_crop(obs: xr.Dataset, max_pixels: int, margin: int = 0) -> xr.Dataset:
+    """The central ``max_pixels`` x ``max_pixels`` pixels at most, ``margin`` pixels at least from every edge."""
     crop = {}
     for dim in ("y", "x"):
         n = obs.sizes[dim]
-        if n > max_pixels:
-            start = (n - max_pixels) // 2
-            crop[dim] = slice(start, start + max_pixels)
+        size = min(max_pixels, n - 2 * margin)
+        if size < 3:
+            raise NoDataError(f"the image has {n} pixels along {dim}: too few to fit on (margin {margin})")
+        if size < n:
+            start = (n - size) // 2
+            crop[dim] = slice(start, start + size)
     return obs.isel(crop) if crop else obs
+
+
+def _one_pass_misfit(img: xr.Dataset, city, sen, atmosphere, window, max_iter, kw) -> float:
+    """Mean square relative radiance misfit of one inversion pass (no budget, no second pass) of ``img``."""
+    res = invert(img, city, sen, atmosphere, window, max_iter, **kw)
+    r = np.asarray(res["residual"].values, dtype=float)
+    if not np.isfinite(r).any():
+        raise NoDataError("no pixel of the crop was inverted: is the city model's area in the image's centre?")
+    return float(np.nanmean(r**2))
+
+
+def _one_pass_kwargs(invert_kwargs: dict, scanned: str | None = None) -> dict:
+    """The inversion's arguments for one pass without the budget; ``scanned``: an argument the fit sets itself."""
+    if scanned and invert_kwargs.get(scanned) is not None:
+        raise ParameterError(f"the fit scans {scanned} itself: leave it out")
+    return dict(invert_kwargs, budget=False, reflectance_scene_std=None, temperature_scene_std=None)
 
 
 def _parabola_minimum(scales: np.ndarray, misfit: np.ndarray) -> tuple[float, bool]:
@@ -62,23 +86,11 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     scales = np.asarray(sorted(float(s) for s in scales))
     if len(scales) < 3 or scales[0] <= 0:
         raise ParameterError(f"fit_psf needs at least 3 positive scales, got {list(scales)}")
-    kw = dict(invert_kwargs, budget=False, reflectance_scene_std=None, temperature_scene_std=None)
-    if kw.pop("psf_sigma", None) is not None:
-        raise ParameterError("fit_psf scans psf_sigma itself: leave it out")
+    kw = _one_pass_kwargs(invert_kwargs, "psf_sigma")
     crop = _central_crop(obs, max_pixels).compute()  # read once: every width inverts the same small crop
-    misfit = []
-    steps = scales
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps = tqdm(scales, desc="psf widths", unit="width")
-    for s in steps:
-        res = invert(crop, city, sen, atmosphere, window, max_iter, psf_sigma=s * sen.psf_sigma, **kw)
-        r = np.asarray(res["residual"].values, dtype=float)
-        if not np.isfinite(r).any():
-            raise NoDataError("no pixel of the crop was inverted: is the city model's area in the image's centre?")
-        misfit.append(float(np.nanmean(r**2)))
-    misfit = np.asarray(misfit)
+    misfit = np.array([_one_pass_misfit(crop, city, sen, atmosphere, window, max_iter,
+                                        dict(kw, psf_sigma=s * sen.psf_sigma))
+                       for s in _steps(scales, progress, "psf widths")])
     best, edge = _parabola_minimum(scales, misfit)
     if edge:
         warnings.warn(f"the misfit is least at the edge of the scanned PSF scales ({scales[0]:g}-{scales[-1]:g}); "
@@ -91,4 +103,64 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     out.attrs.update(psf_scale=best, psf_sigma=best * sen.psf_sigma, nominal_psf_sigma=sen.psf_sigma,
                      psf_sigma_units="pixel", sensor=sen.name, pixels=int(crop.sizes["y"] * crop.sizes["x"]))
     return A.stamp(out, "urban.fit_psf", sensor=sen.name, window=window, scales=[float(s) for s in scales],
+                   max_pixels=max_pixels)
+
+
+def _steps(values, progress: bool, desc: str):
+    if not progress:
+        return values
+    from tqdm.auto import tqdm
+
+    return tqdm(values, desc=desc)
+
+
+def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
+              max_shift_px: float = 0.5, max_pixels: int = 64, progress: bool = False,
+              **invert_kwargs) -> xr.Dataset:
+    """Register ``obs`` on ``city``: the shift (m, whole city cells up to ``max_shift_px`` pixels) to add to the
+    image's x and y coordinates (computes; a central crop of at most ``max_pixels`` x ``max_pixels`` pixels, away
+    from the edges by the largest shift).
+
+    Each shift scanned costs one inversion pass (:func:`.invert`, no budget, no second pass) and its mean square
+    relative radiance misfit; x, then y at the best x, then x again at the best y. ``invert_kwargs`` should be
+    those of the inversion that follows. Returns the misfit of the last scan along each axis, with attributes
+    ``shift_x`` and ``shift_y`` (m): ``obs.assign_coords(x=obs.x + fit.attrs["shift_x"], y=obs.y +
+    fit.attrs["shift_y"])`` is the registered image (clip it to the city if it then reaches beyond). A minimum on
+    the edge of the scan warns: pass a larger ``max_shift_px`` then.
+    """
+    sen = get_sensor(sensor)
+    f = city.grid_for(obs).factor
+    m = int(np.floor(max_shift_px * f + 1e-9))
+    if m < 1:
+        raise ParameterError(f"max_shift_px={max_shift_px} is under one city cell ({1 / f:g} pixel): scan wider")
+    kw = _one_pass_kwargs(invert_kwargs)
+    crop = _central_crop(obs, max_pixels, margin=int(np.ceil(m / f))).compute()
+    shifts = np.arange(-m, m + 1) * city.res
+    cache: dict[tuple[float, float], float] = {}
+
+    def misfit(dx, dy):
+        if (dx, dy) not in cache:
+            moved = crop.assign_coords(x=crop.x + dx, y=crop.y + dy)
+            cache[dx, dy] = _one_pass_misfit(moved, city, sen, atmosphere, window, max_iter, kw)
+        return cache[dx, dy]
+
+    best = {"x": 0.0, "y": 0.0}
+    scans = {}
+    for axis in _steps(("x", "y", "x"), progress, "registration scans"):
+        curve = np.array([misfit(*((d, best["y"]) if axis == "x" else (best["x"], d))) for d in shifts])
+        best[axis] = float(shifts[int(np.argmin(curve))])
+        scans[axis] = curve
+    edges = [a for a in ("x", "y") if abs(best[a]) >= shifts[-1] - 1e-9]
+    if edges:
+        warnings.warn(f"the misfit is least at the largest shift scanned along {', '.join(edges)}: pass a larger "
+                      "max_shift_px= to fit_shift", stacklevel=2)
+    out = xr.Dataset(
+        {f"misfit_{a}": A.cf(xr.DataArray(scans[a], dims=f"shift_{a}"), "1",
+                             f"mean square relative radiance misfit of one inversion pass, image moved along {a}")
+         for a in ("x", "y")},
+        coords={f"shift_{a}": A.cf(xr.DataArray(shifts, dims=f"shift_{a}"), "m", f"shift added to the image's {a}")
+                for a in ("x", "y")})
+    out.attrs.update(shift_x=best["x"], shift_y=best["y"], shift_units="m", sensor=sen.name,
+                     pixels=int(crop.sizes["y"] * crop.sizes["x"]))
+    return A.stamp(out, "urban.fit_shift", sensor=sen.name, window=window, max_shift_px=max_shift_px,
                    max_pixels=max_pixels)

@@ -245,8 +245,11 @@ def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *
     ds = xr.Dataset({"radiance": (("band", "y", "x"), rad, {"units": "W m-2 sr-1 um-1",
                                                             "long_name": "top-of-atmosphere radiance"})},
                     coords={"band": names, "y": ys, "x": xs})
+    # where the ground each pixel sees lies from its nominal centre (east, north; m): the registration that
+    # eoxr.urban.fit_shift should find
     ds.attrs.update(sun_zenith=geom.sun_zenith, sun_azimuth=geom.sun_azimuth, view_zenith=geom.view_zenith,
-                    view_azimuth=geom.view_azimuth, sensor=sen.name)
+                    view_azimuth=geom.view_azimuth, sensor=sen.name, misregistration_x_m=float(shift[1] * px),
+                    misregistration_y_m=float(-shift[0] * px))
     return ds.rio.write_crs(city.crs)
 
 
