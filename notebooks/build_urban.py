@@ -83,17 +83,26 @@ is coarser than the real one, with one bounce and properties constant over the w
 better than that, and elements the sensor barely sees lean on their prior instead of absorbing the misfit. The result
 is lazy when the input is chunked; here Dask runs it over 10 x 10 pixel chunks with a 2-pixel halo.
 
-The sensor's PSF is known only approximately, and the 3-D inversion is sensitive to it (how much of a shadow or a
-bright roof next door a pixel sees). `fit_psf` scans Gaussian widths around the nominal one, one inversion pass
-each, and takes the minimum of the radiance misfit; both methods then use that width."""),
+The image's registration on the city model and the sensor's PSF are known only approximately, and the 3-D
+inversion is sensitive to both (where the facet edges fall; how much of a shadow or a bright roof next door a pixel
+sees). `fit_shift` scans shifts of the image in whole city cells, `fit_psf` Gaussian widths around the nominal
+one, one inversion pass each, for the least radiance misfit. This synthetic image is registered: the shift found
+should be 0. Both methods then use the fitted width."""),
     ("code", """prior = synth.reflectance_prior(sen.reflective())
 atm_inv = atm.scaled(1.2)
 inv_kw = dict(reflectance_prior=prior, adjacency_m=250.0, reflective_model_error=0.1)
+reg = obs.urban.fit_shift(city, sen, atm_inv, window=5, **inv_kw)
+print(f"registration: x {reg.attrs['shift_x']:+.1f} m, y {reg.attrs['shift_y']:+.1f} m")
 fit = obs.urban.fit_psf(city, sen, atm_inv, window=5, **inv_kw)
 psf = fit.attrs["psf_sigma"]
-fit.misfit.plot(marker="o", figsize=(5, 3))
-plt.axvline(fit.attrs["psf_scale"], color="k", ls="--", label=f"fit: {fit.attrs['psf_scale']:.2f} x nominal")
-plt.legend(); plt.title("PSF width from the image")"""),
+fig, ax = plt.subplots(1, 2, figsize=(11, 3))
+reg.misfit_x.plot(ax=ax[0], marker="o", label="along x")
+reg.misfit_y.plot(ax=ax[0], marker="s", label="along y")
+ax[0].set_xlabel("shift added to the image's coordinates (m)"); ax[0].legend(); ax[0].set_title("registration")
+fit.misfit.plot(ax=ax[1], marker="o")
+ax[1].axvline(fit.attrs["psf_scale"], color="k", ls="--", label=f"fit: {fit.attrs['psf_scale']:.2f} x nominal")
+ax[1].legend(); ax[1].set_title("PSF width from the image")
+plt.tight_layout()"""),
     ("code", """t0 = time.perf_counter()
 res = obs.chunk({"y": 10, "x": 10}).urban.invert(city, sen, atm_inv, window=5, max_iter=12, psf_sigma=psf, **inv_kw)
 print("lazy:", type(res.reflectance.data).__name__)
