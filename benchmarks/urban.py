@@ -16,8 +16,10 @@ net shortwave, emitted longwave: W m-2; net shortwave also on 3 x 3 pixel means 
 iterations, coarse pixels per second (the PSF fit not included); the fitted PSF width (``psf_scale``, times the
 nominal) and the fit's time (``psf_fit_s``); the same for flat unmixing, which gets the width fitted with the 3-D
 model. Misregistered cases also report how far :func:`eoxr.urban.fit_shift` puts the image from where the
-simulated sensor saw (``shift_error_px``; the shift is sought in whole city cells, 0.1 pixel) and its time; the
-inversions there keep the nominal grid, whose truth the scores use. ``netsw_floor_rmse_W_m2``: the net shortwave
+simulated sensor saw (``shift_error_px``; the shift is sought in whole city cells, 0.1 pixel) and its time; their
+scores keep the nominal grid and its truth, and ``rho_rmse_seen`` / ``rho_rmse_registered_seen`` score the
+inversion on the nominal grid / on the registered one against the truth of the footprints the sensor saw
+(one pixel in from the edges). ``netsw_floor_rmse_W_m2``: the net shortwave
 RMSE of a method's budget model fed the true element reflectances (with the inversion's atmosphere; and
 ``*_true_atm_*`` with the true one): the part of the error that a perfect retrieval would leave, from the coarser
 city, the element-form bounces and the atmosphere. Scores count (element, pixel) pairs where the
@@ -175,13 +177,20 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
     budget_t = synth.true_budget(tc, truth, sen, geom, atm, grid_t, n_bounce=BOUNCES)
     prior = synth.reflectance_prior(sen.reflective())  # class library +- 25 %, the same for both methods
     kw = dict(reflectance_prior=prior, adjacency_m=ADJACENCY_MODEL_M, reflective_model_error=REFLECTIVE_MODEL_ERROR)
-    registration = {}
-    if misreg:  # how well the image registers on the city (the inversions below keep the nominal grid)
+    registration, registered = {}, None
+    if misreg:  # how well the image registers on the city (the inversions scored on rho_t keep the nominal grid)
         t0 = time.perf_counter()
         fit = U.fit_shift(obs, scene.city, sen, atm_inv, window, 15, **kw)
         err = np.hypot(fit.attrs["shift_x"] - obs.attrs["misregistration_x_m"],
                        fit.attrs["shift_y"] - obs.attrs["misregistration_y_m"])
         registration = {"shift_error_px": err / scene.pixel, "shift_fit_s": time.perf_counter() - t0}
+        # the truth of the footprints the sensor saw (its shift to the nearest truth cell), one pixel in from the
+        # edges so that moved grids stay on the city; the registered image inverted on the grid fit_shift found
+        inner = obs.isel(x=slice(1, -1), y=slice(1, -1))
+        seen_x, seen_y = (round(obs.attrs[f"misregistration_{a}_m"] / tc.res) * tc.res for a in ("x", "y"))
+        seen = inner.assign_coords(x=inner.x + seen_x, y=inner.y + seen_y)
+        rho_seen = synth.element_truth(tc, truth.reflectance, tc.grid_for(seen.radiance))
+        registered = inner.assign_coords(x=inner.x + fit.attrs["shift_x"], y=inner.y + fit.attrs["shift_y"])
     # the PSF width fitted with the 3-D model (a property of the sensor and the image): both methods get it
     t0 = time.perf_counter()
     psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **kw).attrs["psf_sigma"] if fit_psf else None
@@ -192,16 +201,15 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
         res = fn(obs, scene.city, sen, atm_inv, window, max_iter=15, psf_sigma=psf, **kw).compute()
         dt = time.perf_counter() - t0
         m = {"psf_scale": (psf or sen.psf_sigma) / sen.psf_sigma, "psf_fit_s": fit_s, **registration}
-        pairs = _pairs(list(res.element.values), tc.names)
-        sq, n = 0.0, 0
-        for i, j in pairs:
-            d = res.reflectance.values[i] - rho_t[j]
-            ok = np.isfinite(d)
+        for i, j in _pairs(list(res.element.values), tc.names):
             m[f"{CLASS}rho_rmse_{tc.names[j]}"] = _rmse(res.reflectance.values[i], rho_t[j])
-            sq += float((d[ok] ** 2).sum())
-            n += int(ok.sum())
-        m["rho_rmse"] = float(np.sqrt(sq / max(n, 1)))
         maps[method] = _aligned(res.reflectance.values, list(res.element.values), tc.names)
+        m["rho_rmse"] = _rmse(maps[method], rho_t)
+        if registered is not None:  # both on the footprints seen: the nominal grid, then the registered one
+            reg = fn(registered, scene.city, sen, atm_inv, window, max_iter=15, psf_sigma=psf, budget=False, **kw)
+            m["rho_rmse_seen"] = _rmse(maps[method][..., 1:-1, 1:-1], rho_seen)
+            m["rho_rmse_registered_seen"] = _rmse(
+                _aligned(reg.reflectance.values, list(reg.element.values), tc.names), rho_seen)
         m["albedo_rmse"] = _rmse(res.albedo.values, budget_t["albedo"])
         m["netsw_rmse_W_m2"] = _rmse(res.net_shortwave.values, budget_t["net_shortwave"])
         m["netsw_rmse_3px_W_m2"] = _rmse(_block3(res.net_shortwave.values), _block3(budget_t["net_shortwave"]))
