@@ -18,8 +18,10 @@ def test_notebook_is_its_build_script_output(script):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     built = [(c.cell_type, c.source) for c in mod.build().cells]
-    committed = [(c.cell_type, c.source) for c in nbformat.read(mod.NOTEBOOK, as_version=4).cells]
+    stored = nbformat.read(mod.NOTEBOOK, as_version=4).cells
+    committed = [(c.cell_type, c.source) for c in stored]
     assert built == committed, f"run `python notebooks/{script.name}` and commit {mod.NOTEBOOK.name}"
+    assert all(not c.get("outputs") for c in stored if c.cell_type == "code")  # committed without outputs
 
 
 @pytest.mark.slow

@@ -591,3 +591,5 @@ def test_fit_shift_registers_the_image_on_the_city(s2_scene):
     assert abs(fit.attrs["shift_y"] - seen.attrs["misregistration_y_m"]) <= city.res / 2 + 1e-9
     with pytest.raises(ValueError, match="under one city cell"):
         eoxr.urban.fit_shift(obs, city, sen, ATM, max_shift_px=0.1)
+    with pytest.raises(NoDataError, match="smaller max_shift_px"):  # 20 px, 9 px kept from each edge
+        eoxr.urban.fit_shift(obs, city, sen, ATM, max_shift_px=8.5)

@@ -881,7 +881,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         for (weight, psf_, split), keys in groups.items():
             ft = features(city_, fields, grid, psf_, bounce_radius, weight, flat=flat, mu_s=mu_s, split_lit=split,
                           only=tuple(recipes[k][3] for k in keys), rows=rows, cols=cols,
-                          dtype=np.float64 if split else REFLECTIVE_FEATURE_DTYPE)
+                          dtype=np.float64 if split else REFLECTIVE_FEATURE_DTYPE)  # split: thermal recipes
             out.update({k: ft[recipes[k][3]] for k in keys})
         return out
 

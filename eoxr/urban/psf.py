@@ -34,7 +34,8 @@ def _central_crop(obs: xr.Dataset, max_pixels: int, margin: int = 0) -> xr.Datas
         n = obs.sizes[dim]
         size = min(max_pixels, n - 2 * margin)
         if size < 3:
-            raise NoDataError(f"the image has {n} pixels along {dim}: too few to fit on (margin {margin})")
+            raise NoDataError(f"the image has {n} pixels along {dim}, too few to fit on {margin} pixels in from its "
+                              "edges: pass a larger image (or, for fit_shift, a smaller max_shift_px)")
         if size < n:
             start = (n - size) // 2
             crop[dim] = slice(start, start + size)
