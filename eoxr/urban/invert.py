@@ -45,6 +45,14 @@ REFLECTANCE_STEP_STD = 0.01
 # time of float64; the thermal inversion, whose temperatures and emissivities trade off, turns that round-off into
 # mK (6 mK on a noise-free test scene): its features stay float64
 REFLECTIVE_FEATURE_DTYPE = np.float32
+# the reflective solver's windowed bounce couplings Q (ne times the size of the rest) in the same precision: they
+# dominate its memory traffic; the bounces are a small part of the radiance, so the residual keeps a round-off
+# small enough for the solver's cost comparisons (with every model array in float32, it rejected steps on
+# round-off and some windows ran to max_iter)
+BOUNCE_DTYPE = np.float32
+# the solver takes several bands' windows in one batch up to this many coupling elements (Q's size): one band at a
+# time (some 1.3e6 for a 32 x 32 chunk) added more Python overhead per call than it saved in cache misses
+LM_BATCH_COUPLINGS = 4e6
 FIRST_PASS_T_STD_FACTOR = 3.0  # temperature prior widening of the first of two thermal passes (1, 3, 10 tried)
 
 
@@ -142,9 +150,10 @@ class WeightedQuadratic:
             xs[pos] = x
             x = xs
         P, K, ne = A.shape
-        qr = (Q.reshape(P, K * ne, ne) @ x[:, :, None]).reshape(P, K, ne)  # Q rho
+        # Q rho in Q's precision (no upcast copy of Q, the largest array); the residual in float64
+        qr = (Q.reshape(P, K * ne, ne) @ x.astype(Q.dtype, copy=False)[:, :, None]).reshape(P, K, ne)
         jac = A + qr
-        ym = ((A + jac) @ x[:, :, None])[..., 0] * 0.5  # (A + Q rho / 2).rho
+        ym = ((A + 0.5 * qr) @ x[:, :, None])[..., 0]  # (A + Q rho / 2).rho
         r = y - ym
         return (r, jac) if pos is None else (r[pos], jac[pos])
 
@@ -184,7 +193,7 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
     prior_sd = np.broadcast_to(prior_std, (ne, nb))
     # bands are independent problems: solve several bands' windows in one batch (bounded memory)
     per_band = max(P * K * ne * ne, 1)
-    group = max(1, min(nb, int(4e6 // per_band)))
+    group = max(1, min(nb, int(LM_BATCH_COUPLINGS // per_band)))
     for b0 in range(0, nb, group):
         bs = np.arange(b0, min(nb, b0 + group))
         G = len(bs)
@@ -201,7 +210,8 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
         tt = (terms["T_up"][bs] + terms["T_dif"][bs]) / np.pi
         cS, cD = (tt * terms["S"][bs])[:, None, None, None], (tt * terms["D"][bs])[:, None, None, None]
         A = _weighted_windows(cS * g + cD * s, sw, window).reshape(G * P, K, ne)
-        Q = _weighted_windows(cS * cg + cD * cs, sw, window).reshape(G * P, K, ne, ne)
+        Q = _weighted_windows((cS * cg + cD * cs).astype(BOUNCE_DTYPE), sw.astype(BOUNCE_DTYPE), window).reshape(
+            G * P, K, ne, ne)
         yl = (sw * (yb - terms["L_path"][bs][:, None, None])).reshape(G * P, K)
         pm = np.repeat(prior_mean[:, bs].T, P, axis=0)  # (G*P, ne)
         pp = np.where(seen.reshape(G * P, ne), 1.0 / np.repeat(prior_sd[:, bs].T, P, axis=0) ** 2, 1e12)
