@@ -190,7 +190,7 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
         seen_x, seen_y = (round(obs.attrs[f"misregistration_{a}_m"] / tc.res) * tc.res for a in ("x", "y"))
         seen = inner.assign_coords(x=inner.x + seen_x, y=inner.y + seen_y)
         rho_seen = synth.element_truth(tc, truth.reflectance, tc.grid_for(seen.radiance))
-        registered = inner.assign_coords(x=inner.x + fit.attrs["shift_x"], y=inner.y + fit.attrs["shift_y"])
+        registered = U.register(inner, fit)
     # the PSF width fitted with the 3-D model (a property of the sensor and the image): both methods get it
     t0 = time.perf_counter()
     psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **kw).attrs["psf_sigma"] if fit_psf else None

@@ -93,6 +93,7 @@ atm_inv = atm.scaled(1.2)
 inv_kw = dict(reflectance_prior=prior, adjacency_m=250.0, reflective_model_error=0.1)
 reg = obs.urban.fit_shift(city, sen, atm_inv, window=5, **inv_kw)
 print(f"registration: x {reg.attrs['shift_x']:+.1f} m, y {reg.attrs['shift_y']:+.1f} m")
+obs = obs.urban.register(reg, city)  # the shift added to the image's coordinates; pixels off the city dropped
 fit = obs.urban.fit_psf(city, sen, atm_inv, window=5, **inv_kw)
 psf = fit.attrs["psf_sigma"]
 fig, ax = plt.subplots(1, 2, figsize=(11, 3))

@@ -593,3 +593,26 @@ def test_fit_shift_registers_the_image_on_the_city(s2_scene):
         eoxr.urban.fit_shift(obs, city, sen, ATM, max_shift_px=0.1)
     with pytest.raises(NoDataError, match="smaller max_shift_px"):  # 20 px, 9 px kept from each edge
         eoxr.urban.fit_shift(obs, city, sen, ATM, max_shift_px=8.5)
+
+
+def test_register_moves_the_image_and_clips_it_to_the_city(s2_scene):
+    city, sen, truth, obs = s2_scene
+    inner = obs.isel(x=slice(1, -1), y=slice(1, -1))
+    wrong = inner.assign_coords(x=inner.x + 4.0, y=inner.y - 2.0).chunk({"x": 6})
+    fit = wrong.urban.fit_shift(city, sen, ATM, max_shift_px=1.0)
+    back = wrong.urban.register(fit)
+    assert back.radiance.chunks is not None  # lazy
+    np.testing.assert_array_equal(back.x, inner.x)
+    np.testing.assert_array_equal(back.y, inner.y)
+    np.testing.assert_array_equal(back.radiance, inner.radiance)
+    assert (back.attrs["registration_shift_x_m"], back.attrs["registration_shift_y_m"]) == (-4.0, 2.0)
+    # moved 4 m east, the image's last column leaves the city: the inversion refuses it, the clipped one runs
+    east = fit.assign_attrs(shift_x=4.0, shift_y=0.0)
+    moved = eoxr.urban.register(obs, east)
+    with pytest.raises(GridError, match="does not cover"):
+        eoxr.urban.invert(moved, city, sen, ATM, budget=False)
+    clipped = eoxr.urban.register(obs, east, city)
+    assert clipped.sizes == {"band": obs.sizes["band"], "y": obs.sizes["y"], "x": obs.sizes["x"] - 1}
+    assert np.isfinite(eoxr.urban.invert(clipped, city, sen, ATM, budget=False).reflectance).any()
+    with pytest.raises(ValueError, match="result of fit_shift"):
+        eoxr.urban.register(obs, xr.Dataset())

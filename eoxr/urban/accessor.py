@@ -4,7 +4,7 @@ from __future__ import annotations
 import xarray as xr
 
 from .invert import invert
-from .psf import fit_psf, fit_shift
+from .psf import fit_psf, fit_shift, register
 from .unmix import unmix_flat
 
 
@@ -29,6 +29,11 @@ class UrbanAccessor:
     def fit_shift(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
         """The shift of this image's coordinates that registers it on the city; see :func:`eoxr.urban.fit_shift`."""
         return fit_shift(self._ds, city, sensor, atmosphere, window, **kwargs)
+
+    def register(self, fit, city=None):
+        """This image with the shift of ``fit`` (from :meth:`fit_shift`) added to its coordinates, clipped to
+        ``city`` when given; see :func:`eoxr.urban.register`."""
+        return register(self._ds, fit, city)
 
     def unmix(self, city, sensor="sentinel-2", atmosphere=None, window: int = 5, **kwargs):
         """The flat 2-D linear unmixing baseline; see :func:`eoxr.urban.unmix_flat`."""

@@ -125,9 +125,8 @@ def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, windo
     Each shift scanned costs one inversion pass (:func:`.invert`, no budget, no second pass) and its mean square
     relative radiance misfit; x, then y at the best x, then x again at the best y. ``invert_kwargs`` should be
     those of the inversion that follows. Returns the misfit of the last scan along each axis, with attributes
-    ``shift_x`` and ``shift_y`` (m): ``obs.assign_coords(x=obs.x + fit.attrs["shift_x"], y=obs.y +
-    fit.attrs["shift_y"])`` is the registered image (clip it to the city if it then reaches beyond). A minimum on
-    the edge of the scan warns: pass a larger ``max_shift_px`` then.
+    ``shift_x`` and ``shift_y`` (m), which :func:`register` applies. A minimum on the edge of the scan warns: pass
+    a larger ``max_shift_px`` then.
     """
     sen = get_sensor(sensor)
     f = city.grid_for(obs).factor
@@ -165,3 +164,26 @@ def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, windo
                      pixels=int(crop.sizes["y"] * crop.sizes["x"]))
     return A.stamp(out, "urban.fit_shift", sensor=sen.name, window=window, max_shift_px=max_shift_px,
                    max_pixels=max_pixels)
+
+
+def register(obs: xr.Dataset, fit: xr.Dataset, city=None) -> xr.Dataset:
+    """``obs`` registered on the city model: the shift :func:`fit_shift` found (``fit``) added to its x and y
+    coordinates (lazy; the pixels keep their values, the map moves). With ``city``, only the pixels whose
+    footprint then lies on the city model, so that the inversion covers them all. The shift goes to the attrs
+    (``registration_shift_x_m``, ``registration_shift_y_m``)."""
+    try:
+        dx, dy = float(fit.attrs["shift_x"]), float(fit.attrs["shift_y"])
+    except KeyError:
+        raise ParameterError("register takes the result of fit_shift (attributes shift_x, shift_y)") from None
+    out = obs.assign_coords(x=obs.x + dx, y=obs.y + dy)
+    if city is not None:
+        px = abs(float(out.x[1] - out.x[0])) if out.sizes["x"] > 1 else city.res
+        left, bottom, right, top = city.bounds
+        tol = 1e-6 * px
+        out = out.isel(x=np.flatnonzero((out.x.values - px / 2 >= left - tol) & (out.x.values + px / 2 <= right + tol)),
+                       y=np.flatnonzero((out.y.values - px / 2 >= bottom - tol) & (out.y.values + px / 2 <= top + tol)))
+        if out.sizes["x"] < 2 or out.sizes["y"] < 2:
+            raise NoDataError(f"under 2 x 2 pixels of the registered image lie on the city model {city.bounds}: "
+                              "check that image and city cover the same area")
+    out.attrs.update(registration_shift_x_m=dx, registration_shift_y_m=dy)
+    return out
