@@ -40,6 +40,11 @@ def test_weighted_quadratic_matches_model_and_finite_differences(rng):
         rs, Js = fun(x[idx], idx)
         np.testing.assert_allclose(rs, r[idx])
         np.testing.assert_allclose(Js, J[idx])
+    # single-precision couplings: the Jacobian in float32, the residual still float64 and within Q's round-off
+    r32, J32 = WeightedQuadratic(A, Q.astype(np.float32), y + 0.01, sw)(x)
+    assert J32.dtype == np.float32 and r32.dtype == np.float64
+    np.testing.assert_allclose(J32, J, rtol=1e-6)
+    np.testing.assert_allclose(r32, r, rtol=0, atol=1e-6 * np.abs(sw * y).max())
 
 
 def test_lm_converges_and_agrees_with_scipy(rng):

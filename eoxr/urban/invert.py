@@ -45,10 +45,10 @@ REFLECTANCE_STEP_STD = 0.01
 # time of float64; the thermal inversion, whose temperatures and emissivities trade off, turns that round-off into
 # mK (6 mK on a noise-free test scene): its features stay float64
 REFLECTIVE_FEATURE_DTYPE = np.float32
-# the reflective solver's windowed bounce couplings Q (ne times the size of the rest) in the same precision: they
-# dominate its memory traffic; the bounces are a small part of the radiance, so the residual keeps a round-off
-# small enough for the solver's cost comparisons (with every model array in float32, it rejected steps on
-# round-off and some windows ran to max_iter)
+# the reflective solver's windowed bounce couplings Q (ne times the size of the rest) and its Jacobian in the same
+# precision: they dominate its memory traffic. The residual stays float64 (with A and y in float32 too, the
+# round-off of the cost made the solver reject steps and some windows ran to max_iter); the bounces are a small part
+# of the radiance, so Q's round-off in it stays far below that of the cost comparisons
 BOUNCE_DTYPE = np.float32
 # the solver takes several bands' windows in one batch up to this many coupling elements (Q's size): one band at a
 # time (some 1.3e6 for a 32 x 32 chunk) added more Python overhead per call than it saved in cache misses
@@ -114,7 +114,9 @@ class WeightedQuadratic:
     """Weighted residuals r = sw (y - L_p - (A + Q rho / 2).rho) and Jacobian sw (A + Q rho) of a batch of windows
     (``Q`` symmetric), as :func:`.lm.levenberg_marquardt` asks for them.
 
-    The weights are folded into A and Q once. The problems still iterating are evaluated on a gathered copy of
+    The Jacobian comes in Q's precision (e.g. float32: the solver's normal equations are formed from it, solved in
+    float64), the residual in float64. The weights are folded into A and Q once. The problems still iterating are
+    evaluated on a gathered copy of
     their arrays, gathered anew only when they fall under half of it: the set shrinks as problems converge, and
     copying Q (the largest array) at every change would cost more than evaluating a few converged rows.
     """
@@ -123,15 +125,16 @@ class WeightedQuadratic:
         """``A`` (P, K, ne), ``Q`` (P, K, ne, ne), ``y`` (P, K) = radiance - L_p; ``sw`` (P, K) the square-root
         weights, or None when A, Q and y come weighted already."""
         if sw is not None:
-            A, Q, y = sw[..., None] * A, sw[..., None, None] * Q, sw * y
+            A, Q, y = sw[..., None] * A, sw.astype(Q.dtype)[..., None, None] * Q, sw * y
         self.A, self.Q, self.y = A, Q, y
+        self.AJ = A.astype(Q.dtype, copy=False)  # the Jacobian comes in Q's precision
         self._rows = None  # sorted problem indices of the gathered copy (None: all problems)
         self._sub = None
 
     def _gathered(self, idx):
         """The arrays of a gathered superset of the problems ``idx`` and the positions of ``idx`` in them (None
         when they hold exactly ``idx``)."""
-        full = (self.A, self.Q, self.y)
+        full = (self.A, self.AJ, self.Q, self.y)
         if idx is None:
             return full, None
         rows = np.arange(len(self.A)) if self._rows is None else self._rows
@@ -144,7 +147,7 @@ class WeightedQuadratic:
         return arrays, (None if len(idx) == len(rows) else pos)
 
     def __call__(self, x, idx=None):
-        (A, Q, y), pos = self._gathered(idx)
+        (A, AJ, Q, y), pos = self._gathered(idx)
         if pos is not None:  # evaluate the gathered rows, the others at x = 0
             xs = np.zeros((len(A), x.shape[1]))
             xs[pos] = x
@@ -152,7 +155,7 @@ class WeightedQuadratic:
         P, K, ne = A.shape
         # Q rho in Q's precision (no upcast copy of Q, the largest array); the residual in float64
         qr = (Q.reshape(P, K * ne, ne) @ x.astype(Q.dtype, copy=False)[:, :, None]).reshape(P, K, ne)
-        jac = A + qr
+        jac = AJ + qr
         ym = ((A + 0.5 * qr) @ x[:, :, None])[..., 0]  # (A + Q rho / 2).rho
         r = y - ym
         return (r, jac) if pos is None else (r[pos], jac[pos])
