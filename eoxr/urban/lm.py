@@ -70,7 +70,8 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
             break
         Ji, ri, xi = J[idx], r[idx], x[idx]
         pp = prior_prec[idx]
-        Jt = Ji.transpose(0, 2, 1)
+        # a contiguous left operand: numpy's stacked matmul is 2-3x faster on it than on a transposed view
+        Jt = np.ascontiguousarray(Ji.transpose(0, 2, 1))
         h = (Jt @ Ji).astype(float, copy=False)  # J may come in single precision; the solve is in double
         h[:, diag_n, diag_n] += pp
         g = (Jt @ ri.astype(J.dtype, copy=False)[..., None])[..., 0] - pp * (xi - prior_mean[idx])
@@ -108,7 +109,7 @@ def levenberg_marquardt(fun, x0, lo, hi, prior_mean, prior_prec, max_iter=10, to
         # there instead of inflating lambda until it overflows
         stuck = ~ok & np.isfinite(cn) & (np.abs(cost[idx] - cn) <= 1e-10 * np.maximum(cost[idx], 1e-300))
         done[idx[(ok & flat) | stuck | (lam[idx] > 1e10)]] = True
-    h = (J.transpose(0, 2, 1) @ J).astype(float, copy=False)
+    h = (np.ascontiguousarray(J.transpose(0, 2, 1)) @ J).astype(float, copy=False)
     h[:, diag_n, diag_n] += prior_prec
     try:
         cov = np.linalg.inv(h)
