@@ -10,5 +10,5 @@ from .psf import fit_psf, fit_shift, register
 from .sensors import SENSORS, Sensor, get_sensor
 from .unmix import unmix_flat
 
-__all__ = ["Atmosphere", "City", "Geometry", "SENSORS", "Sensor", "fit_psf", "fit_shift", "get_sensor", "invert", "register",
-           "unmix_flat"]
+__all__ = ["Atmosphere", "City", "Geometry", "SENSORS", "Sensor", "fit_psf", "fit_shift", "get_sensor", "invert",
+           "register", "unmix_flat"]
