@@ -114,11 +114,11 @@ class WeightedQuadratic:
     """Weighted residuals r = sw (y - L_p - (A + Q rho / 2).rho) and Jacobian sw (A + Q rho) of a batch of windows
     (``Q`` symmetric), as :func:`.lm.levenberg_marquardt` asks for them.
 
-    The Jacobian comes in Q's precision (e.g. float32: the solver's normal equations are formed from it, solved in
-    float64), the residual in float64. The weights are folded into A and Q once. The problems still iterating are
-    evaluated on a gathered copy of
-    their arrays, gathered anew only when they fall under half of it: the set shrinks as problems converge, and
-    copying Q (the largest array) at every change would cost more than evaluating a few converged rows.
+    The Jacobian comes in Q's precision (e.g. float32: the solver forms its normal equations from it and solves
+    them in float64), the residual in float64. The weights are folded into A and Q once. The problems still
+    iterating are evaluated on a gathered copy of their arrays, gathered anew only when they fall under half of it:
+    the set shrinks as problems converge, and copying Q (the largest array) at every change would cost more than
+    evaluating a few converged rows.
     """
 
     def __init__(self, A, Q, y, sw=None):

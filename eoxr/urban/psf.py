@@ -10,7 +10,8 @@ and puts a parabola through the smallest misfit and its neighbours.
 
 An image and a city model are seldom registered to better than a fraction of a pixel, and a shift moves every
 facet edge the inversion models. :func:`fit_shift` finds the shift of the image's coordinates, in whole city
-cells, that minimises the same misfit (x, then y, then x again). Register first, then fit the PSF.
+cells, that minimises the same misfit (x, then y, then x again), and :func:`register` applies it. Register first,
+then fit the PSF.
 """
 from __future__ import annotations
 
