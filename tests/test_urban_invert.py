@@ -606,6 +606,9 @@ def test_register_moves_the_image_and_clips_it_to_the_city(s2_scene):
     np.testing.assert_array_equal(back.y, inner.y)
     np.testing.assert_array_equal(back.radiance, inner.radiance)
     assert (back.attrs["registration_shift_x_m"], back.attrs["registration_shift_y_m"]) == (-4.0, 2.0)
+    assert back.rio.crs == city.crs  # the stored geotransform moves with the coordinates
+    expected = inner.rio.write_transform(inner.rio.transform(recalc=True)).spatial_ref.attrs["GeoTransform"]
+    assert back.spatial_ref.attrs["GeoTransform"] == expected
     # moved 4 m east, the image's last column leaves the city: the inversion refuses it, the clipped one runs
     east = fit.assign_attrs(shift_x=4.0, shift_y=0.0)
     moved = eoxr.urban.register(obs, east)
@@ -616,3 +619,5 @@ def test_register_moves_the_image_and_clips_it_to_the_city(s2_scene):
     assert np.isfinite(eoxr.urban.invert(clipped, city, sen, ATM, budget=False).reflectance).any()
     with pytest.raises(ValueError, match="result of fit_shift"):
         eoxr.urban.register(obs, xr.Dataset())
+    with pytest.raises(CRSError, match="differs from the city CRS"):
+        eoxr.urban.register(obs.rio.write_crs("EPSG:32632"), east, city)

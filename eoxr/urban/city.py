@@ -221,8 +221,8 @@ class City:
         h = self.res / 2
         return (self.x[0] - h, self.y[-1] - h, self.x[-1] + h, self.y[0] + h)
 
-    def grid_for(self, obj: xr.DataArray | xr.Dataset) -> CoarseGrid:
-        """Locate a sensor grid (``x``/``y`` pixel centres, a CRS) on the city grid; errors say how to fix it."""
+    def check_crs(self, obj: xr.DataArray | xr.Dataset) -> None:
+        """Raise an error that says how to fix it unless ``obj`` is in the city's CRS."""
         crs = obj.rio.crs
         if crs is None:
             raise CRSError("the image has no CRS: set it with ds.rio.write_crs(...) (the city is in "
@@ -230,6 +230,10 @@ class City:
         if crs != self.crs:
             raise CRSError(f"image CRS {crs} differs from the city CRS {self.crs}: reproject the city model "
                            "(city rasters .rio.reproject) or the image so both share one CRS")
+
+    def grid_for(self, obj: xr.DataArray | xr.Dataset) -> CoarseGrid:
+        """Locate a sensor grid (``x``/``y`` pixel centres, a CRS) on the city grid; errors say how to fix it."""
+        self.check_crs(obj)
         x, y = np.asarray(obj.x.values, float), np.asarray(obj.y.values, float)
         if len(x) < 2 or len(y) < 2:
             raise GridError("the image needs at least 2 x 2 pixels")

@@ -169,14 +169,18 @@ def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, windo
 
 def register(obs: xr.Dataset, fit: xr.Dataset, city=None) -> xr.Dataset:
     """``obs`` registered on the city model: the shift :func:`fit_shift` found (``fit``) added to its x and y
-    coordinates (lazy; the pixels keep their values, the map moves). With ``city``, only the pixels whose
-    footprint then lies on the city model, so that the inversion covers them all. The shift goes to the attrs
-    (``registration_shift_x_m``, ``registration_shift_y_m``)."""
+    coordinates (lazy; the pixels keep their values, the map moves, and its CRS and geotransform with it). With
+    ``city``, only the pixels whose footprint then lies on the city model, so that the inversion covers them all.
+    The shift goes to the attrs (``registration_shift_x_m``, ``registration_shift_y_m``)."""
     try:
         dx, dy = float(fit.attrs["shift_x"]), float(fit.attrs["shift_y"])
     except KeyError:
         raise ParameterError("register takes the result of fit_shift (attributes shift_x, shift_y)") from None
+    if city is not None:
+        city.check_crs(obs)
     out = obs.assign_coords(x=obs.x + dx, y=obs.y + dy)
+    if out.rio.crs is not None:  # the stored geotransform would otherwise still place the image where it was
+        out = out.rio.write_transform(out.rio.transform(recalc=True))
     if city is not None:
         px = abs(float(out.x[1] - out.x[0])) if out.sizes["x"] > 1 else city.res
         left, bottom, right, top = city.bounds
@@ -186,5 +190,6 @@ def register(obs: xr.Dataset, fit: xr.Dataset, city=None) -> xr.Dataset:
         if out.sizes["x"] < 2 or out.sizes["y"] < 2:
             raise NoDataError(f"under 2 x 2 pixels of the registered image lie on the city model {city.bounds}: "
                               "check that image and city cover the same area")
+        city.grid_for(out)  # pixel edges on city cell edges (a shift of whole cells keeps them there)
     out.attrs.update(registration_shift_x_m=dx, registration_shift_y_m=dy)
     return out
