@@ -20,6 +20,7 @@ from .ingest import ingest
 from .open import open  # noqa: A004 - the cube's open, as eoxr.cube.open
 from .policy import COMPRESSION, CONSOLIDATED, ZARR_FORMAT, ZSTD_LEVEL, _compressor, chunk_policy
 from .progress import _distributed_client
+from .verify import CubeReport, verify
 from .write import write
 
-__all__ = ["chunk_policy", "write", "open", "ingest", "CONSOLIDATED", "ZARR_FORMAT"]
+__all__ = ["chunk_policy", "write", "open", "ingest", "verify", "CubeReport", "CONSOLIDATED", "ZARR_FORMAT"]

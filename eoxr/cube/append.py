@@ -107,7 +107,7 @@ def _write_append(ds: xr.Dataset, location: _Location, append_dim: Hashable | No
         region = {append_dim: slice(start, start + steps)}
         delayed = ds.drop_vars(list(ds.coords)).to_zarr(
             location.store(), mode="r+", region=region, safe_chunks=False, compute=False, consolidated=False,
-            zarr_format=ZARR_FORMAT)
+            zarr_format=ZARR_FORMAT, write_empty_chunks=True)
         _compute(delayed, progress)
         lock.confirm()
         _commit(location, ds.attrs)
@@ -168,7 +168,7 @@ def _add_variables(ds: xr.Dataset, cube: xr.Dataset, location: _Location, lock: 
     ds = ds.chunk({d: stored.get(d, policy[d]) for d in ds.dims})
     ds = ds.drop_vars([n for n in ds.coords if n in cube.variables])
     encoding = {k: v for k, v in _new_cube_encoding(ds, compression).items() if k in ds.variables}
-    kwargs = dict(encoding=encoding, consolidated=False, zarr_format=ZARR_FORMAT)
+    kwargs = dict(encoding=encoding, consolidated=False, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
     if not compute:
         delayed = ds.to_zarr(location.store(), mode="a", compute=False, **kwargs)
         _commit(location)  # the new (still empty) arrays listed: a template to fill with region=

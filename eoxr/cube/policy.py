@@ -88,6 +88,10 @@ def _resolve_chunks(ds: xr.Dataset, chunks: ChunksArg) -> dict[Hashable, int] | 
     unknown = [d for d in chunks if d not in ds.dims]
     if unknown:
         raise CubeError(f"chunks names dimension(s) {unknown} that the dataset lacks; it has {tuple(ds.dims)}.")
+    bad = {d: c for d, c in chunks.items() if c not in (-1, None) and not (isinstance(c, (int, np.integer)) and c > 0)}
+    if bad:
+        raise CubeError(f"chunks={dict(chunks)!r}: chunk sizes must be positive integers (or -1/None for the whole "
+                        f"dimension), not {bad}; e.g. chunks={{'time': 1, 'y': 1024, 'x': 1024}}.")
     policy.update({d: (int(ds.sizes[d]) if c in (-1, None) else int(c)) for d, c in chunks.items()})
     return policy
 

@@ -66,7 +66,7 @@ def _write_region(ds: xr.Dataset, location: _Location, region, *, progress: bool
     # (which refuses any partial chunk in mode "r+") is not needed. Separate jobs writing regions at the
     # same time must each cover whole stored chunks. Mode "r+" leaves every attribute as it is.
     delayed = ds.to_zarr(location.store(), mode="r+", region=region, compute=False, safe_chunks=False,
-                         consolidated=False, zarr_format=ZARR_FORMAT)
+                         consolidated=False, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
     if not compute:
         return delayed
     try:

@@ -130,7 +130,7 @@ def _write_new(ds: xr.Dataset, location: _Location, chunks: ChunksArg, lock: _Wr
     if pack:
         ds = _packed(ds)
     encoding = _new_cube_encoding(ds, compression)
-    kwargs = dict(encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT)
+    kwargs = dict(encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
     if not compute:
         with _quiet_consolidation():
             return ds.to_zarr(location.store(), mode="w", compute=False, **kwargs)
