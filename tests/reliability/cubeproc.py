@@ -4,7 +4,8 @@
 
 Options: ``hold_at`` (block index) makes the writer create the file ``signal`` when it computes that block,
 then wait there until the file ``release`` exists (forever when none is given): the parent kills it or lets
-it go at a known point. ``go`` makes the writer wait for that file before it starts (a start barrier). The
+it go at a known point. ``ready`` is a file the writer creates once imported, and ``go`` one it waits for
+before it writes (a start barrier). The
 outcome is printed as one JSON line: ``{"ok": true}`` or ``{"error": "CubeError", "message": ...}``.
 """
 from __future__ import annotations
@@ -59,6 +60,8 @@ def run(task: dict) -> dict:
 
     from eoxr import cube
 
+    if task.get("ready"):
+        Path(task["ready"]).touch()
     if task.get("go"):
         while not Path(task["go"]).exists():
             time.sleep(0.005)

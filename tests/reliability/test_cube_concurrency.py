@@ -21,7 +21,8 @@ def test_an_append_waits_for_the_one_in_progress(tmp_path, start_writer):
                          signal=str(tmp_path / "holding"), release=str(tmp_path / "release"))
     wait_for(tmp_path / "holding", first)  # first holds the lock, midway through its append
     second = start_writer(action="append", path=str(path), start="2023-06-06", steps=2, lock_timeout=60,
-                          go=str(tmp_path / "release"))
+                          ready=str(tmp_path / "ready"), go=str(tmp_path / "release"))
+    wait_for(tmp_path / "ready", second)
     (tmp_path / "release").touch()  # both go on at once: second waits for the lock until first commits
     assert first.result() == {"ok": True}
     assert second.result() == {"ok": True}
