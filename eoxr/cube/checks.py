@@ -73,8 +73,9 @@ def _fitting(ds: xr.Dataset, cube: xr.Dataset, location: _Location) -> xr.Datase
                       scale=float(enc.get("scale_factor", 1.0)), offset=float(enc.get("add_offset", 0.0)),
                       fill=enc.get("_FillValue"))
         data = var.data if var.chunks is not None else da.from_array(var.values)
-        out[name] = var.copy(data=da.map_blocks(_fits_block, data, dtype=var.dtype, meta=np.array((), var.dtype),
-                                                **kwargs))
+        plain = (kwargs["scale"], kwargs["offset"], kwargs["fill"]) == (1.0, 0.0, None)
+        dtype = kwargs["int_dtype"] if plain else var.dtype  # checked codes go as they are: no cast warning
+        out[name] = var.copy(data=da.map_blocks(_fits_block, data, dtype=dtype, meta=np.array((), dtype), **kwargs))
     return out
 
 
@@ -88,6 +89,6 @@ def _fits_block(block: np.ndarray, *, variable: str, where: str, int_dtype: np.d
         raise CubeError(f"variable {variable!r} has NaN values, which the cube {where} cannot store: {stored} has "
                         f"no fill value. {fix}")
     missing_code = int(fill) if fill is not None else int(np.iinfo(int_dtype).max) + 1
-    _pack_block(values, variable=variable, int_dtype=int_dtype, scale=scale, offset=offset, fill=missing_code,
-                fix=fix)
-    return block
+    codes = _pack_block(values, variable=variable, int_dtype=int_dtype, scale=scale, offset=offset,
+                        fill=missing_code, fix=fix)
+    return codes if (scale, offset, fill) == (1.0, 0.0, None) else block
