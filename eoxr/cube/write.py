@@ -66,16 +66,36 @@ def write(
         bytes, for some CPU to find and check the integers (integers loaded with ``dtype="source"`` are
         stored as they are, with no such cost). Every chunk is checked to decode to exactly the float32
         values given, else the write fails with :class:`~eoxr.errors.CubeError` and leaves nothing behind.
-        New cubes only; appends to a packed cube are encoded with its scale/offset. :func:`open` returns
-        packed variables as float32.
+        New cubes only; appends to a packed cube are encoded with its scale/offset. Readers (:func:`open`
+        and ``xr.open_zarr`` alike) decode packed variables to float64, equal to the float32 values given.
+
+    storage_options : fsspec options for a URL ``path`` (``s3://bucket/lst.zarr``, ``gs://...``,
+        ``memory://...``); ``path`` may also be an fsspec mapper.
+    lock_timeout : seconds to wait while another process writes the cube, then
+        :class:`~eoxr.errors.CubeLockedError` naming it (host, pid, since when).
+
+    One writer at a time: every write but a region write holds the cube's writer lock (tickets in
+    ``.<name>.eoxr/`` beside the cube). A lock whose process died on this host is taken over at once, one
+    whose holder elsewhere stopped renewing its lease after :data:`~eoxr.cube.lock.LEASE_S` seconds.
+    Appends are written first and made visible last, in one atomic write of the cube's consolidated
+    metadata; a writer killed midway leaves the cube as readers saw it, and a journal that the next writer
+    undoes. Re-running an append or an ingest is idempotent: steps already in the cube with the same values
+    are skipped (with other values: :class:`~eoxr.errors.CubeError`). Values that an integer variable of the
+    cube cannot hold exactly (a float, a negative, NaN without a fill value) are refused, not cast.
+
+    On an object store, which has no rename, ``mode="w"`` writes a staging copy beside the cube and then
+    copies it into place with the root ``zarr.json`` last: readers see the old cube, then none during the
+    copy, then the new one; a writer killed during the copy is finished by the next writer. The lock takes
+    its tickets with conditional PUTs (``If-None-Match: *``, fsspec ``mode="create"``).
 
     Variables keep their attrs (``units``, ``long_name``); float64 data are stored as float32; the CRS is
     kept as the ``spatial_ref`` coordinate with ``crs_wkt`` and a ``grid_mapping``
     attribute on every variable. Returns ``path`` (or the delayed write when ``compute=False``).
 
-    Raises :class:`~eoxr.errors.CubeError` (cube exists/missing, variables or times that do not fit, a
-    failed computation, in which case the previous cube is left as it was) and
-    :class:`~eoxr.errors.GridError` (grid or CRS differs from the cube's).
+    Raises :class:`~eoxr.errors.CubeError` (cube exists/missing, variables, times or values that do not fit,
+    a failed computation, in which case the previous cube is left as it was) and its subclasses
+    :class:`~eoxr.errors.CubeGridError` (grid or CRS differs from the cube's) and
+    :class:`~eoxr.errors.CubeLockedError`.
     """
     if mode not in ("w-", "w", "a", "r+"):
         raise CubeError(f"mode={mode!r} is not one of 'w-' (create), 'w' (replace), 'a' (append/add), "
