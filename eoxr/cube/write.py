@@ -18,6 +18,7 @@ from ..errors import CubeError
 from .append import _write_append
 from .journal import _publish, _recover
 from .lock import WAIT_S, _WriterLock
+from .open import _consolidated
 from .pack import _decoded, _packed
 from .paths import _Location, _location
 from .policy import COMPRESSION, ZARR_FORMAT, ChunksArg, _compressor, _new_cube_encoding, _resolve_chunks
@@ -113,6 +114,8 @@ def write(
     with _WriterLock(location, timeout=lock_timeout) as lock:
         _recover(location)
         exists = location.is_cube()
+        if exists and not _consolidated(location):
+            _commit(location)  # a cube from before consolidated metadata: changes need it to commit atomically
         if mode == "a" and exists:
             return _write_append(_decoded(ds), location, append_dim, lock, progress=progress, compute=compute,
                                  compression=compression) or path

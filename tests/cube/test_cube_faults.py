@@ -19,10 +19,16 @@ from test_cube import assert_same_values, chunk_files, raising_blocks, scene
 
 import eoxr.errors
 from eoxr import cube
-from eoxr.cli import main
+from eoxr.cli import build_parser
 from eoxr.cube.lock import _WriterLock
 from eoxr.cube.paths import _location
 from eoxr.errors import CubeCorruptError, CubeError, CubeLockedError
+
+
+def eoxr_verify(*argv: str) -> int:
+    """``eoxr verify ...`` in this process (its parser and command, without main's process tuning)."""
+    args = build_parser().parse_args(["verify", *argv])
+    return args.func(args)
 
 
 def counts(seed: int, start: str, n_time: int = 2) -> xr.Dataset:
@@ -63,7 +69,7 @@ def test_region_write_refuses_a_lossy_cast_too(tmp_path):
 def test_a_damaged_chunk_is_named_when_read_and_by_verify(tmp_path, capsys):
     path = tmp_path / "c.zarr"
     cube.write(scene(4), path, chunks={"y": 12, "x": 10})
-    assert cube.verify(path).ok and main(["verify", str(path)]) == 0
+    assert cube.verify(path).ok and eoxr_verify(str(path)) == 0
     (path / "lst" / "c" / "1" / "0" / "1").write_bytes(b"not a blosc frame")
     opened = cube.open(path)  # lazy: opening reads no chunk
     with pytest.raises(CubeCorruptError, match=rf"chunk lst/c/1/0/1 of variable 'lst' in the cube {path}"):
@@ -72,7 +78,7 @@ def test_a_damaged_chunk_is_named_when_read_and_by_verify(tmp_path, capsys):
                                   scene(4)["lst"].isel(time=0).values.astype("float32"))  # the rest reads
     report = cube.verify(path)
     assert not report.ok and "lst/c/1/0/1 (RuntimeError" in str(report)
-    assert main(["verify", str(path)]) == 1 and "lst/c/1/0/1" in capsys.readouterr().err
+    assert eoxr_verify(str(path)) == 1 and "lst/c/1/0/1" in capsys.readouterr().err
     with pytest.raises(CubeCorruptError, match="cannot be decoded"):
         report.raise_if_broken()
 

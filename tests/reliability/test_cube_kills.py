@@ -7,11 +7,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 from conftest import wait_for
 from cubeproc import steps
 
 from eoxr import cube
+from eoxr.errors import CubeError
 
 
 def assert_same_cube(opened: xr.Dataset, expected: xr.Dataset) -> None:
@@ -49,6 +51,10 @@ def test_killed_append_shows_no_unwritten_step_and_a_rerun_completes_it(tmp_path
         assert_same_cube(opened, base)  # only the committed steps, every one of them written
     report = cube.verify(path)
     assert not report.ok and "interrupted append" in report.problems[0]
+    with pytest.raises(CubeError, match="a cube already exists"):
+        cube.write(base, path)  # refused, after the writer, holding the lock, undid the killed append
+    assert json.loads((path / "lst" / "zarr.json").read_text())["shape"][0] == 3
+    assert stored_chunks(path) == before and cube.verify(path).ok
 
     rerun = start_writer(**{k: v for k, v in task.items() if k not in ("hold_at", "signal")})
     assert rerun.result() == {"ok": True}

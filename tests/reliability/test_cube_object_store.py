@@ -13,6 +13,8 @@ from cubeproc import steps
 from test_cube_kills import assert_same_cube
 
 from eoxr import cube
+from eoxr.cube.journal import _begin
+from eoxr.cube.paths import _location
 from eoxr.errors import CubeError
 
 
@@ -93,6 +95,24 @@ def test_killed_write_on_s3_leaves_the_old_cube_and_is_cleaned(s3_bucket, tmp_pa
     fs.invalidate_cache()
     assert not fs.glob(f"{bucket}/.lst.zarr.writing-*")
     assert_same_cube(cube.open(url, storage_options=options), steps("2023-06-01", 4))
+
+
+def test_a_replacement_killed_during_its_copy_is_finished_by_the_next_writer(s3_bucket):
+    bucket, options = s3_bucket
+    url = f"{bucket}/lst.zarr"
+    cube.write(steps("2023-06-01", 3), url, storage_options=options)
+    location = _location(url, options)
+    staging = location.staging()
+    cube.write(steps("2023-07-01", 2), f"s3://{staging}", storage_options=options)  # complete, as staged
+    _begin(location, "write", staging=staging)
+    location.delete(f"{location.root}/zarr.json")  # the state of a writer killed as its copy began
+    with pytest.raises(CubeError, match="is being replaced"):
+        cube.open(url, storage_options=options)
+    assert "interrupted write" in str(cube.verify(url, storage_options=options))
+    cube.write(steps("2023-07-03", 1), url, mode="a", append_dim="time", storage_options=options)
+    assert_same_cube(cube.open(url, storage_options=options), steps("2023-07-01", 3))
+    assert cube.verify(url, storage_options=options).ok
+    assert not location.fs.glob(f"{bucket}/.lst.zarr.writing-*")
 
 
 def test_two_creators_on_s3(s3_bucket, tmp_path, start_writer):
