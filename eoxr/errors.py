@@ -59,3 +59,20 @@ class ParameterError(EoxrError, ValueError):
 class SourceDtypeError(GridError):
     """Items cannot be loaded as their source integers (``eoxr.io.load(dtype="source")``): their bands
     differ in data type, nodata or scale/offset. Loading as floats works."""
+
+
+class CubeGridError(CubeError, GridError):
+    """Data do not fit an existing cube's grid: another CRS, other coordinates or dimensions."""
+
+
+class CubeCRSError(CubeError, CRSError):
+    """Data to write to a cube have no single, readable CRS."""
+
+
+class CubeLockedError(CubeError):
+    """Another writer holds a cube's lock; the message names it (host, pid, since when)."""
+
+
+class CubeCorruptError(CubeError):
+    """A cube's chunk, array or metadata is missing or cannot be decoded; the message names the store,
+    the variable and the chunk."""
