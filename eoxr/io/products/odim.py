@@ -60,13 +60,13 @@ QUANTITIES = {
     "KDP": ("specific_differential_phase", "degree km-1", "specific differential phase", ""),
 }
 
-_OBJECTS = (b"PVOL", b"SCAN")
+_OBJECTS = ("PVOL", "SCAN")
 
 
 def is_odim(f: h5py.File) -> bool:
     """Whether an open HDF5 file is an ODIM_H5 polar volume or sweep."""
     what = f.get("what")
-    return isinstance(what, h5py.Group) and what.attrs.get("object") in _OBJECTS and "dataset1" in f
+    return isinstance(what, h5py.Group) and _text(what.attrs.get("object", "")) in _OBJECTS and "dataset1" in f
 
 
 @dataclass
