@@ -213,33 +213,37 @@ def _ku(da: xr.DataArray) -> xr.DataArray:
 
 def _footprints(dpr: xr.Dataset, site: dict, forward, max_range: float, parallax: bool) -> _Footprints:
     """The footprints whose surface position lies within ``max_range`` (+ parallax margin) of the radar."""
-    lon, lat = dpr["longitude"].values, dpr["latitude"].values
-    x, y = forward.transform(lon, lat)
+    x, y = forward.transform(dpr["longitude"].values, dpr["latitude"].values)
     distance = np.hypot(x, y)
     near = np.isfinite(distance) & (distance <= max_range + 2_000.0)  # parallax moves samples by < 1 km
     if not near.any():
-        nearest = np.nanmin(distance) / 1000.0
         raise NoDataError(f"no DPR footprint lies within {max_range / 1000:g} km of the radar at "
-                          f"({site['lat']:.3f}, {site['lon']:.3f}); the nearest is {nearest:.0f} km away. The "
-                          "overpass misses this radar: pick a granule whose swath crosses it, or widen max_range.")
+                          f"({site['lat']:.3f}, {site['lon']:.3f}); the nearest is {np.nanmin(distance) / 1000:.0f} "
+                          "km away. The overpass misses this radar: pick a granule whose swath crosses it, or widen "
+                          "max_range.")
     rows = np.flatnonzero(near.any(axis=1))
-    part = dpr.isel(along_track=slice(rows[0], rows[-1] + 1))
-    sel = near[rows[0]: rows[-1] + 1]
+    scans = slice(rows[0], rows[-1] + 1)  # read only the scans that pass near the radar
+    part, sel = dpr.isel(along_track=scans), near[scans]
     along, cross = np.nonzero(sel)
     fields = {name: _ku(part[name]).values[sel] for name in
               ("rain_rate", "reflectivity_near_surface", "height_near_surface", "local_zenith_angle")}
     kind = part["precipitation_type"].values[sel] if "precipitation_type" in part else np.zeros(along.size, np.int8)
-    fx, fy = x[rows[0]: rows[-1] + 1][sel], y[rows[0]: rows[-1] + 1][sel]
+    fx, fy = x[scans][sel], y[scans][sel]
     if parallax:
-        if "spacecraft_latitude" not in part.coords:
-            raise MissingVariableError("the DPR swath has no spacecraft_latitude/longitude (navigation group), "
-                                       "needed to correct parallax; pass parallax=False to match at the ground "
-                                       "footprint (errors up to ~1 km at the swath edge).")
-        sx, sy = forward.transform(part["spacecraft_longitude"].values[along], part["spacecraft_latitude"].values[along])
-        fx, fy = parallax_shift(fx, fy, fields["height_near_surface"], fields["local_zenith_angle"], sx, sy)
+        fx, fy = parallax_shift(fx, fy, fields["height_near_surface"], fields["local_zenith_angle"],
+                                *_sub_satellite(part, along, forward))
     return _Footprints(along=along + rows[0], cross=cross, x=fx, y=fy, height=fields["height_near_surface"],
                        rain=fields["rain_rate"], dbz=fields["reflectivity_near_surface"], kind=kind,
                        time=part["scan_time"].values[along])
+
+
+def _sub_satellite(part: xr.Dataset, scans: np.ndarray, forward):
+    """The sub-satellite point of each footprint's scan on the radar plane."""
+    if "spacecraft_latitude" not in part.coords:
+        raise MissingVariableError("the DPR swath has no spacecraft_latitude/longitude (navigation group), needed "
+                                   "to correct parallax; pass parallax=False to match at the ground footprint "
+                                   "(errors up to ~1 km at the swath edge).")
+    return forward.transform(part["spacecraft_longitude"].values[scans], part["spacecraft_latitude"].values[scans])
 
 
 def _in_range(fp: _Footprints, min_range: float, max_range: float) -> _Footprints:
@@ -408,7 +412,8 @@ def _pairs(fp: _Footprints, keep, *, z, count, sweeps, slant, height, lon, lat, 
                                                   "long_name": "DPR near-surface sample height above the ellipsoid"}),
             "elevation": (dim, gr["elevation"].values[sweeps][keep], {
                 "units": "degree", "long_name": "elevation of the matched ground-radar sweep"}),
-            "time_offset": (dim, offset[keep], {"units": "s", "long_name": "DPR scan time minus ground-radar ray time"}),
+            "time_offset": (dim, offset[keep], {"units": "s",
+                                                "long_name": "DPR scan time minus ground-radar ray time"}),
             "along_track": (dim, fp.along[keep], {"units": "1", "long_name": "DPR scan index"}),
             "cross_track": (dim, fp.cross[keep], {"units": "1", "long_name": "DPR ray index"}),
             "precipitation_type": (dim, fp.kind[keep], {
@@ -453,27 +458,31 @@ def groundradar_case(dpr_path, gr_path, **match_kw) -> tuple[xr.Dataset, dict[st
 
 
 def plot_case(pairs: xr.Dataset, kind: str = "rain", ax=None, threshold: float = 0.1):
-    """Scatter plot of GR (x) against DPR (y): ``kind="rain"`` (log axes, mm h-1) or ``"reflectivity"`` (dBZ).
+    """Scatter plot of GR (x) against DPR (y), coloured by the GR beam height; returns the matplotlib Axes.
 
-    Returns the matplotlib Axes.
+    ``kind="rain"``: rain rates on log axes, the pairs where either radar reaches ``threshold`` (mm h-1);
+    ``kind="reflectivity"``: dBZ, the pairs where both radars have echo.
     """
     import matplotlib.pyplot as plt
 
     if kind not in ("rain", "reflectivity"):
         raise ParameterError(f"kind={kind!r}: choose 'rain' or 'reflectivity'.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 5))
-    name, unit, floor = ("rain_rate", "mm h$^{-1}$", threshold) if kind == "rain" else ("reflectivity", "dBZ", None)
+        _, ax = plt.subplots(figsize=(5.5, 4.5))
+    name, unit = ("rain_rate", "mm h$^{-1}$") if kind == "rain" else ("reflectivity", "dBZ")
     x, y = pairs[f"{name}_gr"].values, pairs[f"{name}_dpr"].values
-    shown = np.isfinite(x) & np.isfinite(y) & ((x >= floor) | (y >= floor) if floor else True)
-    ax.scatter(x[shown], y[shown], s=8, alpha=0.5, c=pairs["height"].values[shown] / 1000.0, cmap="viridis")
-    low = floor if floor else np.nanmin([x[shown].min(), y[shown].min()])
-    high = np.nanmax([x[shown].max(), y[shown].max()])
+    shown = np.isfinite(x) & np.isfinite(y)
+    if kind == "rain":
+        shown &= (x >= threshold) | (y >= threshold)
+    points = ax.scatter(x[shown], y[shown], s=8, alpha=0.6, c=pairs["height"].values[shown] / 1000.0)
+    ax.figure.colorbar(points, ax=ax, label="ground-radar beam height (km)")
+    low = threshold if kind == "rain" else min(x[shown].min(), y[shown].min())
+    high = max(x[shown].max(), y[shown].max())
     ax.plot([low, high], [low, high], "k--", lw=1, label="1:1")
     if kind == "rain":
         ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high))
     ax.set(xlabel=f"ground radar ({unit})", ylabel=f"DPR near surface ({unit})",
-           title=f"{pairs.sizes['footprint']} matched footprints, colour: beam height (km)")
+           title=f"{int(shown.sum())} of {pairs.sizes['footprint']} matched footprints")
     ax.legend(loc="upper left")
     return ax
 

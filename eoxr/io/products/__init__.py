@@ -9,10 +9,10 @@ when the name says nothing, by the file's content (HDF4 / HDF5 signature, then t
 | VIIRS Black Marble (VNP46A1/A2 HDF5) | ``VNP46A*.h5`` | :func:`.viirs.open_black_marble` |
 | GPM 1C-GMI brightness temperatures | ``1C*GMI*.HDF5`` | :func:`.gpm.open_gmi_1c` |
 | GPM 2A-DPR radar rain rate | ``2A*DPR*.HDF5`` | :func:`.gpm.open_dpr_2a` |
-| GPM 2A-Ku / 2A-Ka single-band radar (2A-CS subsets too) | ``2A*.Ku.*.HDF5``, ``2A*.Ka.*.HDF5`` | :func:`.gpm.open_dpr_2a` |
+| GPM 2A-Ku / 2A-Ka radar (2A-CS subsets too) | ``2A*.Ku.*.HDF5``, ``2A*.Ka.*.HDF5`` | :func:`.gpm.open_dpr_2a` |
 | GPM 2A-GPROF radiometer rain rate | ``2A*GPROF*.HDF5`` | :func:`.gpm.open_gprof_2a` |
 | GPM IMERG gridded precipitation | ``3B-*IMERG*.HDF5`` | :func:`.gpm.open_imerg` |
-| ground weather radar volume or sweep (ODIM_H5 2.x PVOL/SCAN) | ``*.vol.h5``, ``*.pvol.h5``, ``*.scan.h5`` | :func:`.odim.open_odim` |
+| ground radar volume / sweep (ODIM_H5 2.x) | ``*.vol.h5``, ``*.pvol.h5``, ``*.scan.h5`` | :func:`.odim.open_odim` |
 | Sentinel-5P L2 NO2 (netCDF4) | ``S5P_*_L2__NO2____*.nc`` | :func:`.s5p.open_s5p_no2` |
 | GeoTIFF (already georeferenced; MODIStsp NDVI/EVI by name) | ``*.tif``, ``*.tiff`` | :func:`.geotiff.open_geotiff` |
 """

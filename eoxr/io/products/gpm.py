@@ -166,9 +166,10 @@ def open_gmi_1c(path, swath: str = "both", chunks=None) -> xr.Dataset:
     ``swath``: ``"S1"`` (9 channels 10.65-89 GHz), ``"S2"`` (4 channels 166/183 GHz) or ``"both"``
     (13 channels, on S1's pixel positions; S2's own positions are kept as ``latitude_s2`` /
     ``longitude_s2`` because GMI's high-frequency feedhorn views the ground a few km apart and 1C does
-    not co-register the swaths). Fill (-9999.9) and values outside :data:`TB_VALID_RANGE_K` are NaN,
-    and ``qa`` (the file's Quality: 0 good, negative missing or bad) never calls such pixels good. Coords: ``frequency`` (GHz), ``polarization``
-    (V/H), ``frequency_offset`` (GHz, the 183.31 +/- 3 and +/- 7 GHz sidebands), ``scan_time``.
+    not co-register the swaths). Fill (-9999.9) and values outside :data:`TB_VALID_RANGE_K` are NaN;
+    ``qa`` is the file's Quality (0 good; negative where the data are missing or bad, as for fill).
+    Coords: ``frequency`` (GHz), ``polarization`` (V/H), ``frequency_offset`` (GHz, the 183.31 +/- 3 and
+    +/- 7 GHz sidebands), ``scan_time``.
     """
     swaths = ["S1", "S2"] if swath == "both" else [swath]
     if any(s not in GMI_CHANNELS for s in swaths):
@@ -324,8 +325,8 @@ def open_dpr_2a(path, swath: str | None = None, chunks=None) -> xr.Dataset:
         flag = f"{swath}/FLG/qualityFlag"
         if flag in f:
             qa = _lazy_raw(path, f, flag, (along, -1))
-            data_vars["qa"] = (_band_dims(qa.ndim), qa, {"units": "1", "long_name": "DPR quality flag per radar "
-                                                                                    "band (0 good, 1 warning, 2 error)"})
+            data_vars["qa"] = (_band_dims(qa.ndim), qa, {
+                "units": "1", "long_name": "DPR quality flag per radar band (0 good, 1 warning, 2 error)"})
         coords = _swath_coords(f, swath)
         coords["scan_time"] = ("along_track", scan_time(f, swath), {"long_name": "scan start time (UTC)"})
         coords.update(_spacecraft_coords(f, swath))
