@@ -316,6 +316,9 @@ def test_gprof_2a_rain_rate_fill(real_data):
     assert int(ds.rain_rate.isnull().sum()) == int(np.isclose(raw, -9999.9).sum()) == 100
     pop = h5(path, "S1/probabilityOfPrecip")
     assert int(ds.precipitation_probability.isnull().sum()) == int((pop == -99).sum())
+    # the file leaves qualityFlag at 0 (best) where GPROF did not run (pixelStatus 2: Tb out of range)
+    assert (h5(path, "S1/qualityFlag") == 0).all() and (h5(path, "S1/pixelStatus") == 2).all()
+    assert (ds.qa.values == -99).all()
 
 
 def test_imerg_grid_orientation_and_values(real_data):

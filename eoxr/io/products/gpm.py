@@ -345,8 +345,24 @@ def _spacecraft_coords(f: h5py.File, swath: str) -> dict:
             for name, (v, units) in names.items()}
 
 
+def _gprof_quality(path, f: h5py.File, chunks: tuple):
+    """qualityFlag where the retrieval ran (pixelStatus 0), the file's missing code -99 elsewhere.
+
+    GPROF leaves qualityFlag at 0 (best) on pixels it skipped, for instance those whose Tb are fill:
+    pixelStatus says why (2: Tb out of range), and such a pixel must not read as good.
+    """
+    quality = _lazy_raw(path, f, "S1/qualityFlag", chunks)
+    if "S1/pixelStatus" not in f:
+        return quality
+    ran = _lazy_raw(path, f, "S1/pixelStatus", chunks) == 0
+    return dsa.where(ran, quality, np.int8(-99)).astype(quality.dtype)
+
+
 def open_gprof_2a(path, chunks=None) -> xr.Dataset:
-    """2A-GPROF -> ``rain_rate`` (mm h-1, surfacePrecipitation) and ``precipitation_probability`` (%)."""
+    """2A-GPROF -> ``rain_rate`` (mm h-1, surfacePrecipitation) and ``precipitation_probability`` (%).
+
+    ``qa`` is GPROF's qualityFlag where the retrieval ran and -99 where it did not (pixelStatus != 0).
+    """
     along = _swath_chunks(chunks)
     with _open(path) as f:
         header = file_header(f)
@@ -365,8 +381,9 @@ def open_gprof_2a(path, chunks=None) -> xr.Dataset:
                 data_vars[var] = (("along_track", "cross_track"), _lazy(path, f, name, (along, -1)),
                                   {"units": units, "long_name": long_name, "source_dataset": name})
         if "S1/qualityFlag" in f:
-            data_vars["qa"] = (("along_track", "cross_track"), _lazy_raw(path, f, "S1/qualityFlag", (along, -1)), {
-                "units": "1", "long_name": "GPROF quality flag (0 best; see the GPROF file specification)"})
+            data_vars["qa"] = (("along_track", "cross_track"), _gprof_quality(path, f, (along, -1)), {
+                "units": "1", "long_name": "GPROF quality flag (0 best; -99 where no retrieval ran; see the GPROF "
+                                           "file specification)"})
         coords = _swath_coords(f, "S1")
         coords["scan_time"] = ("along_track", scan_time(f, "S1"), {"long_name": "scan start time (UTC)"})
     return _finish(xr.Dataset(data_vars, coords=coords), header, path, {})
