@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import sys
 
@@ -51,6 +52,15 @@ def _cmd_ingest(a) -> int:
             cluster.close(client)
     print(a.out)
     return 0
+
+
+def _cmd_verify(a) -> int:
+    from . import cube
+
+    options = json.loads(a.storage_options) if a.storage_options else None
+    report = cube.verify(a.path, storage_options=options, decode=not a.quick)
+    print(report, file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
 
 
 def _cmd_demo(a) -> int:
@@ -116,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--append", action="store_true", help="append along time to an existing cube")
     s.add_argument("--cluster", default=None, help="scheduler address, local (default), gateway, kubernetes, slurm or none")
     s.set_defaults(func=_cmd_ingest)
+
+    s = sub.add_parser("verify", help="check that a datacube is complete: every chunk present and decodable")
+    s.add_argument("path", help="cube path or URL (s3://bucket/cube.zarr)")
+    s.add_argument("--quick", action="store_true", help="only check that every chunk is stored (no decoding)")
+    s.add_argument("--storage-options", help='fsspec options for a URL, as JSON, e.g. \'{"anon": true}\'')
+    s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("demo", help="run the spine and every workflow on the sample catalog")
     s.add_argument("--out", default="eoxr-out")

@@ -71,3 +71,20 @@ class PhysicalRangeError(EoxrError, ValueError):
 
 class EoxrWarning(UserWarning):
     """Base class of every warning eoxr issues (the tests turn these into errors unless asserted)."""
+
+
+class CubeGridError(CubeError, GridError):
+    """Data do not fit an existing cube's grid: another CRS, other coordinates or dimensions."""
+
+
+class CubeCRSError(CubeError, CRSError):
+    """Data to write to a cube have no single, readable CRS."""
+
+
+class CubeLockedError(CubeError):
+    """Another writer holds a cube's lock; the message names it (host, pid, since when)."""
+
+
+class CubeCorruptError(CubeError):
+    """A cube's chunk, array or metadata is missing or cannot be decoded; the message names the store,
+    the variable and the chunk."""

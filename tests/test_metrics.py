@@ -51,3 +51,47 @@ def test_errors_are_eoxr_errors():
         metrics.bias(np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(NoDataError, match="masks"):
         metrics.rmse(np.full(3, np.nan), np.zeros(3))
+
+
+# ------------------------------------------------------------------------ precipitation (IPWG)
+
+
+def test_precip_hand_computed():
+    pred = np.array([0.0, 0.5, 2.0, 0.0, 1.0, np.nan])
+    ref = np.array([0.0, 1.0, 1.0, 0.2, 0.0, 3.0])  # the last pair is left out (pred unknown)
+    s = metrics.precip(pred, ref, threshold=0.1)
+    assert s["n"] == 5
+    assert s["bias_percent"] == pytest.approx(100 * (3.5 - 2.2) / 2.2)
+    assert s["mae_mm_h"] == pytest.approx((0 + 0.5 + 1 + 0.2 + 1) / 5)
+    assert s["mse_mm2_h2"] == pytest.approx((0 + 0.25 + 1 + 0.04 + 1) / 5)
+    # deviations from the means 0.7 and 0.44: cov sum 0.96, sums of squares 2.8 and 1.072
+    assert s["correlation"] == pytest.approx(0.96 / np.sqrt(2.8 * 1.072))
+    # rain >= 0.1: hits 2 (pixels 1, 2), false alarm 1 (4), miss 1 (3), correct no-rain 1 (0)
+    a, b, c, d = 2, 1, 1, 1
+    assert s["pod"] == pytest.approx(a / (a + c)) and s["far"] == pytest.approx(b / (a + b))
+    assert s["csi"] == pytest.approx(a / (a + b + c))
+    assert s["hss"] == pytest.approx(2 * (a * d - b * c) / ((a + c) * (c + d) + (a + b) * (b + d)))
+
+
+def test_precip_threshold_is_inclusive_and_agrees_with_contingency(rng):
+    truth = np.where(rng.random(5000) < 0.2, rng.lognormal(0, 1, 5000), 0.0)
+    pred = np.clip(truth * rng.lognormal(0, 0.5, 5000) + rng.normal(0, 0.1, 5000), 0, None)
+    pred[:50], truth[50:100] = 0.1, 0.1  # exactly at the threshold: rain
+    s = metrics.precip(pred, truth, threshold=0.1)
+    assert {k: s[k] for k in ("pod", "far", "csi", "hss")} == metrics.contingency(pred, truth, 0.1)
+    assert metrics.precip([0.1], [0.1])["pod"] == 1.0
+    assert s["correlation"] == pytest.approx(metrics.correlation(pred, truth))
+
+
+def test_precip_reads_xarray_units_and_dask():
+    import xarray as xr
+
+    ref = xr.DataArray(np.array([[0.0, 1.0], [2.0, 4.0]]), dims=("y", "x"), attrs={"units": "mm h-1"})
+    flux = (ref / 3600.0).assign_attrs(units="kg m-2 s-1")
+    s = metrics.precip(flux.chunk({"y": 1}), ref)
+    assert s["mae_mm_h"] == pytest.approx(0.0) and s["bias_percent"] == pytest.approx(0.0)
+    assert metrics.precip(ref.values * 2, ref)["bias_percent"] == pytest.approx(100.0)
+    from eoxr.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"units 'K'.*mm h-1"):
+        metrics.precip(ref.assign_attrs(units="K"), ref)

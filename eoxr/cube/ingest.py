@@ -6,7 +6,7 @@ from collections.abc import Hashable, Mapping
 from typing import Literal
 
 from ..errors import SourceDtypeError
-from .paths import _exists
+from .paths import _location
 from .policy import COMPRESSION, ChunksArg
 from .write import write
 
@@ -26,6 +26,7 @@ def ingest(
     progress: bool = True,
     compression: str = COMPRESSION,
     pack: bool = True,
+    storage_options: dict | None = None,
     **load_kwargs,
 ):
     """STAC items -> cube: :func:`eoxr.io.load` (lazy) then :func:`write`.
@@ -36,6 +37,8 @@ def ingest(
     ``pack`` (default True here: the values come straight from the integer files) and ``compression`` are
     those of :func:`write`; with ``pack`` a new cube receives the files' integers as they are
     (``eoxr.io.load(dtype="source")``) when the bands allow it, so no float is made or checked on the way.
+    ``storage_options`` go with a URL ``path`` (``s3://bucket/s2.zarr``). An ingest that was interrupted is
+    completed by running it again: scenes already in the cube are skipped (see :func:`write`).
     """
     from ..io import load
 
@@ -43,7 +46,7 @@ def ingest(
     kwargs = dict(bands=bands, resolution=resolution, crs=crs, bbox=bbox, chunks=read_chunks, engine=engine,
                   **load_kwargs)
     ds = None
-    new_cube = mode != "a" or not _exists(path)
+    new_cube = mode != "a" or not _location(path, storage_options).is_cube()
     as_source = (pack and new_cube and "dtype" not in load_kwargs and load_kwargs.get("groupby") is None
                  and load_kwargs.get("on_error", "raise") == "raise"
                  and load_kwargs.get("resampling", "nearest") == "nearest")
@@ -59,4 +62,4 @@ def ingest(
     if ds is None:
         ds = load(items, **kwargs)
     return write(ds, path, mode=mode, append_dim=append_dim, chunks=chunks, progress=progress,
-                 compression=compression, pack=pack)
+                 compression=compression, pack=pack, storage_options=storage_options)

@@ -1,49 +1,135 @@
-"""Opening a cube lazily, packed variables as float32 and the CRS restored."""
+"""Opening a cube lazily, as any CF reader of its committed (consolidated) metadata sees it, CRS restored,
+and a chunk that cannot be read reported by store, variable and chunk."""
 from __future__ import annotations
 
-import os
+import json
+import uuid
 from collections.abc import Hashable, Mapping
 from typing import Literal
 
+import numpy as np
 import xarray as xr
 
-from ..errors import CubeError
-from .pack import _unpacked_float32
-from .paths import _is_url, _local
-from .policy import CONSOLIDATED, ZARR_FORMAT
+from ..errors import CubeCorruptError, CubeError
+from .journal import _pending
+from .paths import _Location, _location
+from .policy import ZARR_FORMAT
 
 
-def open(path: str | os.PathLike, *, chunks: Mapping[Hashable, int] | Literal["auto"] | None = None) -> xr.Dataset:  # noqa: A001
+def open(path, *, chunks: Mapping[Hashable, int] | Literal["auto"] | None = None,  # noqa: A001
+         storage_options: dict | None = None) -> xr.Dataset:
     """Open the cube at ``path`` lazily (dask arrays; ``chunks=None`` keeps the chunks on disk), CRS restored.
 
-    Raises :class:`~eoxr.errors.CubeError` naming the path when there is no cube there.
+    ``path`` is a local path, a URL (``s3://bucket/cube.zarr``, ``gs://...``, ``memory://...``) opened with
+    fsspec ``storage_options``, or an fsspec mapper. The Dataset is the one ``xr.open_zarr(path)`` returns
+    with its defaults (packed integer variables decoded to float64 by CF rules), with ``spatial_ref`` as a
+    coordinate. Only committed changes are seen: an append in progress, or one killed midway, is not.
+
+    Raises :class:`~eoxr.errors.CubeError` naming the path when there is no Zarr v3 cube there (a Zarr v2
+    store or a netCDF file is named as such, with the way to convert it), and, when computed,
+    :class:`~eoxr.errors.CubeCorruptError` naming the store, variable and chunk that cannot be decoded.
     """
-    how = (f"create one with eoxr.cube.write(ds, {os.fspath(path)!r}) or "
-           f"eoxr.cube.ingest(items, {os.fspath(path)!r}, bands=..., resolution=..., crs=..., bbox=...)")
-    if not _is_url(path):
-        local = _local(path)
-        if not local.exists():
-            raise CubeError(f"no datacube at {local}: {how}.")
-        if not (local / "zarr.json").is_file():
-            raise CubeError(f"{local} is not a Zarr v3 datacube (no zarr.json there): {how}.")
+    location = _location(path, storage_options)
+    _check_is_cube(location)
+    ds = _open_committed(location, chunks=None)
+    ds = ds.assign(**{str(n): _reported(v, str(n), location) for n, v in ds.data_vars.items()})
+    return ds if chunks is None else ds.chunk(chunks)
+
+
+def _open_committed(location: _Location, chunks: dict | None = {}) -> xr.Dataset:  # noqa: B006 - read only
+    """The cube as its consolidated metadata has it (its arrays' own when it has none): dask arrays chunked
+    as stored (``chunks={}``), or lazily indexed ones (``chunks=None``)."""
     try:
-        ds = xr.open_zarr(os.fspath(path) if not _is_url(path) else path, chunks={} if chunks is None else chunks,
-                          consolidated=CONSOLIDATED, zarr_format=ZARR_FORMAT)
+        ds = xr.open_zarr(location.store(read_only=True), chunks=chunks, consolidated=_consolidated(location),
+                          zarr_format=ZARR_FORMAT)
     except Exception as exc:  # noqa: BLE001 - zarr/fsspec raise many kinds; all mean "not readable"
-        raise CubeError(f"cannot open {os.fspath(path)} as a Zarr v3 datacube ({type(exc).__name__}: {exc}); "
-                        f"{how}.") from exc
-    return _restore_crs(_unpacked_float32(ds))
+        raise CubeCorruptError(f"cannot open {location.name} as a Zarr v3 datacube ({type(exc).__name__}: {exc}); "
+                               f"`eoxr verify {location.name}` lists what is missing or broken. {_how(location)}") \
+            from exc
+    return _restore_crs(ds)
+
+
+def _consolidated(location: _Location) -> bool:
+    root = location.read(f"{location.root}/zarr.json")
+    return root is not None and json.loads(root).get("consolidated_metadata") is not None
+
+
+def _how(location: _Location) -> str:
+    return (f"Create a cube with eoxr.cube.write(ds, {location.name!r}) or "
+            f"eoxr.cube.ingest(items, {location.name!r}, bands=..., resolution=..., crs=..., bbox=...).")
+
+
+def _check_is_cube(location: _Location) -> None:
+    if location.is_cube():
+        return
+    name, fs, root = location.name, location.fs, location.root
+    journal = _pending(location)
+    if journal is not None and journal.get("op") == "write":
+        raise CubeError(f"the cube {name} is being replaced, or its replacement by {journal['holder']} was "
+                        "interrupted: run that write again (any eoxr write to it completes an interrupted one).")
+    if location.exists(f"{root}/.zgroup") or location.exists(f"{root}/.zattrs"):
+        raise CubeError(f"{name} is a Zarr v2 store; eoxr cubes are Zarr v3. Convert it once: "
+                        f"eoxr.cube.write(xr.open_zarr({name!r}, zarr_format=2), 'new.zarr').")
+    if fs.isfile(root):
+        with fs.open(root, "rb") as f:
+            magic = f.read(8)
+        if magic[:3] == b"CDF" or magic == b"\x89HDF\r\n\x1a\n":
+            raise CubeError(f"{name} is a netCDF file, not a Zarr datacube: read it with xr.open_dataset({name!r}), "
+                            f"or make a cube of it with eoxr.cube.write(xr.open_dataset({name!r}), 'cube.zarr').")
+    if not location.exists(root):
+        raise CubeError(f"no datacube at {name}: {_how(location)}")
+    raise CubeError(f"{name} is not a Zarr v3 datacube (no zarr.json there): {_how(location)}")
 
 
 def _restore_crs(ds: xr.Dataset) -> xr.Dataset:
+    """``spatial_ref`` (or the variables' grid mapping) as a coordinate, so ``.rio.crs`` finds the CRS."""
     names = {v.attrs.get("grid_mapping") for v in ds.data_vars.values()} - {None}
     name = names.pop() if len(names) == 1 else "spatial_ref"
-    if name not in ds.variables:
+    if name not in ds.variables or name in ds.coords:
         return ds
     attrs = ds[name].attrs
-    wkt = attrs.get("crs_wkt") or attrs.get("spatial_ref")
-    if wkt is None:
+    if attrs.get("crs_wkt") is None and attrs.get("spatial_ref") is None:
         return ds
-    if name not in ds.coords:
-        ds = ds.set_coords(name)
-    return ds.rio.write_crs(wkt, grid_mapping_name=name)
+    return ds.set_coords(name)
+
+
+def _reported(var: xr.DataArray, name: str, location: _Location) -> xr.Variable:
+    """``var`` (lazily indexed) as a dask array chunked as stored, whose chunks, when read, raise
+    :class:`CubeCorruptError` naming the store, variable and chunk instead of a codec's bare error."""
+    import dask.array as da
+
+    variable = var.variable
+    stored = tuple(var.encoding.get("chunks") or variable.shape)
+    reader = _ChunkReader(variable, name, location, stored)
+    data = da.from_array(reader, chunks=stored, name=f"eoxr-cube-{name}-{uuid.uuid4().hex}",
+                         meta=np.array((), dtype=variable.dtype))
+    return xr.Variable(variable.dims, data, variable.attrs, variable.encoding)
+
+
+class _ChunkReader:
+    """Array-like over a lazily decoded variable: a failed read names the chunk it was reading."""
+
+    def __init__(self, variable: xr.Variable, name: str, location: _Location, stored_chunks):
+        self.variable = variable
+        self.name, self.location = name, location
+        self.stored = stored_chunks
+        self.shape, self.dtype, self.ndim = variable.shape, variable.dtype, variable.ndim
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self.variable[key].values)
+        except Exception as exc:  # noqa: BLE001 - codecs raise RuntimeError, ValueError...: all mean "damaged"
+            raise CubeCorruptError(
+                f"cannot read chunk {self._chunk(key)} of variable {self.name!r} in the cube {self.location.name} "
+                f"({type(exc).__name__}: {exc}): that chunk is damaged. Restore it from a copy or write that part "
+                f"again (eoxr.cube.write(ds, path, region=...)); `eoxr verify {self.location.name}` lists every "
+                "damaged chunk.") from exc
+
+    def _chunk(self, key) -> str:
+        """The store key of the chunk (``lst/c/3/0/1``), or the range of chunks, that ``key`` reads."""
+        parts = []
+        for sl, size, length in zip(key, self.stored, self.shape):
+            start, stop, _ = sl.indices(length)
+            first, last = start // size, max(start, stop - 1) // size
+            parts.append(str(first) if first == last else f"{first}-{last}")
+        return "/".join([self.name, "c", *parts])

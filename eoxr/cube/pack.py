@@ -1,5 +1,5 @@
 """Lossless integer packing: float variables loaded from 8/16-bit files stored as those integers with CF
-``scale_factor``/``add_offset``/``_FillValue``, and decoded back to float32 on write and open."""
+``scale_factor``/``add_offset``/``_FillValue``, which every CF reader decodes."""
 from __future__ import annotations
 
 import functools
@@ -38,9 +38,10 @@ def _decode_table(int_dtype: np.dtype, scale: float, offset: float) -> np.ndarra
     return (bits.view(int_dtype).astype(np.float64) * scale + offset).astype(np.float32)
 
 
-def _pack_block(block: np.ndarray, *, variable: str, int_dtype, scale: float, offset: float, fill: int) -> np.ndarray:
+def _pack_block(block: np.ndarray, *, variable: str, int_dtype, scale: float, offset: float, fill: int,
+                fix: str = "It was changed after loading: write it with pack=False.") -> np.ndarray:
     """Float values -> the integers that CF-decode (``n * scale + offset`` in float64, then float32) back to
-    them exactly; :class:`CubeError` if some value has no such integer."""
+    them exactly; :class:`CubeError`, ending with ``fix``, if some value has no such integer."""
     values = np.asarray(block).astype(np.float32, copy=False)  # the cube stores float32
     # Fast path: codes in float32, checked against the table of every code's decoded value.
     codes_f = np.subtract(values, np.float32(offset))
@@ -68,8 +69,7 @@ def _pack_block(block: np.ndarray, *, variable: str, int_dtype, scale: float, of
     if not ok.all():
         bad = values[~ok].ravel()[:3].tolist()
         raise CubeError(f"variable {variable!r} cannot be packed losslessly into {int_dtype.name} with scale_factor="
-                        f"{scale} and add_offset={offset} (values {bad}); it was changed after loading. "
-                        "Write it with pack=False.")
+                        f"{scale} and add_offset={offset} (values {bad}). {fix}")
     codes[~valid] = fill
     return codes.astype(int_dtype)
 
@@ -110,16 +110,3 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
         narrow = decoded[name].dtype == np.float64 and ds[name].dtype.itemsize <= 2  # float32 holds them exactly
         out[name] = decoded[name].astype(np.float32) if narrow else decoded[name]
     return out
-
-
-def _unpacked_float32(ds: xr.Dataset) -> xr.Dataset:
-    """Packed 8/16-bit variables decode to float64 (xarray follows the JSON scale_factor's type); the values
-    were float32 when written, and float32 holds them exactly."""
-    for name, var in ds.data_vars.items():
-        stored = var.encoding.get("dtype")
-        if (var.dtype == np.float64 and "scale_factor" in var.encoding and stored is not None
-                and np.dtype(stored).kind in "iu" and np.dtype(stored).itemsize <= 2):
-            encoding = dict(var.encoding)
-            ds[name] = var.astype(np.float32)
-            ds[name].encoding = encoding
-    return ds

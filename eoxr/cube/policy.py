@@ -11,11 +11,13 @@ import xarray as xr
 from ..errors import CubeError
 
 ZARR_FORMAT = 3
-# Consolidated metadata is decided explicitly, on write and on open: off. It is not part of the Zarr v3
-# specification (zarr-python warns when asked for it), and a second copy of the metadata can go stale after
-# an append or a region write from another process, or point at a rolled-back length after a failed append.
-# A cube holds a handful of arrays, so opening it reads a handful of small zarr.json files.
-CONSOLIDATED = False
+# Consolidated metadata: on. The root zarr.json then holds every array's metadata, so a change to the cube
+# (an append, new variables, a rollback) becomes visible to readers in one atomic write of that file, and
+# readers that use it (eoxr.cube.open, xr.open_zarr with its defaults, the intake entry) never see an array
+# resized before its data are written. eoxr writes it again after every change it makes (region writes
+# change no metadata). It is not part of the Zarr v3 specification: zarr-python warns when it is written
+# (silenced in eoxr), readers that ignore it read the arrays' own zarr.json files.
+CONSOLIDATED = True
 
 # Compression. "lz4" (default): Blosc with LZ4 after a bit shuffle, a Zarr v3 core codec. On 1024^2 float32
 # reflectance chunks (benchmarks/io.py data) it wrote ~5x and read ~3x faster than Zstandard level 3 for
@@ -86,6 +88,10 @@ def _resolve_chunks(ds: xr.Dataset, chunks: ChunksArg) -> dict[Hashable, int] | 
     unknown = [d for d in chunks if d not in ds.dims]
     if unknown:
         raise CubeError(f"chunks names dimension(s) {unknown} that the dataset lacks; it has {tuple(ds.dims)}.")
+    bad = {d: c for d, c in chunks.items() if c not in (-1, None) and not (isinstance(c, (int, np.integer)) and c > 0)}
+    if bad:
+        raise CubeError(f"chunks={dict(chunks)!r}: chunk sizes must be positive integers (or -1/None for the whole "
+                        f"dimension), not {bad}; e.g. chunks={{'time': 1, 'y': 1024, 'x': 1024}}.")
     policy.update({d: (int(ds.sizes[d]) if c in (-1, None) else int(c)) for d, c in chunks.items()})
     return policy
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import CRSError, CubeError
+from ..errors import CubeCRSError, CubeError
 
 
 def _jsonable(value: Any) -> Any:
@@ -34,7 +34,7 @@ def _grid_mapping_to_attrs(ds: xr.Dataset) -> xr.Dataset:
     try:
         crs = ds.rio.crs
     except Exception as exc:  # noqa: BLE001 - rioxarray raises its own errors for mixed grid mappings
-        raise CRSError(f"cannot tell the dataset's CRS ({exc}); give every variable the same one with "
+        raise CubeCRSError(f"cannot tell the dataset's CRS ({exc}); give every variable the same one with "
                        "ds.rio.write_crs('EPSG:....').") from exc
     grid_mapping = None
     if crs is not None:

@@ -1,17 +1,16 @@
 """Region writes: overwrite part of an existing cube, e.g. from parallel jobs filling a template."""
 from __future__ import annotations
 
-import os
 from collections.abc import Hashable, Mapping
 
 import numpy as np
 import xarray as xr
 
 from ..errors import CubeError
-from .checks import _check_grid, _check_variables
-from .open import open
-from .paths import _exists
-from .policy import CONSOLIDATED, ZARR_FORMAT, _aligned, _stored_chunks
+from .checks import _check_grid, _check_variables, _fitting
+from .open import _open_committed
+from .paths import _Location
+from .policy import ZARR_FORMAT, _aligned, _stored_chunks
 from .progress import _compute
 
 
@@ -22,7 +21,7 @@ def _auto_region(ds: xr.Dataset, cube: xr.Dataset, path) -> dict[Hashable, slice
             positions = cube.indexes[dim].get_indexer(ds.indexes[dim])
             if (positions < 0).any():
                 missing = ds.indexes[dim][positions < 0][:3].tolist()
-                raise CubeError(f"{dim} value(s) {missing} are not in the cube {os.fspath(path)}; region='auto' "
+                raise CubeError(f"{dim} value(s) {missing} are not in the cube {path}; region='auto' "
                                 f"only overwrites existing {dim}s (append new ones with mode='a', "
                                 f"append_dim='{dim}').")
             first = int(positions[0])
@@ -33,11 +32,14 @@ def _auto_region(ds: xr.Dataset, cube: xr.Dataset, path) -> dict[Hashable, slice
     return region
 
 
-def _write_region(ds: xr.Dataset, path, region, *, progress: bool, compute: bool):
-    if not _exists(path):
-        raise CubeError(f"no cube at {os.fspath(path)} to write a region into: create it first, e.g. "
+def _write_region(ds: xr.Dataset, location: _Location, region, *, progress: bool, compute: bool):
+    """Overwrite part of the cube. No lock is taken (parallel jobs fill one template), no metadata changes:
+    jobs running at once must each cover whole stored chunks."""
+    path = location.name
+    if not location.is_cube():
+        raise CubeError(f"no cube at {path} to write a region into: create it first, e.g. "
                         "eoxr.cube.write(template, path, compute=False).")
-    cube = open(path)
+    cube = _open_committed(location)
     if region == "auto":
         region = _auto_region(ds, cube, path)
     elif not isinstance(region, Mapping):
@@ -56,22 +58,22 @@ def _write_region(ds: xr.Dataset, path, region, *, progress: bool, compute: bool
     for dim in ds.dims:  # the rest is written whole
         region.setdefault(dim, slice(0, int(cube.sizes[dim])))
     ds = ds.drop_encoding().drop_vars(list(ds.coords))
-    ds = ds.drop_vars([n for n, v in ds.data_vars.items() if v.ndim == 0])
+    ds = _fitting(ds.drop_vars([n for n, v in ds.data_vars.items() if v.ndim == 0]), cube, location)
     stored = _stored_chunks(cube)
     ds = ds.chunk({d: _aligned(region[d].start, int(ds.sizes[d]), stored.get(d, ds.sizes[d])) for d in ds.dims})
     # A region may start or end inside a stored chunk. The dask chunks above never share a zarr chunk, so
     # within this call each stored chunk is read-modified-written by one task and xarray's own check
     # (which refuses any partial chunk in mode "r+") is not needed. Separate jobs writing regions at the
     # same time must each cover whole stored chunks. Mode "r+" leaves every attribute as it is.
-    delayed = ds.to_zarr(path, mode="r+", region=region, compute=False, safe_chunks=False,
-                         consolidated=CONSOLIDATED, zarr_format=ZARR_FORMAT)
+    delayed = ds.to_zarr(location.store(), mode="r+", region=region, compute=False, safe_chunks=False,
+                         consolidated=False, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
     if not compute:
         return delayed
     try:
         _compute(delayed, progress)
     except Exception as exc:
         # Each zarr chunk is replaced whole (atomic file writes), so a rerun of the same region completes it.
-        raise CubeError(f"writing region {region} of the cube {os.fspath(path)} failed ({type(exc).__name__}: "
+        raise CubeError(f"writing region {region} of the cube {path} failed ({type(exc).__name__}: "
                         f"{exc}); chunks already written hold the new values, the others the old ones. Fix the "
                         "cause and write the same region again.") from exc
-    return path
+    return None

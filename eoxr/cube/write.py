@@ -1,10 +1,12 @@
 """``write``: the entry point for every mode, and new cubes written beside the target then swapped in."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Literal
@@ -14,13 +16,16 @@ import xarray as xr
 from ..attrs import stamp
 from ..errors import CubeError
 from .append import _write_append
+from .journal import _publish, _recover
+from .lock import WAIT_S, _WriterLock
+from .open import _consolidated
 from .pack import _decoded, _packed
-from .paths import _exists, _is_url, _local
-from .policy import (COMPRESSION, CONSOLIDATED, ZARR_FORMAT, ChunksArg, _compressor, _new_cube_encoding,
-                     _resolve_chunks)
+from .paths import _Location, _location
+from .policy import COMPRESSION, ZARR_FORMAT, ChunksArg, _compressor, _new_cube_encoding, _resolve_chunks
 from .prepare import _prepare
 from .progress import _compute
 from .region import _write_region
+from .snapshot import _commit
 
 
 def write(
@@ -35,6 +40,8 @@ def write(
     compute: bool = True,
     compression: str = COMPRESSION,
     pack: bool = False,
+    storage_options: dict | None = None,
+    lock_timeout: float = WAIT_S,
 ):
     """Write ``ds`` to a Zarr v3 datacube at ``path``.
 
@@ -60,53 +67,83 @@ def write(
         bytes, for some CPU to find and check the integers (integers loaded with ``dtype="source"`` are
         stored as they are, with no such cost). Every chunk is checked to decode to exactly the float32
         values given, else the write fails with :class:`~eoxr.errors.CubeError` and leaves nothing behind.
-        New cubes only; appends to a packed cube are encoded with its scale/offset. :func:`open` returns
-        packed variables as float32.
+        New cubes only; appends to a packed cube are encoded with its scale/offset. Readers (:func:`open`
+        and ``xr.open_zarr`` alike) decode packed variables to float64, equal to the float32 values given.
+
+    storage_options : fsspec options for a URL ``path`` (``s3://bucket/lst.zarr``, ``gs://...``,
+        ``memory://...``); ``path`` may also be an fsspec mapper.
+    lock_timeout : seconds to wait while another process writes the cube, then
+        :class:`~eoxr.errors.CubeLockedError` naming it (host, pid, since when).
+
+    One writer at a time: every write but a region write holds the cube's writer lock (tickets in
+    ``.<name>.eoxr/`` beside the cube). A lock whose process died on this host is taken over at once, one
+    whose holder elsewhere stopped renewing its lease after :data:`~eoxr.cube.lock.LEASE_S` seconds.
+    Appends are written first and made visible last, in one atomic write of the cube's consolidated
+    metadata; a writer killed midway leaves the cube as readers saw it, and a journal that the next writer
+    undoes. Re-running an append or an ingest is idempotent: steps already in the cube with the same values
+    are skipped (with other values: :class:`~eoxr.errors.CubeError`). Values that an integer variable of the
+    cube cannot hold exactly (a float, a negative, NaN without a fill value) are refused, not cast.
+
+    On an object store, which has no rename, ``mode="w"`` writes a staging copy beside the cube and then
+    copies it into place with the root ``zarr.json`` last: readers see the old cube, then none during the
+    copy, then the new one; a writer killed during the copy is finished by the next writer. The lock takes
+    its tickets with conditional PUTs (``If-None-Match: *``, fsspec ``mode="create"``).
 
     Variables keep their attrs (``units``, ``long_name``); float64 data are stored as float32; the CRS is
     kept as the ``spatial_ref`` coordinate with ``crs_wkt`` and a ``grid_mapping``
     attribute on every variable. Returns ``path`` (or the delayed write when ``compute=False``).
 
-    Raises :class:`~eoxr.errors.CubeError` (cube exists/missing, variables or times that do not fit, a
-    failed computation, in which case the previous cube is left as it was) and
-    :class:`~eoxr.errors.GridError` (grid or CRS differs from the cube's).
+    Raises :class:`~eoxr.errors.CubeError` (cube exists/missing, variables, times or values that do not fit,
+    a failed computation, in which case the previous cube is left as it was) and its subclasses
+    :class:`~eoxr.errors.CubeGridError` (grid or CRS differs from the cube's) and
+    :class:`~eoxr.errors.CubeLockedError`.
     """
     if mode not in ("w-", "w", "a", "r+"):
         raise CubeError(f"mode={mode!r} is not one of 'w-' (create), 'w' (replace), 'a' (append/add), "
                         "'r+' (region write).")
+    location = _location(path, storage_options)
     ds = _prepare(ds)
-    creating = region is None and mode != "r+" and not (mode == "a" and _exists(path))
-    if not creating:
-        ds = _decoded(ds)  # the cube's own encoding applies to appended and region values
     if region is not None:
         if mode == "w":
             raise CubeError("mode='w' replaces the whole cube and cannot be combined with region=; "
                             "drop region= to replace the cube, or drop mode= to write a region.")
-        return _write_region(ds, path, region, progress=progress, compute=compute)
+        delayed = _write_region(_decoded(ds), location, region, progress=progress, compute=compute)
+        return path if compute else delayed
     if mode == "r+":
         raise CubeError("mode='r+' is for region writes: pass region={'time': slice(i, j)} or region='auto'.")
-    if mode == "a" and _exists(path):
-        return _write_append(ds, path, append_dim, progress=progress, compute=compute, compression=compression)
-    if mode == "w-" and _exists(path):
-        raise CubeError(f"a cube already exists at {os.fspath(path)}: pass mode='w' to replace it, "
-                        "mode='a' with append_dim='time' to extend it, or region= to overwrite part of it.")
-    if mode in ("w", "a") and not _is_url(path) and not _replaceable(_local(path)):
-        raise CubeError(f"{os.fspath(path)} exists and is not a Zarr datacube (no zarr.json); refusing to "
-                        "replace it: choose another path, or remove it yourself if it is meant to go.")
-    return _write_new(ds, path, chunks, progress=progress, compute=compute, compression=compression, pack=pack)
+    with _WriterLock(location, timeout=lock_timeout) as lock:
+        _recover(location)
+        exists = location.is_cube()
+        if exists and not _consolidated(location):
+            _commit(location)  # a cube from before consolidated metadata: changes need it to commit atomically
+        if mode == "a" and exists:
+            return _write_append(_decoded(ds), location, append_dim, lock, progress=progress, compute=compute,
+                                 compression=compression) or path
+        if mode == "w-" and exists:
+            raise CubeError(f"a cube already exists at {location.name}: pass mode='w' to replace it, "
+                            "mode='a' with append_dim='time' to extend it, or region= to overwrite part of it.")
+        if mode in ("w", "a") and not _replaceable(location):
+            raise CubeError(f"{location.name} exists and is not a Zarr datacube (no zarr.json); refusing to "
+                            "replace it: choose another path, or remove it yourself if it is meant to go.")
+        delayed = _write_new(ds, location, chunks, lock, progress=progress, compute=compute,
+                             compression=compression, pack=pack)
+    return path if compute else delayed
 
 
-def _replaceable(target: Path) -> bool:
+def _replaceable(location: _Location) -> bool:
     """Only a cube, an empty folder or nothing may be replaced: mode 'w' must never delete other data."""
-    if not target.exists():
+    if location.is_cube():
         return True
-    if target.is_dir():
-        return (target / "zarr.json").is_file() or not any(target.iterdir())
-    return False
+    if location.local:
+        target = Path(location.root)
+        return not target.exists() or (target.is_dir() and not any(target.iterdir()))
+    return not location.listdir(location.root)
 
 
-def _write_new(ds: xr.Dataset, path, chunks: ChunksArg, *, progress: bool, compute: bool,
-               compression: str = COMPRESSION, pack: bool = False):
+def _write_new(ds: xr.Dataset, location: _Location, chunks: ChunksArg, lock: _WriterLock, *, progress: bool,
+               compute: bool, compression: str = COMPRESSION, pack: bool = False):
+    """Write a whole cube beside the target (``.<name>.writing-*``), consolidate it, then put it in place:
+    a rename on local disks, a copy with the root metadata last on object stores."""
     _compressor(compression)  # a bad name fails before anything is written
     policy = _resolve_chunks(ds, chunks)
     ds = stamp(ds.drop_encoding(), "eoxr.cube.write", chunks=policy, compression=compression,
@@ -116,27 +153,40 @@ def _write_new(ds: xr.Dataset, path, chunks: ChunksArg, *, progress: bool, compu
     if pack:
         ds = _packed(ds)
     encoding = _new_cube_encoding(ds, compression)
-    kwargs = dict(encoding=encoding, consolidated=CONSOLIDATED, zarr_format=ZARR_FORMAT)
+    kwargs = dict(encoding=encoding, consolidated=True, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
     if not compute:
-        return ds.to_zarr(path, mode="w", compute=False, **kwargs)
-    if _is_url(path):
-        # Object stores have no rename: the cube is written in place (documented gap).
-        _compute(ds.to_zarr(path, mode="w", compute=False, **kwargs), progress)
-        return path
-    target = _local(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.writing-{uuid.uuid4().hex[:8]}")
+        with _quiet_consolidation():
+            return ds.to_zarr(location.store(), mode="w", compute=False, **kwargs)
+    staging = location.staging()
+    existed = location.is_cube()
     try:
-        _compute(ds.to_zarr(tmp, mode="w-", compute=False, **kwargs), progress)
-        _swap_into_place(tmp, target)
+        with _quiet_consolidation():
+            delayed = ds.to_zarr(location.store(staging), mode="w-", compute=False, **kwargs)
+        _compute(delayed, progress)
+        _commit(location, root=staging)  # the metadata written before the data, consolidated again after
+        lock.confirm()
+        if location.local:
+            _swap_into_place(Path(staging), Path(location.root))
+        else:
+            _publish(location, staging)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        location.delete(staging, recursive=True)
         if isinstance(exc, (CubeError, KeyboardInterrupt, SystemExit)):
             raise
-        before = "the previous cube there is unchanged" if target.exists() else "nothing was created"
-        raise CubeError(f"writing the cube {target} failed ({type(exc).__name__}: {exc}); {before}. "
+        before = "the previous cube there is unchanged" if existed else "nothing was created"
+        raise CubeError(f"writing the cube {location.name} failed ({type(exc).__name__}: {exc}); {before}. "
                         "Fix the cause and write again.") from exc
-    return path
+
+
+@contextlib.contextmanager
+def _quiet_consolidation():
+    """xarray consolidates the metadata it writes; zarr warns that Zarr v3 does not specify consolidated
+    metadata. eoxr relies on it on purpose (see :func:`~eoxr.cube.snapshot._commit`)."""
+    from zarr.errors import ZarrUserWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ZarrUserWarning)
+        yield
 
 
 def _rename_exchange(a: Path, b: Path) -> bool:

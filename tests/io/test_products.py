@@ -1,4 +1,4 @@
-"""eoxr.io.open_product on the real mission files in shared/data/real (and a written S5P-layout file).
+"""eoxr.io.open_product on the real mission files in shared/data/real (and written S5P and ODIM files).
 
 Every value check reads the same dataset directly with pyhdf / h5py / rasterio and applies the
 product's documented scaling here, independently of the reader under test.
@@ -37,8 +37,11 @@ GEOTIFFS = [
     "modis_modistsp/MOD13A1_NDVI_2016_tifs/MOD13A1_NDVI_2016_353.tif",
 ]
 MODIS_FILES = [MOD11A1, MOD13A2, MOD11A1_LSTTOOLS, MOD09A1, MOD11B2, MOD09GA]
-GPM_FILES = [GMI_1C, DPR_2A, GPROF_2A, IMERG]
-ALL_FILES = MODIS_FILES + [VNP46A2] + GPM_FILES + GEOTIFFS
+KU_CS = ("dpr_groundradar_brisbane_20141206/"
+         "2A-CS-151E24S154E30S.GPM.Ku.V7-20170308.20141206-S095002-E095137.004383.V05A.HDF5")
+ODIM_VOL = "dpr_groundradar_brisbane_20141206/IDR66_20141206_094829.vol.h5"
+GPM_FILES = [GMI_1C, DPR_2A, GPROF_2A, IMERG, KU_CS]
+ALL_FILES = MODIS_FILES + [VNP46A2] + GPM_FILES + [ODIM_VOL] + GEOTIFFS
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -92,7 +95,7 @@ def test_every_supported_real_file_opens_with_units_crs_and_history(real_data, r
     assert "eoxr.io.open_product" in ds.attrs["history"]
 
 
-@pytest.mark.parametrize("rel", [MOD11A1, MOD09GA, VNP46A2, GMI_1C, DPR_2A, IMERG, GEOTIFFS[2]])
+@pytest.mark.parametrize("rel", [MOD11A1, MOD09GA, VNP46A2, GMI_1C, DPR_2A, IMERG, KU_CS, ODIM_VOL, GEOTIFFS[2]])
 def test_open_product_stays_lazy(real_data, rel, no_compute):
     ds = open_product(real_data / rel)
     derived = {k: v * 2 for k, v in ds.data_vars.items() if v.dtype.kind == "f"}
@@ -313,6 +316,9 @@ def test_gprof_2a_rain_rate_fill(real_data):
     assert int(ds.rain_rate.isnull().sum()) == int(np.isclose(raw, -9999.9).sum()) == 100
     pop = h5(path, "S1/probabilityOfPrecip")
     assert int(ds.precipitation_probability.isnull().sum()) == int((pop == -99).sum())
+    # the file leaves qualityFlag at 0 (best) where GPROF did not run (pixelStatus 2: Tb out of range)
+    assert (h5(path, "S1/qualityFlag") == 0).all() and (h5(path, "S1/pixelStatus") == 2).all()
+    assert (ds.qa.values == -99).all()
 
 
 def test_imerg_grid_orientation_and_values(real_data):
@@ -327,6 +333,184 @@ def test_imerg_grid_orientation_and_values(real_data):
     assert t.c == pytest.approx(-180.0, abs=1e-4) and t.a == pytest.approx(0.1, abs=1e-5)
     assert t.f == pytest.approx(-89.0, abs=1e-4) and t.e == pytest.approx(-0.1, abs=1e-5)
     assert ds.time.values[0] == np.datetime64("2000-06-01T00:00:00")
+
+
+def test_gmi_1c_tc_outside_the_physical_range_is_nan_and_fill_is_never_good(real_data, tmp_path):
+    path = tmp_path / (real_data / GMI_1C).name
+    shutil.copyfile(real_data / GMI_1C, path)
+    ds = open_product(path)
+    assert bool(ds.brightness_temperature.isnull().all())  # the cut is all fill (-9999.9)
+    assert (ds.qa.values != 0).all()  # and the file's Quality says missing (-1): not called good
+    with h5py.File(path, "r+") as f:
+        tc = f["S1/Tc"][()]
+        tc[0, 0, :] = 250.0
+        tc[0, 1, :] = 500.0  # impossible: hotter than any Earth scene
+        tc[0, 2, :] = 5.0  # colder than the cosmic background a radiometer can see through an atmosphere
+        f["S1/Tc"][...] = tc
+    tb = open_product(path).brightness_temperature.isel(along_track=0).sel(channel=ds.swath == "S1").values
+    assert (tb[0] == 250.0).all() and np.isnan(tb[1:]).all()
+
+
+def test_ku_cs_v05_near_surface_rain_reflectivity_and_geometry(real_data):
+    path = real_data / KU_CS
+    ds = open_product(path)
+    assert ds.attrs["algorithm"] == "2AKu" and dict(ds.sizes) == {"along_track": 136, "cross_track": 49}
+    raw = h5(path, "NS/SLV/precipRateNearSurface")
+    assert_decoded(ds.rain_rate, raw, np.isclose(raw, -9999.9))
+    # PROVENANCE: valid everywhere, max 52.3 mm/h, 25.7 % of pixels > 0.1 mm/h; Z max 49.8 dBZ
+    assert float(ds.rain_rate.max()) == pytest.approx(52.3, abs=0.05)
+    assert float((ds.rain_rate > 0.1).mean()) == pytest.approx(0.257, abs=0.001)
+    z = h5(path, "NS/SLV/zFactorCorrectedNearSurface")
+    assert_decoded(ds.reflectivity_near_surface, z, np.isclose(z, -9999.9))
+    assert float(ds.reflectivity_near_surface.max()) == pytest.approx(49.8, abs=0.05)
+    assert ds.reflectivity_near_surface.attrs["units"] == "dBZ"
+    np.testing.assert_array_equal(np.isfinite(ds.reflectivity_near_surface.values), raw > 0)  # echo = rain
+    kind = h5(path, "NS/CSF/typePrecip")
+    np.testing.assert_array_equal(ds.precipitation_type.values, np.where(kind > 0, kind // 10_000_000, 0))
+    assert set(np.unique(ds.precipitation_type.values)) == {0, 1, 2, 3}
+    assert ds.precipitation_type.attrs["flag_meanings"].split()[2] == "convective"
+    np.testing.assert_array_equal(ds.local_zenith_angle.values, h5(path, "NS/PRE/localZenithAngle"))
+    # the clutter-free bottom lies above the ground (file's DEM elevation) and within the lowest 3 km
+    height = ds.height_near_surface.values
+    assert (height > h5(path, "NS/PRE/elevation")).all() and height.max() < 3000.0
+    np.testing.assert_array_equal(ds.spacecraft_latitude.values, h5(path, "NS/navigation/scLat"))
+    since_midnight = (ds.scan_time.values - np.datetime64("2014-12-06")) / np.timedelta64(1, "ms") / 1e3
+    np.testing.assert_allclose(since_midnight, h5(path, "NS/ScanTime/SecondOfDay"), atol=1e-6)
+
+
+def test_dpr_v07_near_surface_height_agrees_with_the_file_heights(real_data):
+    path = real_data / DPR_2A
+    ds = open_product(path)
+    bottom = h5(path, "FS/PRE/binClutterFreeBottom")  # 1-based bin numbers
+    heights = h5(path, "FS/PRE/height")  # V07 gives every bin's height; V05 did not
+    expected = np.take_along_axis(heights, (bottom - 1)[..., None], axis=2)[..., 0]
+    np.testing.assert_allclose(ds.height_near_surface.values, expected, atol=5.0)
+    assert list(ds.radar_band.values) == ["Ku", "Ka"]
+    z = h5(path, "FS/SLV/zFactorFinalNearSurface")
+    assert_decoded(ds.reflectivity_near_surface, z, np.isclose(z, -9999.9))
+    assert ds.local_zenith_angle.dims == ("along_track", "cross_track", "radar_band")
+
+
+def test_odim_volume_decodes_dbzh_geometry_and_times(real_data):
+    path = real_data / ODIM_VOL
+    ds = open_product(path)
+    assert ds.reflectivity.dims == ("sweep", "azimuth", "range") and ds.reflectivity.shape == (14, 360, 600)
+    with h5py.File(path, "r") as f:
+        raw = f["dataset1/data1/data"][()]
+        what = dict(f["dataset1/data1/what"].attrs)
+        elangles = [f[f"dataset{i}/where"].attrs["elangle"] for i in range(1, 15)]
+    assert (what["gain"], what["offset"], what["nodata"], what["undetect"]) == (0.5, -32.0, 0.0, 0.0)
+    assert_decoded(ds.reflectivity.isel(sweep=0), raw * 0.5 - 32.0, raw == 0)
+    lowest = ds.reflectivity.isel(sweep=0).values
+    # PROVENANCE: ~77 % of lowest-sweep bins have echo, 24 % of those > 20 dBZ, max 58.5 dBZ
+    assert np.isfinite(lowest).mean() == pytest.approx(0.77, abs=0.01)
+    assert (lowest > 20).sum() / np.isfinite(lowest).sum() == pytest.approx(0.24, abs=0.01)
+    assert np.nanmax(lowest) == 58.5
+    assert bool(ds.reflectivity_valid.all())  # nodata == undetect here: every bin counts as measured
+    np.testing.assert_allclose(ds.elevation.values, elangles)
+    assert ds.azimuth.values[0] == 0.0 and ds.azimuth.values[-1] == 359.0  # astart -0.5: rays centred on degrees
+    assert ds.range.values[0] == 125.0 and ds.range.values[-1] == 149_875.0
+    assert (float(ds.latitude), float(ds.longitude)) == pytest.approx((-27.718, 153.240), abs=1e-3)
+    assert float(ds.altitude) == pytest.approx(175.0)
+    start, end = np.datetime64("2014-12-06T09:48:29", "ns"), np.datetime64("2014-12-06T09:49:01", "ns")
+    assert ds.time.values[0] == start
+    ray = (end - start) / 360  # a1gate 0: ray 0 first
+    first, last = ds.ray_time.values[0, 0] - (start + ray / 2), ds.ray_time.values[0, -1] - (end - ray / 2)
+    assert abs(first) < np.timedelta64(1, "us") and abs(last) < np.timedelta64(1, "us")
+    assert "Azimuthal_Equidistant" in ds.rio.crs.to_wkt()
+    assert "eoxr.io.open_product" in ds.attrs["history"] and ds.attrs["source"] == "RAD:AU66,PLC:MtStapl"
+    assert list(open_product(path, sweep=[0, 13]).elevation.values) == [0.5, 32.0]
+    with pytest.raises(ReadError, match=r"sweep \[14\].*0: 0.5 deg.*sweep="):
+        open_product(path, sweep=14)
+
+
+def write_odim(path, sweeps, where=None, object_=b"PVOL"):
+    """An ODIM_H5 file: ``sweeps`` is a list of dicts (where/what/how attrs per dataset, and ``data``:
+    quantity -> (raw array, what attrs))."""
+    with h5py.File(path, "w") as f:
+        f.create_group("what").attrs.update(object=object_, date=b"20200101", time=b"120000", source=b"NOD:xxtst",
+                                            version=b"H5rad 2.3")
+        f.create_group("where").attrs.update(where if where is not None else {"lat": 45.0, "lon": 7.0, "height": 300.0})
+        for i, sweep in enumerate(sweeps, 1):
+            g = f.create_group(f"dataset{i}")
+            for kind in ("where", "what", "how"):
+                g.create_group(kind).attrs.update(sweep.get(kind, {}))
+            for j, (quantity, (data, attrs)) in enumerate(sweep["data"].items(), 1):
+                d = g.create_group(f"data{j}")
+                d.create_dataset("data", data=data)
+                d.create_group("what").attrs.update(dict(attrs, quantity=quantity.encode()))
+
+
+DBZ_PACKING = {"gain": 0.5, "offset": -32.0, "nodata": 255.0, "undetect": 0.0}
+
+
+def two_sweeps(nrays2=4):
+    first = np.array([[0, 100, 255, 164, 2, 0]] * 4, np.uint8)
+    return [
+        {"where": {"elangle": 0.5, "nrays": 4, "nbins": 6, "rscale": 500.0, "rstart": 1.0, "a1gate": 2},
+         "what": {"startdate": b"20200101", "starttime": b"120000", "enddate": b"20200101", "endtime": b"120040"},
+         "how": {"astart": 10.0},
+         "data": {"DBZH": (first, DBZ_PACKING),
+                  "VRADH": (np.full((4, 6), 128, np.uint8), {"gain": 0.4, "offset": -51.2, "nodata": 255.0,
+                                                               "undetect": 0.0}),
+                  "SQIH": (np.zeros((4, 6), np.uint8), {"gain": 1 / 254, "offset": 0.0})}},
+        # packing given once for the whole sweep (dataset what), as ODIM allows; fewer bins
+        {"where": {"elangle": 1.5, "nrays": nrays2, "nbins": 4, "rscale": 500.0, "rstart": 1.0},
+         "what": {"startdate": b"20200101", "starttime": b"120040", **DBZ_PACKING},
+         "how": {"astart": 10.0},
+         "data": {"DBZH": (np.full((nrays2, 4), 140, np.uint8), {})}},
+    ]
+
+
+def test_odim_written_volume_packing_inheritance_padding_and_ray_order(tmp_path):
+    path = tmp_path / "test.vol.h5"
+    write_odim(path, two_sweeps())
+    ds = open_product(path)
+    assert ds.reflectivity.shape == (2, 4, 6)
+    np.testing.assert_array_equal(ds.reflectivity.values[0, 0], [np.nan, 18.0, np.nan, 50.0, -31.0, np.nan])
+    np.testing.assert_array_equal(ds.reflectivity_valid.values[0, 0], [True, True, False, True, True, True])
+    # the second sweep: packing inherited from dataset2/what, padded from 4 to 6 bins
+    np.testing.assert_array_equal(ds.reflectivity.values[1, 0], [38.0] * 4 + [np.nan] * 2)
+    np.testing.assert_array_equal(ds.reflectivity_valid.values[1, 0], [True] * 4 + [False] * 2)
+    np.testing.assert_allclose(ds.radial_velocity.values[0], 128 * 0.4 - 51.2)
+    assert np.isnan(ds.radial_velocity.values[1]).all() and ds.radial_velocity.attrs["units"] == "m s-1"
+    assert ds.attrs["skipped_quantities"] == "SQIH"
+    np.testing.assert_allclose(ds.azimuth.values, [55.0, 145.0, 235.0, 315.0 + 10.0])
+    np.testing.assert_allclose(ds.range.values, 1000.0 + 500.0 * (np.arange(6) + 0.5))
+    start = np.datetime64("2020-01-01T12:00:00", "ns")
+    # a1gate 2: ray 2 swept first, then 3, 0, 1 over the sweep's 40 s
+    expected = start + np.array([2.5, 3.5, 0.5, 1.5]) * np.timedelta64(10, "s")
+    np.testing.assert_array_equal(ds.ray_time.values[0], expected)
+    # no end time: every ray of the sweep at its start
+    assert (ds.ray_time.values[1] == np.datetime64("2020-01-01T12:00:40")).all()
+    assert ds.rio.crs.to_dict()["proj"] == "aeqd"
+    # content dispatch when the name says nothing
+    renamed = tmp_path / "radar.h5"
+    shutil.copyfile(path, renamed)
+    assert "reflectivity" in open_product(renamed)
+
+
+def test_odim_bad_files_are_errors_naming_the_fix(tmp_path):
+    not_odim = tmp_path / "not.vol.h5"
+    with h5py.File(not_odim, "w") as f:
+        f.create_dataset("x", data=[1])
+    with pytest.raises(ReadError, match="not an ODIM_H5 polar volume.*xradar or wradlib"):
+        open_product(not_odim)
+    mixed = tmp_path / "mixed.vol.h5"
+    write_odim(mixed, two_sweeps(nrays2=8))
+    with pytest.raises(ReadError, match=r"sweeps \[0\]: 4 rays.*sweeps \[1\]: 8 rays.*sweep="):
+        open_product(mixed)
+    assert open_product(mixed, sweep=1).reflectivity.shape == (1, 8, 4)
+    unknown = tmp_path / "quality.vol.h5"
+    sweeps = two_sweeps()[:1]
+    sweeps[0]["data"] = {"SQIH": sweeps[0]["data"]["SQIH"]}
+    write_odim(unknown, sweeps)
+    with pytest.raises(MissingVariableError, match=r"none of the quantities.*\['SQIH'\]"):
+        open_product(unknown)
+    no_site = tmp_path / "nosite.vol.h5"
+    write_odim(no_site, two_sweeps()[:1], where={"lat": 45.0})
+    with pytest.raises(MissingVariableError, match=r"\['lon', 'height'\]"):
+        open_product(no_site)
 
 
 # ------------------------------------------------------------------------------- Sentinel-5P
@@ -461,6 +645,7 @@ def test_modistsp_ndvi_geotiffs_become_ndvi_with_time(real_data, rel, scale):
 
 def test_dispatch_by_content_when_name_says_nothing(real_data, tmp_path):
     for rel, target, var in ((MOD11A1, "tile.hdf", "lst"), (DPR_2A, "radar.h5", "rain_rate"),
+                             (KU_CS, "ku.h5", "reflectivity_near_surface"), (ODIM_VOL, "volume.h5", "reflectivity"),
                              (VNP46A2, "lights.h5", "ntl_radiance")):
         copy = tmp_path / target
         shutil.copyfile(real_data / rel, copy)

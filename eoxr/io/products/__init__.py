@@ -9,8 +9,10 @@ when the name says nothing, by the file's content (HDF4 / HDF5 signature, then t
 | VIIRS Black Marble (VNP46A1/A2 HDF5) | ``VNP46A*.h5`` | :func:`.viirs.open_black_marble` |
 | GPM 1C-GMI brightness temperatures | ``1C*GMI*.HDF5`` | :func:`.gpm.open_gmi_1c` |
 | GPM 2A-DPR radar rain rate | ``2A*DPR*.HDF5`` | :func:`.gpm.open_dpr_2a` |
+| GPM 2A-Ku / 2A-Ka radar (2A-CS subsets too) | ``2A*.Ku.*.HDF5``, ``2A*.Ka.*.HDF5`` | :func:`.gpm.open_dpr_2a` |
 | GPM 2A-GPROF radiometer rain rate | ``2A*GPROF*.HDF5`` | :func:`.gpm.open_gprof_2a` |
 | GPM IMERG gridded precipitation | ``3B-*IMERG*.HDF5`` | :func:`.gpm.open_imerg` |
+| ground radar volume / sweep (ODIM_H5 2.x) | ``*.vol.h5``, ``*.pvol.h5``, ``*.scan.h5`` | :func:`.odim.open_odim` |
 | Sentinel-5P L2 NO2 (netCDF4) | ``S5P_*_L2__NO2____*.nc`` | :func:`.s5p.open_s5p_no2` |
 | GeoTIFF (already georeferenced; MODIStsp NDVI/EVI by name) | ``*.tif``, ``*.tiff`` | :func:`.geotiff.open_geotiff` |
 """
@@ -43,8 +45,10 @@ READERS: tuple[Reader, ...] = (
     Reader("VIIRS Black Marble VNP46A1/A2 (HDF5)", r"^V[NJ]P46A[12]\..*\.h5$", "hdf5", "viirs:open_black_marble"),
     Reader("GPM 1C-GMI", r"^1C[.-].*GMI.*\.HDF5$", "hdf5", "gpm:open_gmi_1c"),
     Reader("GPM 2A-DPR", r"^2A[.-].*DPR.*\.HDF5$", "hdf5", "gpm:open_dpr_2a"),
+    Reader("GPM 2A-Ku / 2A-Ka", r"^2A[.-].*\.K[ua]\..*\.HDF5$", "hdf5", "gpm:open_dpr_2a"),
     Reader("GPM 2A-GPROF", r"^2A[.-].*GPROF.*\.HDF5$", "hdf5", "gpm:open_gprof_2a"),
     Reader("GPM IMERG", r"^3B-.*IMERG.*\.(HDF5|h5)$", "hdf5", "gpm:open_imerg"),
+    Reader("ODIM_H5 radar volume / sweep", r"\.(p?vol|scan)\.h5$", "hdf5", "odim:open_odim"),
     Reader("Sentinel-5P L2 NO2", r"^S5P_\w{4}_L2__NO2____.*\.nc$", "hdf5", "s5p:open_s5p_no2"),
     Reader("GeoTIFF", r"\.tiff?$", "tiff", "geotiff:open_geotiff"),
 )
@@ -81,6 +85,8 @@ def _by_content(path: Path, signature: str | None) -> Reader | None:
     if signature == "hdf5":
         import h5py
 
+        from .odim import is_odim
+
         try:
             with h5py.File(path, "r") as f:
                 header = f.attrs.get("FileHeader", b"")
@@ -89,13 +95,14 @@ def _by_content(path: Path, signature: str | None) -> Reader | None:
                 algorithm = algorithm.group(1).upper() if algorithm else ""
                 has_ntl = "HDFEOS/GRIDS/VNP_Grid_DNB" in f
                 has_no2 = "PRODUCT/nitrogendioxide_tropospheric_column" in f
+                odim = is_odim(f)
         except OSError as exc:
             raise ReadError(
                 f"{path}: HDF5 library cannot open the file ({exc}); it is truncated or damaged. Re-download it."
             ) from exc
         if algorithm.startswith("1C") and "GMI" in algorithm:
             return readers["gpm:open_gmi_1c"]
-        if algorithm.startswith("2A") and "DPR" in algorithm:
+        if algorithm.startswith("2A") and algorithm[2:] in ("DPR", "KU", "KA"):
             return readers["gpm:open_dpr_2a"]
         if algorithm.startswith("2AGPROF"):
             return readers["gpm:open_gprof_2a"]
@@ -105,6 +112,8 @@ def _by_content(path: Path, signature: str | None) -> Reader | None:
             return readers["viirs:open_black_marble"]
         if has_no2:
             return readers["s5p:open_s5p_no2"]
+        if odim:
+            return readers["odim:open_odim"]
     return None
 
 
@@ -118,7 +127,7 @@ def open_product(path, **kw) -> xr.Dataset:
 
     The reader is chosen by file name (see the table in this module's docstring) and, failing
     that, by content. Keyword arguments go to the reader (``chunks=`` for all; ``grid=``,
-    ``variables=`` for MODIS; ``swath=`` for GPM; ``qa_min=`` for Sentinel-5P).
+    ``variables=`` for MODIS; ``swath=`` for GPM; ``sweep=`` for ODIM; ``qa_min=`` for Sentinel-5P).
 
     Raises :class:`~eoxr.errors.ReadError` for a missing, damaged or unsupported file, and
     :class:`~eoxr.errors.MissingVariableError` when a product lacks a variable it must have.

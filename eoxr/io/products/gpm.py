@@ -3,8 +3,10 @@
 * 1C-GMI: inter-calibrated brightness temperatures of the GPM Microwave Imager, 13 channels on two
   swaths (S1: 10.65-89 GHz, S2: 166 and 183.31 GHz). Berg et al. (2016), "Intercalibration of the GPM
   microwave radiometer constellation", JTECH 33(12), doi:10.1175/JTECH-D-16-0100.1.
-* 2A-DPR: near-surface precipitation rate of the Dual-frequency Precipitation Radar.
-  Iguchi et al. (2010/2021), GPM/DPR Level-2 Algorithm Theoretical Basis Document.
+* 2A-DPR, 2A-Ku, 2A-Ka (V05-V07, PPS 2A-CS coincidence subsets too): near-surface precipitation rate and
+  reflectivity of the Dual-frequency Precipitation Radar, with the geometry (zenith angle, height of the
+  near-surface bin, sub-satellite point) that matching with ground radars needs. Iguchi et al.
+  (2010/2021), GPM/DPR Level-2 Algorithm Theoretical Basis Document.
 * 2A-GPROF: radiometer surface precipitation, Kummerow et al. (2015), JTECH 32(12),
   doi:10.1175/JTECH-D-15-0039.1.
 * IMERG (3B-HHR): 0.1 deg half-hourly merged precipitation, Huffman et al. (2020) in
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dask.array as dsa
 import h5py
 import numpy as np
 import pandas as pd
@@ -42,6 +45,11 @@ GMI_CHANNELS = {
            (36.64, "V", 0.0), (36.64, "H", 0.0), (89.0, "V", 0.0), (89.0, "H", 0.0)],
     "S2": [(166.0, "V", 0.0), (166.0, "H", 0.0), (183.31, "V", 3.0), (183.31, "V", 7.0)],
 }
+
+#: Brightness temperatures an Earth scene can give at 10-183 GHz, with margin: the coldest (calm ocean at
+#: 10 GHz H, ~70 K; ice scattering in deep convection at 89-166 GHz, ~40 K) to the warmest (hot desert,
+#: ~330 K). A Tc outside is a fill or a corrupt value, never a measurement, and becomes NaN.
+TB_VALID_RANGE_K = (20.0, 350.0)
 
 GPS_EPOCH = np.datetime64("1980-01-06T00:00:00", "ns")
 
@@ -87,9 +95,9 @@ def _eager(f: h5py.File, name: str) -> np.ndarray:
     return values
 
 
-def _lazy(path, f: h5py.File, name: str, chunks: tuple) -> object:
-    """A measurement as a lazy float32 dask array, fill -> NaN."""
-    return decode(_lazy_raw(path, f, name, chunks), fill=_fill(f[name]))
+def _lazy(path, f: h5py.File, name: str, chunks: tuple, valid_range=None) -> object:
+    """A measurement as a lazy float32 dask array, fill (and values outside ``valid_range``) -> NaN."""
+    return decode(_lazy_raw(path, f, name, chunks), fill=_fill(f[name]), valid_range=valid_range)
 
 
 def _lazy_raw(path, f: h5py.File, name: str, chunks: tuple) -> object:
@@ -158,8 +166,10 @@ def open_gmi_1c(path, swath: str = "both", chunks=None) -> xr.Dataset:
     ``swath``: ``"S1"`` (9 channels 10.65-89 GHz), ``"S2"`` (4 channels 166/183 GHz) or ``"both"``
     (13 channels, on S1's pixel positions; S2's own positions are kept as ``latitude_s2`` /
     ``longitude_s2`` because GMI's high-frequency feedhorn views the ground a few km apart and 1C does
-    not co-register the swaths). Fill (-9999.9) is NaN. Coords: ``frequency`` (GHz), ``polarization``
-    (V/H), ``frequency_offset`` (GHz, the 183.31 +/- 3 and +/- 7 GHz sidebands), ``scan_time``.
+    not co-register the swaths). Fill (-9999.9) and values outside :data:`TB_VALID_RANGE_K` are NaN;
+    ``qa`` is the file's Quality (0 good; negative where the data are missing or bad, as for fill).
+    Coords: ``frequency`` (GHz), ``polarization`` (V/H), ``frequency_offset`` (GHz, the 183.31 +/- 3 and
+    +/- 7 GHz sidebands), ``scan_time``.
     """
     swaths = ["S1", "S2"] if swath == "both" else [swath]
     if any(s not in GMI_CHANNELS for s in swaths):
@@ -177,9 +187,8 @@ def open_gmi_1c(path, swath: str = "both", chunks=None) -> xr.Dataset:
                 )
         if len({shape[:2] for shape in shapes.values()}) > 1:
             raise ReadError(f"{path}: swaths {swaths} differ in size {shapes}; open them one at a time with swath=.")
-        import dask.array as dsa
-
-        tb = dsa.concatenate([_lazy(path, f, f"{s}/Tc", (along, -1, -1)) for s in swaths], axis=2)
+        tb = dsa.concatenate([_lazy(path, f, f"{s}/Tc", (along, -1, -1), valid_range=TB_VALID_RANGE_K)
+                              for s in swaths], axis=2)
         channels = [c + (s,) for s in swaths for c in GMI_CHANNELS[s]]
         coords = _swath_coords(f, swaths[0])
         if swath == "both":
@@ -214,11 +223,72 @@ def open_gmi_1c(path, swath: str = "both", chunks=None) -> xr.Dataset:
     return _finish(ds, header, path, {"swath": swath})
 
 
-def open_dpr_2a(path, swath: str | None = None, chunks=None) -> xr.Dataset:
-    """2A-DPR -> ``rain_rate`` (mm h-1, precipRateNearSurface) on (along_track, cross_track).
+#: Range sampling of the DPR swaths with 176 bins (Ku NS, Ka MS in V05-V06; FS in V07): 125 m, the last bin
+#: centred on the ellipsoid (bin numbers in the files count from 1 at the top). GPM DPR Level-2 file
+#: specification; Iguchi et al. (2021), DPR Level-2 ATBD.
+DPR_RANGE_BIN_M = 125.0
+DPR_BIN_ELLIPSOID = 176
 
-    ``swath``: ``"FS"`` (full swath, V07 default), ``"HS"`` (Ka high sensitivity) or ``"NS"``/``"MS"``
-    (V06 files); default FS, else NS.
+#: Major precipitation type of the DPR classification (typePrecip // 10**7), Awaka et al. (2016),
+#: doi:10.1175/JTECH-D-15-0116.1 (flag_values below; fill and no rain -> 0).
+PRECIPITATION_TYPES = ("no_precipitation", "stratiform", "convective", "other")
+
+
+def _band_dims(ndim: int) -> tuple[str, ...]:
+    """Dims of a DPR field: a trailing frequency axis (V07 2A-DPR: Ku, Ka) becomes ``radar_band``."""
+    return ("along_track", "cross_track", "radar_band")[:ndim]
+
+
+def _first_present(f: h5py.File, names: list[str]) -> str | None:
+    return next((n for n in names if n in f), None)
+
+
+def _precipitation_type(path, f: h5py.File, name: str, chunks: tuple):
+    raw = _lazy_raw(path, f, name, chunks)
+    major = raw // 10_000_000
+    return dsa.where(major > 0, major, 0).astype(np.int8)
+
+
+def _height_near_surface(path, f: h5py.File, swath: str, chunks: tuple):
+    """Height above the ellipsoid (m) of the lowest clutter-free bin: ((176 - bin) * 125 m + offset) cos(zenith).
+
+    The offset (``ellipsoidBinOffset``) places the ellipsoid within its bin; the cosine turns slant range into
+    height along the Ku beam (flat Earth over the ~20 km of the profile: under 5 m error near the surface).
+    None for swaths that are not sampled in 176 bins of 125 m.
+    """
+    names = [f"{swath}/PRE/binClutterFreeBottom", f"{swath}/PRE/ellipsoidBinOffset", f"{swath}/PRE/localZenithAngle"]
+    profile = f.get(f"{swath}/PRE/zFactorMeasured")
+    if any(n not in f for n in names) or profile is None or profile.shape[2] != DPR_BIN_ELLIPSOID:
+        return None
+    bottom = _lazy(path, f, names[0], chunks)
+    offset = _lazy(path, f, names[1], chunks)
+    zenith = _lazy(path, f, names[2], chunks)
+    if zenith.ndim == 3:
+        zenith = zenith[..., 0]  # the Ku beam's geometry
+    slant = (DPR_BIN_ELLIPSOID - bottom) * np.float32(DPR_RANGE_BIN_M) + offset
+    return slant * np.cos(np.deg2rad(zenith))
+
+
+def open_dpr_2a(path, swath: str | None = None, chunks=None) -> xr.Dataset:
+    """2A-DPR, 2A-Ku and 2A-Ka radar swaths -> near-surface ``rain_rate`` (mm h-1) and reflectivity (dBZ).
+
+    Reads the V07 layout (``FS``, ``HS`` swaths) and the V05-V06 one (``NS``, ``MS``, ``HS``), PPS
+    coincidence subsets (2A-CS) included. ``swath``: default ``FS``, else ``NS``.
+
+    Variables (lazy; fill -> NaN), on (along_track, cross_track) and, for the V07 2A-DPR, ``radar_band``
+    (Ku, Ka):
+
+    * ``rain_rate``: precipRateNearSurface (mm h-1), at the lowest clutter-free bin; 0 where no rain.
+    * ``reflectivity_near_surface``: attenuation-corrected radar reflectivity factor at that bin (dBZ;
+      zFactorFinalNearSurface in V07, zFactorCorrectedNearSurface before); NaN where there is no echo.
+    * ``precipitation_type``: 0 none, 1 stratiform, 2 convective, 3 other (typePrecip // 10**7).
+    * ``local_zenith_angle`` (degree) and ``height_near_surface`` (m above the ellipsoid, of the
+      clutter-free bottom bin): the geometry that places the near-surface sample, for parallax.
+    * ``qa``: qualityFlag.
+
+    Coordinates: ``latitude``/``longitude`` (footprint centre on the ellipsoid), ``scan_time`` and, where
+    the file has its navigation group, ``spacecraft_latitude``/``spacecraft_longitude`` (the scan's
+    sub-satellite point, towards which off-nadir samples above the ground lean).
     """
     along = _swath_chunks(chunks)
     with _open(path) as f:
@@ -226,26 +296,73 @@ def open_dpr_2a(path, swath: str | None = None, chunks=None) -> xr.Dataset:
         if swath is None:
             swath = next((s for s in ("FS", "NS") if s in f), "FS")
         rate = f"{swath}/SLV/precipRateNearSurface"
-        _require(f, [rate, f"{swath}/Latitude", f"{swath}/Longitude", f"{swath}/ScanTime"], path, "2A-DPR")
+        _require(f, [rate, f"{swath}/Latitude", f"{swath}/Longitude", f"{swath}/ScanTime"], path, "2A radar")
         data_vars = {"rain_rate": (("along_track", "cross_track"), _lazy(path, f, rate, (along, -1)), {
             "units": "mm h-1", "long_name": "near-surface precipitation rate (DPR)",
             "standard_name": "rainfall_rate", "source_dataset": rate})}
+        refl = _first_present(f, [f"{swath}/SLV/zFactorFinalNearSurface", f"{swath}/SLV/zFactorCorrectedNearSurface"])
+        if refl is not None:
+            z = _lazy(path, f, refl, (along, -1, -1))
+            data_vars["reflectivity_near_surface"] = (_band_dims(z.ndim), z, {
+                "units": "dBZ", "long_name": "attenuation-corrected radar reflectivity factor at the lowest "
+                "clutter-free bin", "standard_name": "equivalent_reflectivity_factor", "source_dataset": refl})
+        kind = f"{swath}/CSF/typePrecip"
+        if kind in f:
+            data_vars["precipitation_type"] = (("along_track", "cross_track"),
+                                               _precipitation_type(path, f, kind, (along, -1)), {
+                "units": "1", "long_name": "DPR precipitation type", "flag_values": np.arange(4, dtype=np.int8),
+                "flag_meanings": " ".join(PRECIPITATION_TYPES), "source_dataset": kind})
+        zenith = f"{swath}/PRE/localZenithAngle"
+        if zenith in f:
+            angle = _lazy(path, f, zenith, (along, -1, -1))
+            data_vars["local_zenith_angle"] = (_band_dims(angle.ndim), angle, {
+                "units": "degree", "long_name": "zenith angle of the radar beam at the footprint",
+                "source_dataset": zenith})
+        height = _height_near_surface(path, f, swath, (along, -1))
+        if height is not None:
+            data_vars["height_near_surface"] = (("along_track", "cross_track"), height, {
+                "units": "m", "long_name": "height above the ellipsoid of the lowest clutter-free bin (Ku beam)"})
         flag = f"{swath}/FLG/qualityFlag"
         if flag in f:
             qa = _lazy_raw(path, f, flag, (along, -1))
-            dims = ("along_track", "cross_track", "radar_band")[: qa.ndim]
-            data_vars["qa"] = (dims, qa, {"units": "1", "long_name": "DPR quality flag per radar band "
-                                                                    "(0 good, 1 warning, 2 error)"})
+            data_vars["qa"] = (_band_dims(qa.ndim), qa, {
+                "units": "1", "long_name": "DPR quality flag per radar band (0 good, 1 warning, 2 error)"})
         coords = _swath_coords(f, swath)
         coords["scan_time"] = ("along_track", scan_time(f, swath), {"long_name": "scan start time (UTC)"})
+        coords.update(_spacecraft_coords(f, swath))
     ds = xr.Dataset(data_vars, coords=coords)
     if "radar_band" in ds.dims and ds.sizes["radar_band"] == 2:
         ds = ds.assign_coords(radar_band=("radar_band", ["Ku", "Ka"]))
     return _finish(ds, header, path, {"swath": swath})
 
 
+def _spacecraft_coords(f: h5py.File, swath: str) -> dict:
+    names = {"spacecraft_latitude": ("scLat", "degrees_north"), "spacecraft_longitude": ("scLon", "degrees_east")}
+    if any(f"{swath}/navigation/{v}" not in f for v, _ in names.values()):
+        return {}
+    return {name: ("along_track", _eager(f, f"{swath}/navigation/{v}"),
+                   {"units": units, "long_name": f"sub-satellite point of the scan ({v})"})
+            for name, (v, units) in names.items()}
+
+
+def _gprof_quality(path, f: h5py.File, chunks: tuple):
+    """qualityFlag where the retrieval ran (pixelStatus 0), the file's missing code -99 elsewhere.
+
+    GPROF leaves qualityFlag at 0 (best) on pixels it skipped, for instance those whose Tb are fill:
+    pixelStatus says why (2: Tb out of range), and such a pixel must not read as good.
+    """
+    quality = _lazy_raw(path, f, "S1/qualityFlag", chunks)
+    if "S1/pixelStatus" not in f:
+        return quality
+    ran = _lazy_raw(path, f, "S1/pixelStatus", chunks) == 0
+    return dsa.where(ran, quality, np.int8(-99)).astype(quality.dtype)
+
+
 def open_gprof_2a(path, chunks=None) -> xr.Dataset:
-    """2A-GPROF -> ``rain_rate`` (mm h-1, surfacePrecipitation) and ``precipitation_probability`` (%)."""
+    """2A-GPROF -> ``rain_rate`` (mm h-1, surfacePrecipitation) and ``precipitation_probability`` (%).
+
+    ``qa`` is GPROF's qualityFlag where the retrieval ran and -99 where it did not (pixelStatus != 0).
+    """
     along = _swath_chunks(chunks)
     with _open(path) as f:
         header = file_header(f)
@@ -264,8 +381,9 @@ def open_gprof_2a(path, chunks=None) -> xr.Dataset:
                 data_vars[var] = (("along_track", "cross_track"), _lazy(path, f, name, (along, -1)),
                                   {"units": units, "long_name": long_name, "source_dataset": name})
         if "S1/qualityFlag" in f:
-            data_vars["qa"] = (("along_track", "cross_track"), _lazy_raw(path, f, "S1/qualityFlag", (along, -1)), {
-                "units": "1", "long_name": "GPROF quality flag (0 best; see the GPROF file specification)"})
+            data_vars["qa"] = (("along_track", "cross_track"), _gprof_quality(path, f, (along, -1)), {
+                "units": "1", "long_name": "GPROF quality flag (0 best; -99 where no retrieval ran; see the GPROF "
+                                           "file specification)"})
         coords = _swath_coords(f, "S1")
         coords["scan_time"] = ("along_track", scan_time(f, "S1"), {"long_name": "scan start time (UTC)"})
     return _finish(xr.Dataset(data_vars, coords=coords), header, path, {})
