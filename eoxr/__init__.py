@@ -9,7 +9,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SPINE = ("attrs", "bench", "catalog", "cluster", "cube", "errors", "io", "metrics", "ml", "quicklook", "sample")
-_DOMAINS = ("urban", "lst")
+_DOMAINS = ("urban", "lst", "rain")
 
 # Domain packages register their xarray accessors (ds.urban, ds.lst, ...) on import; none imports torch.
 for _name in _DOMAINS:

@@ -28,7 +28,10 @@ reports the match on its own seeds.
 """
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import xarray as xr
@@ -352,3 +355,14 @@ def scene(seed: int, sensor: str | Radiometer = "gmi", scans: int = 128, pixels:
           climate: Climate = CLIMATE, noise: bool = True) -> xr.Dataset:
     """A synthetic swath of ``sensor`` with its reference rain: :func:`fields` then :func:`observe`."""
     return observe(fields(seed, sensor, scans, climate, pixels), sensor, noise=noise)
+
+
+def scenes(seeds, sensor: str | Radiometer = "gmi", scans: int = 128, pixels: int | None = None, workers: int = 1):
+    """The scenes ``seeds`` (:func:`scene`), in order, drawn in ``workers`` processes (the same result: each
+    scene has its own seed)."""
+    make = partial(scene, sensor=get(sensor).name, scans=scans, pixels=pixels)
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield from pool.map(make, seeds)
+    else:
+        yield from map(make, seeds)
