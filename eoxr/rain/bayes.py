@@ -149,34 +149,44 @@ def default_path(sensor: str | Radiometer = "gmi") -> Path:
     return root / "rain" / f"bayes-{get(sensor).name}-v{DATABASE_VERSION}.npz"
 
 
-def build(sensor: str | Radiometer = "gmi", seeds=range(10_000, 10_060), scans: int = 96, dry_fraction: float = 0.2,
+def build(sensor: str | Radiometer = "gmi", seeds=None, scans: int | None = None, dry_fraction: float = 0.2,
           seed: int = 0, workers: int = 1) -> Database:
-    """A database from the synthetic scenes ``seeds`` of :func:`eoxr.rain.synth.scene` (``scans`` each).
+    """A database from the synthetic scenes ``seeds`` of :func:`eoxr.rain.synth.scene` (``scans`` each;
+    default: the scenes the shipped U-Net learned from, :data:`eoxr.rain.synth.TRAINING_SEEDS`), drawn in
+    ``workers`` processes; see :func:`from_scenes`."""
+    from .synth import TRAINING_SCANS, TRAINING_SEEDS, scenes
+
+    seeds = list(TRAINING_SEEDS if seeds is None else seeds)
+    scans = TRAINING_SCANS if scans is None else scans
+    db = from_scenes(scenes(seeds, sensor, scans, workers=workers), dry_fraction, seed)
+    db.description = f"synthetic scenes {min(seeds)}-{max(seeds)} ({len(seeds)}), {scans} scans, " + db.description
+    return db
+
+
+def from_scenes(swaths, dry_fraction: float = 0.2, seed: int = 0) -> Database:
+    """A database from swaths with a reference ``rain_rate`` (:func:`eoxr.rain.synth.scene`), all of one sensor.
 
     Every raining pixel (reference >= 0.01 mm h-1) is kept; dry pixels are thinned to ``dry_fraction`` and
-    weighted by its inverse, so the prior probability of rain stays that of the scenes. ``workers``
-    processes draw the scenes.
+    weighted by its inverse, so the prior probability of rain stays that of the scenes.
     """
-    from .synth import scenes
-
-    radiometer = get(sensor)
     if not 0.0 < dry_fraction <= 1.0:
         raise ParameterError(f"dry_fraction is the share of dry pixels kept, in (0, 1], not {dry_fraction}")
     rng = np.random.default_rng(seed)
-    parts = []
-    for ds in scenes(list(seeds), radiometer, scans, workers=workers):
-        tb = ds["brightness_temperature"].transpose(..., "channel").values.reshape(-1, len(radiometer.channels))
+    parts, sensor = [], None
+    for ds in swaths:
+        sensor = get(ds.attrs["sensor"])
+        tb = ds["brightness_temperature"].transpose(..., "channel").values.reshape(-1, len(sensor.channels))
         rain = ds["rain_rate"].values.ravel()
         keep = (rain >= 0.01) | (rng.uniform(size=rain.size) < dry_fraction)
         weight = np.where(rain >= 0.01, 1.0, 1.0 / dry_fraction)
         parts.append((tb[keep], rain[keep], ds["surface_type"].values.ravel()[keep],
                       ds["total_precipitable_water"].values.ravel()[keep], weight[keep]))
+    if sensor is None:
+        raise NoDataError("no swath to build a database from: pass at least one scene")
     tb, rain, surface, tpw, weight = (np.concatenate(p) for p in zip(*parts))
     return Database(tb=tb.astype(np.float64), rain=rain.astype(np.float64), surface=surface.astype(np.int8),
-                    tpw=tpw.astype(np.float64), weight=weight, channels=radiometer.channel_names,
-                    sensor=radiometer.name,
-                    description=f"synthetic scenes {min(seeds)}-{max(seeds)} ({len(list(seeds))}), {scans} scans, "
-                                f"dry pixels thinned to {dry_fraction:g}")
+                    tpw=tpw.astype(np.float64), weight=weight, channels=sensor.channel_names, sensor=sensor.name,
+                    description=f"dry pixels thinned to {dry_fraction:g}")
 
 
 def load(database=None, sensor: str | Radiometer = "gmi") -> Database:

@@ -31,9 +31,12 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import timezone
 from functools import partial
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy import fft as sfft
 from scipy import ndimage
@@ -47,6 +50,8 @@ DX = 2.0  # km: spacing of the grid the scene is drawn on
 RADAR_FOOTPRINT = 5.0  # km: full width at half maximum of the reference's footprint
 RAIN_THRESHOLD = 0.1  # mm h-1: raining / not raining
 SURFACE_TYPES = {0: "ocean", 1: "land", 2: "coast", 3: "snow"}
+TRAINING_SEEDS = range(10_000, 10_060)  # the scenes the shipped network and the default database learn from
+TRAINING_SCANS = 128
 SCAN_PERIOD = {"gmi": 1.875, "amsr2": 1.5, "ssmis": 1.9, "atms": 8.0 / 3.0, "mhs": 8.0 / 3.0}  # s
 
 
@@ -366,3 +371,32 @@ def scenes(seeds, sensor: str | Radiometer = "gmi", scans: int = 128, pixels: in
             yield from pool.map(make, seeds)
     else:
         yield from map(make, seeds)
+
+
+SAMPLE_COLLECTION = "eoxr-rain-sample"
+
+
+def sample_items(root: Path, seed: int = 0) -> list:
+    """A GMI swath for the sample catalog: collection ``eoxr-rain-sample``, item ``gmi-swath`` with asset ``1c``
+    (the brightness temperatures as a 1C-GMI HDF5 granule, :func:`eoxr.rain.granule.write_1c`) and asset
+    ``reference`` (the reference rain rate, netCDF)."""
+    import pystac
+
+    from .granule import granule_name, write_1c, write_reference
+
+    root = Path(root)
+    ds = scene(90_000 + seed, "gmi", scans=64)
+    granule = write_1c(ds, root / granule_name(ds))
+    reference = write_reference(ds, root / "gmi_swath_reference.nc")
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    ring = [(float(lon[i, j]), float(lat[i, j])) for i, j in ((0, 0), (0, -1), (-1, -1), (-1, 0), (0, 0))]
+    item = pystac.Item("gmi-swath", {"type": "Polygon", "coordinates": [ring]},
+                       [float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())],
+                       pd.Timestamp(ds["scan_time"].values[0]).to_pydatetime().replace(tzinfo=timezone.utc),
+                       {"platform": "GPM (synthetic)", "instruments": ["gmi"], "eoxr:seed": seed},
+                       collection=SAMPLE_COLLECTION)
+    item.add_asset("1c", pystac.Asset(str(granule), media_type="application/x-hdf5", roles=["data"],
+                                      title="1C-GMI brightness temperatures (PPS V07 layout)"))
+    item.add_asset("reference", pystac.Asset(str(reference), media_type="application/x-netcdf", roles=["data"],
+                                             title="reference surface rain rate (5 km radar footprint)"))
+    return [item]
