@@ -23,8 +23,8 @@ from .radiometers import Radiometer, get
 from .synth import RAIN_THRESHOLD, SURFACE_TYPES
 
 INPUT_TB, INPUT_SURFACE, TARGET = "brightness_temperature", "surface", "reference"
-PATCH = {"y": 64, "x": 96}
-STRIDE = {"y": 32, "x": 48}
+PATCH = {"y": 96, "x": 128}
+STRIDE = {"y": 32, "x": 93}
 
 
 def model_name(sensor: str | Radiometer) -> str:
@@ -69,13 +69,17 @@ def as_images(tb: xr.DataArray, surface: xr.DataArray, space: tuple[str, str]) -
     return ds.drop_vars([c for c in ds.coords if set(ds[c].dims) & set(space)]).rename(rename)
 
 
-def training_images(scenes: list[xr.Dataset], fill: dict | None = None) -> xr.Dataset:
+def training_images(scenes: list[xr.Dataset], fill: dict | None = None, mirror: bool = False) -> xr.Dataset:
     """Samples ``(time, ..., y, x)`` from swaths with a reference ``rain_rate``: the inputs of :func:`as_images`
     and the target ``reference`` (output: rain rate, rain rate, rain flag).
 
     Channels that hold no finite value (a channel a transferred radiometer lacks) take the value ``fill``
     gives them (the mean the network was trained with: it sees them as its normalised 0), else 0.
+    ``mirror``: each swath also mirrored across track, a scene as likely as the original (a conical scanner
+    sees both halves of its swath alike); along track the parallax has a direction, so no mirror there.
     """
+    if mirror:
+        scenes = [*scenes, *(ds.isel(cross_track=slice(None, None, -1)) for ds in scenes)]
     parts = []
     for ds in scenes:
         tb = ds["brightness_temperature"]
@@ -123,19 +127,22 @@ def predict(tb: xr.DataArray, surface: xr.DataArray, radiometer: Radiometer, mod
 
 def fit(scenes: list[xr.Dataset], checkpoint: str | Path, sensor: str | Radiometer = "gmi", epochs: int = 20,
         steps: int | None = None,
-        width: int = 16, depth: int = 3, lr: float = 2e-3, batch_size: int = 8, seed: int = 0, device: str = "auto",
+        width: int = 16, depth: int = 2, lr: float = 1e-3, batch_size: int = 8, seed: int = 0, device: str = "auto",
         init: str | Path | None = None, validation: float | None = 0.15, patch: dict | None = None,
-        stride: dict | None = None, patches: float = 1.0, early_stopping: int | None = 5,
+        stride: dict | None = None, patches: float = 1.0, early_stopping: int | None = 5, norm: str | None = None,
+        mirror: bool = False,
         metadata: dict | None = None, progress: bool | None = False):
     """Train a :class:`~eoxr.rain.model.RainUNet` on swaths with a reference; returns the :class:`eoxr.ml.Fit`.
 
     ``scenes``: swaths of ``sensor`` (:func:`eoxr.rain.synth.scene`), in the channel layout the network takes
     (for a transfer, mapped by :func:`eoxr.rain.transfer.map_channels`). ``init``: a checkpoint whose U-Net
-    weights start the training (fine-tuning), its input normalisation kept (the new data's mapped onto it).
+    (architecture and weights) starts the training (fine-tuning), its input normalisation kept (the new data's
+    mapped onto it); ``width``, ``depth`` and ``norm`` are then the checkpoint's.
     ``validation``: share of the scenes held out for early stopping (None: train on all, no early stopping).
     ``patches``: the share of the training patches used (the labels available; at least one patch).
     ``steps``: when given, the epochs are as many as make about ``steps`` batches (few patches are seen many
-    times, many about once).
+    times, many about once). ``mirror``: train on the swaths mirrored across track too
+    (:func:`training_images`).
     """
     import torch
 
@@ -148,16 +155,22 @@ def fit(scenes: list[xr.Dataset], checkpoint: str | Path, sensor: str | Radiomet
     if source is not None:
         stats = source.config["normalisation"][INPUT_TB]
         fill = dict(zip(source.config["metadata"]["channels"], stats["mean"]))
-    data = training_images(scenes, fill)
-    gen = ml.patches(data, inputs=[INPUT_TB, INPUT_SURFACE], target=TARGET, size=patch or PATCH,
-                     stride=stride or STRIDE, max_nan=0.1, seed=seed)
-    train, val = (ml.split(gen, by="time", fraction=validation, seed=seed) if validation else (gen, None))
+    held = _held_out(len(scenes), validation, seed)
+    data = training_images([s for i, s in enumerate(scenes) if i not in held], fill, mirror)
+
+    def cut(images, role):
+        gen = ml.patches(images, inputs=[INPUT_TB, INPUT_SURFACE], target=TARGET, size=patch or PATCH,
+                         stride=stride or STRIDE, max_nan=0.1, seed=seed)
+        return gen.subset(np.arange(len(gen)), role=role)
+
+    train = cut(data, "train")
+    val = cut(training_images([scenes[i] for i in held], fill), "validation") if held else None
     if patches < 1.0:
         keep = np.random.default_rng(seed).permutation(len(train))[: max(1, int(round(patches * len(train))))]
         train = train.subset(np.sort(keep), role="train")
     if steps is not None:
         epochs = max(1, int(round(steps * batch_size / len(train))))
-    net = network(train.statistics(), source, width, depth, seed)
+    net = network(train.statistics(), source, width, depth, seed, norm)
     meta = {"sensor": radiometer.name, "layout": (source.config["metadata"].get("layout") if source is not None
                                                   else radiometer.name),
             "channels": list(map(str, data["channel"].values)), "scenes": len(scenes), "patches": len(train),
@@ -168,24 +181,36 @@ def fit(scenes: list[xr.Dataset], checkpoint: str | Path, sensor: str | Radiomet
                     metadata=meta, units="mm h-1", long_name="surface rain rate", progress=progress)
 
 
-def network(stats: dict, source=None, width: int = 8, depth: int = 3, seed: int = 0):
+def _held_out(n: int, fraction: float | None, seed: int) -> list[int]:
+    """Indices of the scenes held out for validation: whole scenes (their pixels are correlated), at least one
+    and one left to train on when a fraction is asked; none without."""
+    if not fraction:
+        return []
+    if n < 2:
+        raise NoDataError(f"{n} scene: hold out a share for validation from two or more, or pass validation=None")
+    count = min(max(1, int(round(fraction * n))), n - 1)
+    return sorted(np.random.default_rng(seed).permutation(n)[:count].tolist())
+
+
+def network(stats: dict, source=None, width: int = 16, depth: int = 2, seed: int = 0, norm: str | None = None):
     """A :class:`~eoxr.rain.model.RainUNet` for data of statistics ``stats`` (:meth:`eoxr.ml.Patches.statistics`):
-    new, or carrying the U-Net weights of the ``source`` checkpoint with the data's normalisation mapped onto
-    the one those weights learned with."""
+    new, or (``source``, a checkpoint) the source's architecture and U-Net weights with the data's
+    normalisation mapped onto the one those weights learned with."""
     from ..ml import nets
     from . import model as _model  # noqa: F401  (registers rain.RainUNet)
 
+    if source is not None:
+        arch = source.config["arch"]
+        if arch["name"] != "rain.RainUNet":
+            raise CheckpointError(f"{source.path} holds a {arch['name']}, not a rain.RainUNet: pass a rain network")
+        width, depth, norm = arch["kwargs"]["width"], arch["kwargs"]["depth"], arch["kwargs"].get("norm", "batch")
     gain, offset = _input_map(stats, source)
     scale = source.config["arch"]["kwargs"]["rate_scale"] if source is not None else stats[TARGET]["std"][0]
     net = nets.build("rain.RainUNet", seed=seed, in_channels=len(gain), width=width, depth=depth,
                      target_mean=stats[TARGET]["mean"], target_std=stats[TARGET]["std"], input_gain=gain,
-                     input_offset=offset, rate_scale=scale)
+                     input_offset=offset, rate_scale=scale, norm=norm)
     if source is not None:
-        weights = {k: v for k, v in source.state_dict.items() if k.startswith("unet.")}
-        if set(weights) != {k for k in net.state_dict() if k.startswith("unet.")}:
-            raise CheckpointError(f"{source.path} is not a RainUNet of width {width} and depth {depth}: pass its "
-                                  f"own ({source.config['arch']['kwargs']})")
-        net.load_state_dict(weights, strict=False)
+        net.load_state_dict({k: v for k, v in source.state_dict.items() if k.startswith("unet.")}, strict=False)
     return net
 
 

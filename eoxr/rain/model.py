@@ -39,16 +39,16 @@ class RainUNet(nn.Module):
     the three targets (rain rate, rain rate, rain flag) that :func:`eoxr.ml.train` applies. input_gain,
     input_offset: per input channel, x_unet = gain x + offset (default identity). rate_scale (mm h-1): the
     unit of the rate and spread heads (the training rain's standard deviation; kept when fine-tuning, so the
-    heads mean the same).
+    heads mean the same). norm: the U-Net's normalisation layers ("batch" or None).
     """
 
-    def __init__(self, in_channels: int = 17, width: int = 16, depth: int = 3, target_mean: list | None = None,
+    def __init__(self, in_channels: int = 17, width: int = 16, depth: int = 2, target_mean: list | None = None,
                  target_std: list | None = None, input_gain: list | None = None, input_offset: list | None = None,
-                 rate_scale: float = 1.0):
+                 rate_scale: float = 1.0, norm: str | None = None):
         super().__init__()
         self.in_channels = in_channels
         self.rate_scale = float(rate_scale)
-        self.unet = nets.UNet(in_channels=in_channels, out_channels=3, width=width, depth=depth)
+        self.unet = nets.UNet(in_channels=in_channels, out_channels=3, width=width, depth=depth, norm=norm)
         self.register_buffer("target_mean", torch.tensor(target_mean or [0.0, 0.0, 0.0]).view(1, 3, 1, 1))
         self.register_buffer("target_std", torch.tensor(target_std or [1.0, 1.0, 1.0]).view(1, 3, 1, 1))
         self.register_buffer("gain", torch.tensor(input_gain or [1.0] * in_channels).view(1, -1, 1, 1))

@@ -27,6 +27,8 @@ from ..arrays import halo_map, is_lazy
 from .radiometers import Channel, Radiometer, get
 
 TOLERANCE = 0.15
+PATCH = {"y": 48, "x": 64}  # fine-tuning patches (scans, pixels)
+STRIDE = {"y": 24, "x": 32}
 
 
 def _polarisation(pol: str) -> str:
@@ -113,23 +115,27 @@ def mapped_scene(ds: xr.Dataset, target: str | Radiometer = "gmi") -> xr.Dataset
 
 
 def fine_tune(scenes: list[xr.Dataset], checkpoint, init="rain-unet-gmi", fraction: float = 1.0,
-              steps: int = 400, batch_size: int = 8, lr: float = 5e-4, seed: int = 0, device: str = "auto", **kw):
+              steps: int = 300, batch_size: int = 8, lr: float = 5e-4, seed: int = 0, device: str = "auto",
+              patch: dict | None = None, stride: dict | None = None, metadata: dict | None = None, **kw):
     """Fine-tune the network ``init`` on swaths of another radiometer (with their reference), using ``fraction``
     of their labelled patches; returns the :class:`eoxr.ml.Fit`.
 
-    The scenes are mapped onto the network's layout (:func:`mapped_scene`); about ``steps`` batches are
-    run whatever the fraction, so that few labels are seen many times and many labels about once.
+    The scenes are mapped onto the network's layout (:func:`mapped_scene`) and cut into patches of
+    :data:`PATCH` (a label is a patch: finer than a training patch, so that few labels still make several);
+    about ``steps`` batches are run whatever the fraction, so that few labels are seen many times and many
+    labels about once.
     """
     from .learned import fit
 
     mapped = [mapped_scene(ds) for ds in scenes]
     return fit(mapped, checkpoint, sensor=scenes[0].attrs["sensor"], steps=steps, init=init, validation=None,
-               patches=fraction, batch_size=batch_size, lr=lr, seed=seed, device=device,
-               metadata={"label_fraction": fraction, "steps": steps}, **kw)
+               patches=fraction, batch_size=batch_size, lr=lr, seed=seed, device=device, patch=patch or PATCH,
+               stride=stride or STRIDE, metadata={"label_fraction": fraction, "steps": steps, **(metadata or {})},
+               **kw)
 
 
 def label_curve(pool: list[xr.Dataset], test: list[xr.Dataset], workdir, init="rain-unet-gmi",
-                fractions=(0.01, 0.1, 1.0), steps: int = 400, seed: int = 0, device: str = "auto") -> list[dict]:
+                fractions=(0.01, 0.1, 1.0), steps: int = 300, seed: int = 0, device: str = "auto") -> list[dict]:
     """Skill on ``test`` swaths of the network ``init`` mapped as it is (fraction 0) and fine-tuned on
     ``fractions`` of the labelled patches of ``pool`` (swaths of the same radiometer): one row per fraction
     with :func:`eoxr.rain.evaluate.scores` and the checkpoint written under ``workdir``."""

@@ -28,7 +28,7 @@ def trained(scenes, tmp_path_factory):
 def test_training_lowers_the_loss(trained):
     _, fit = trained
     losses = fit.train_loss
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert np.all(np.diff(losses) < 0) and losses[-1] < 0.95 * losses[0], losses
 
 
 def test_checkpoint_round_trip(trained, scenes):
@@ -78,7 +78,7 @@ def test_eoxr_train_rain_ships_a_small_checkpoint(tmp_path):
     from eoxr import cli
     from eoxr.ml import checkpoint
 
-    argv = ["train", "rain", "--out", str(tmp_path), "--seed0", "700", "--scenes", "2", "--scans", "64",
+    argv = ["train", "rain", "--out", str(tmp_path), "--seed0", "700", "--scenes", "2", "--scans", "96",
             "--epochs", "1", "--width", "4", "--ship"]
     assert cli.main(argv) == 0
     ck = checkpoint.load(tmp_path / "rain-unet-gmi.ckpt")

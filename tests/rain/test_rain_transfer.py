@@ -75,7 +75,7 @@ def test_a_transferred_network_starts_as_its_source(source):
     stats = ml.patches(images, [learned.INPUT_TB, learned.INPUT_SURFACE], learned.TARGET,
                        size={"y": 16, "x": 32}).statistics()
     src = checkpoint.load(source)
-    tuned = learned.network(stats, src, width=4, depth=2).eval()
+    tuned = learned.network(stats, src).eval()  # the source's architecture
     x = np.concatenate([images[learned.INPUT_TB].values, images[learned.INPUT_SURFACE].values], axis=1)[:1]
 
     def normalised(norm):
