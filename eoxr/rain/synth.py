@@ -91,7 +91,8 @@ class Climate:
 CLIMATE = Climate()
 
 
-def random_field(shape: tuple[int, int], scale_km: float, rng: np.random.Generator, roughness: float = 3.0) -> np.ndarray:
+def random_field(shape: tuple[int, int], scale_km: float, rng: np.random.Generator,
+                 roughness: float = 3.0) -> np.ndarray:
     """Zero-mean, unit-variance random field on the 2 km grid with a Matern-like spectrum (1 + (k L)^2)^(-r/2):
     correlated over about ``scale_km``, smoother for larger ``roughness``."""
     ky = sfft.fftfreq(shape[0], d=DX)[:, None]
@@ -122,8 +123,8 @@ def _surface(shape, rng, climate: Climate) -> dict:
     ocean = rng.uniform(*climate.ocean_fraction)
     land = ~_above_quantile(random_field(shape, 400.0, rng, 3.5), ocean)[0]
     land_f = ndimage.gaussian_filter(land.astype(float), 1.0)  # coasts blur over a pixel or two
-    ts = (t0 + climate.temperature_gradient * random_field(shape, 500.0, rng, 3.5) + 3.0 * random_field(shape, 150.0, rng)
-          + 3.0 * random_field(shape, 20.0, rng, 2.5))
+    ts = (t0 + climate.temperature_gradient * random_field(shape, 500.0, rng, 3.5)
+          + 3.0 * random_field(shape, 150.0, rng) + 3.0 * random_field(shape, 20.0, rng, 2.5))
     sst = np.clip(t0 + 3.0 + 2.0 * random_field(shape, 300.0, rng), 271.5, 304.0)
     ts = land_f * ts + (1 - land_f) * sst
     snow_depth = np.clip(0.6 + 0.4 * random_field(shape, 80.0, rng), 0.0, 1.0)
@@ -295,7 +296,7 @@ def observe(f: Fields, sensor: str | Radiometer | None = None, noise: bool = Tru
     rng = np.random.default_rng([seed, 11, list(RADIOMETERS).index(radiometer.name)])  # noise per sensor
     st = f.state
     positions = _swath_positions(radiometer, scans, pixels, f.parameters["margin_km"])
-    ny, nx = st.surface_temperature.shape
+    nx = st.surface_temperature.shape[1]
     cross_km = (np.arange(nx) + 0.5) * DX - f.parameters["margin_km"]
     first = (radiometer.pixels - pixels) // 2  # the scene's pixels are the central ones of the scan
     pixel = np.clip(cross_km / radiometer.pixel_spacing - 0.5 + first, 0, radiometer.pixels - 1)
