@@ -22,8 +22,8 @@ with the streams along the view direction, so that a non-scattering slab transmi
 slabs and surface are combined by the adding method (reflections between them to all orders).
 Temperatures follow a 6.5 K km-1 lapse rate from the surface temperature; the freezing level is where it
 crosses 273.15 K; the vapour emits from the height where its slant opacity from the top is one (an exponential
-profile of scale height 2 km), computed with the vapour relative to saturation, so the 183 GHz channels sound higher in more humid air
-and warm with the air at a fixed relative humidity.
+profile of scale height 2 km), computed with the vapour relative to saturation, so the 183 GHz channels sound
+higher in more humid air and warm with the air at a fixed relative humidity.
 
 Surface emissivity: the ocean is a Fresnel surface of the single-Debye permittivity of sea water (Klein &
 Swift 1977, IEEE Trans. Antennas Propag. 25(1), 104-111, doi:10.1109/TAP.1977.1141539, salinity 35 psu)
@@ -194,8 +194,8 @@ def soil_reflectivity(moisture, incidence) -> tuple[np.ndarray, np.ndarray]:
 def land_emissivity(frequency, incidence, soil_reflectivity, vegetation_water, snow) -> tuple[np.ndarray, np.ndarray]:
     """(V, H) emissivity of land: rough moist soil under a tau-omega vegetation canopy, under snow.
 
-    ``soil_reflectivity``: the flat soil's (V, H) Fresnel reflectivities (:func:`soil_reflectivity`); roughness lowers the
-    reflectivity by exp(-h cos^2) and mixes polarisations by Q, both growing with frequency (roughness is
+    ``soil_reflectivity``: the flat soil's (V, H) Fresnel reflectivities (:func:`soil_reflectivity`); roughness
+    lowers the reflectivity by exp(-h cos^2) and mixes polarisations by Q, both growing with frequency (roughness is
     measured in wavelengths). Vegetation of ``vegetation_water`` (kg m-2) has a nadir optical depth of
     0.35 per kg m-2 at 10 GHz growing as f^0.5 and albedo 0.06. Snow (0..1) removes up to 30 % of the
     emissivity at high frequency by volume scattering, which mimics the ice-scattering signal of rain.
@@ -234,8 +234,8 @@ def surface_emissivity(channel: Channel, incidence, scan_angle, state: State, so
     ground = land > 0.0
     if ground.any():
         soil = soil_reflectivity(state.soil_moisture, incidence) if soil is None else soil
-        lv, lh = land_emissivity(f, inc[ground], [np.broadcast_to(r, shape)[ground] for r in soil],
-                                 *(np.broadcast_to(getattr(state, k), shape)[ground] for k in ("vegetation_water", "snow")))
+        canopy = (np.broadcast_to(getattr(state, k), shape)[ground] for k in ("vegetation_water", "snow"))
+        lv, lh = land_emissivity(f, inc[ground], [np.broadcast_to(r, shape)[ground] for r in soil], *canopy)
         e_v[ground] += land[ground] * lv
         e_h[ground] += land[ground] * lh
     pol = channel.polarization

@@ -174,7 +174,9 @@ def fit(scenes: list[xr.Dataset], checkpoint: str | Path, sensor: str | Radiomet
     meta = {"sensor": radiometer.name, "layout": (source.config["metadata"].get("layout") if source is not None
                                                   else radiometer.name),
             "channels": list(map(str, data["channel"].values)), "scenes": len(scenes), "patches": len(train),
-            "init": str(init) if init is not None else None, **(metadata or {})}
+            "init": None if source is None else {  # the chain of stages, so the network can be rebuilt
+                "checkpoint": str(init), "command": source.config["metadata"].get("command"),
+                "init": source.config["metadata"].get("init")}, **(metadata or {})}
     torch.manual_seed(seed)
     return ml.train(net, train, val=val, epochs=epochs, lr=lr, batch_size=batch_size, device=device, loss=net.loss,
                     checkpoint=checkpoint, resume=False, seed=seed, early_stopping=early_stopping if val else None,

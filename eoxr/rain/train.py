@@ -2,15 +2,15 @@
 
 The shipped models in ``eoxr/models/`` were built with::
 
-    eoxr train rain --sensor gmi --out runs --epochs 40 --lr 1e-3 --workers 2
-    eoxr train rain --sensor gmi --out eoxr/models --ship --init runs/rain-unet-gmi.ckpt --epochs 30 --lr 4e-4 \
+    eoxr train rain --sensor gmi --out runs --epochs 60 --lr 1e-3 --workers 2
+    eoxr train rain --sensor gmi --out eoxr/models --ship --init runs/rain-unet-gmi.ckpt --epochs 20 --lr 3e-4 \
         --workers 2
     eoxr train rain --sensor amsr2 --out eoxr/models --ship --init eoxr/models/rain-unet-gmi.ckpt --workers 2
 
 (``python -m eoxr.rain.train ...`` is the same.) GMI, in two stages (the second from the first one's weights at a
 lower learning rate: a step schedule across commands; ``metadata.init`` records the chain): scenes 10000-10059
-of :func:`eoxr.rain.synth.scene` (128 scans, the whole swath, each also mirrored across track; 15 % of the scenes
-held out for early stopping), the seeds and size of the default Bayesian database
+of :func:`eoxr.rain.synth.scene` (128 scans, the whole swath; 15 % of the scenes held out for early stopping;
+``--mirror`` adds each training swath mirrored across track, at twice the cost per epoch), the seeds and size of the default Bayesian database
 (:func:`eoxr.rain.bayes.build`), so both methods learn from the same scenes. AMSR2: the GMI network mapped onto
 AMSR2 (:func:`eoxr.rain.transfer.map_channels`) and fine-tuned with 10 % of the labelled patches of scenes
 20000-20011 (96 scans), about 300 batches. With ``--init`` a checkpoint of the same sensor continues its
@@ -55,7 +55,7 @@ def _source_sensor(init) -> str | None:
 def fit(sensor: str = "gmi", out: str | Path = "runs", seed0: int | None = None, n_scenes: int | None = None,
         scans: int | None = None, epochs: int = 40, width: int = 16, depth: int = 2, lr: float = 1e-3,
         init: str | None = None, fraction: float = 0.1, steps: int = 300, ship: bool = False, seed: int = 0,
-        device: str = "auto", workers: int = 1) -> Path:
+        device: str = "auto", workers: int = 1, mirror: bool = False) -> Path:
     """Train (a new network, or ``init`` further on the same sensor) or fine-tune (``init`` of another sensor)
     one network; returns the checkpoint."""
     from . import learned, transfer
@@ -75,14 +75,15 @@ def fit(sensor: str = "gmi", out: str | Path = "runs", seed0: int | None = None,
     command = (f"eoxr train rain --sensor {sensor} --seed0 {seeds.start} --scenes {len(seeds)} --scans {scans} "
                f"--seed {seed}" + (f" --init {init}" if init else "")
                + (f" --fraction {fraction:g} --steps {steps}" if tuning else
-                  f" --epochs {epochs} --lr {lr:g}" + ("" if init else f" --width {width} --depth {depth}")))
+                  f" --epochs {epochs} --lr {lr:g}" + ("" if init else f" --width {width} --depth {depth}")
+                  + (" --mirror" if mirror else "")))
     meta = {"command": command, "seeds": [seeds.start, seeds.stop - 1], "scans": scans}
     if tuning:
         result = transfer.fine_tune(data, run_path, init=init, fraction=fraction, steps=steps, seed=seed,
                                     device=device, metadata=meta)
     else:
         result = learned.fit(data, run_path, sensor=sensor, epochs=epochs, width=width, depth=depth, lr=lr,
-                             seed=seed, device=device, init=init, mirror=True, norm=None, early_stopping=8,
+                             seed=seed, device=device, init=init, mirror=mirror, norm=None, early_stopping=8,
                              metadata=meta)
     final = _ship(run_path, out, name) if ship else run_path
     print(f"{name}: best epoch {result.best_epoch}, loss {result.best_loss:.4g} (normalised), "
@@ -108,9 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--ship", action="store_true", help="write a small checkpoint without optimiser state")
     p.add_argument("--workers", type=int, default=1, help="processes drawing the scenes")
+    p.add_argument("--mirror", action="store_true", help="also train on the swaths mirrored across track")
     a = p.parse_args(argv)
     fit(a.sensor, a.out, a.seed0, a.scenes, a.scans, a.epochs, a.width, a.depth, a.lr, a.init, a.fraction, a.steps,
-        a.ship, a.seed, a.device, a.workers)
+        a.ship, a.seed, a.device, a.workers, a.mirror)
     return 0
 
 

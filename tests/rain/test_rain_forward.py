@@ -72,7 +72,8 @@ def test_tb_stays_within_physical_bounds(rng):
     st = fw.State(surface_temperature=rng.uniform(250, 310, n), land_fraction=rng.uniform(0, 1, n),
                   tpw=rng.uniform(1, 70, n), lwp=rng.uniform(0, 1, n), rain_rate=rng.lognormal(0, 1.5, n),
                   iwp=rng.lognormal(-2, 1.5, n), wind=rng.uniform(0, 20, n), soil_moisture=rng.uniform(0, 0.45, n),
-                  vegetation_water=rng.uniform(0, 6, n), snow=rng.uniform(0, 1, n), upper_humidity=rng.uniform(0.2, 3, n))
+                  vegetation_water=rng.uniform(0, 6, n), snow=rng.uniform(0, 1, n),
+                  upper_humidity=rng.uniform(0.2, 3, n))
     tb = fw.simulate(GMI, st)
     assert tb.shape == (13, n) and np.isfinite(tb).all()
     assert tb.min() > 50.0 and np.all(tb <= st.surface_temperature + 1e-6)
