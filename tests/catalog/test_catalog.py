@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import warnings
@@ -172,13 +173,21 @@ def test_static_catalog_items_have_absolute_asset_hrefs(tmp_path):
 # --------------------------------------------------------------------------- errors
 
 
-def test_empty_search_repeats_the_filters_and_says_what_to_widen(stac_api, static_catalog):  # noqa: F811
+def test_empty_search_returns_no_item_and_says_what_to_widen(stac_api, static_catalog, caplog):  # noqa: F811
+    filters = {"collections": "naip", "bbox": [0, 0, 1, 1], "datetime": "2019"}
     for source in (stac_api, static_catalog):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="eoxr.catalog"):
+            found = catalog.search(source, **filters)
+        assert isinstance(found, pystac.ItemCollection) and len(found) == 0
+        logged = [r for r in caplog.records if r.name.startswith("eoxr.catalog") and r.levelno == logging.INFO]
+        assert len(logged) == 1 and "enlarge the bbox" in logged[0].getMessage()
         with pytest.raises(EmptySearchError) as err:
-            catalog.search(source, collections="naip", bbox=[0, 0, 1, 1], datetime="2019")
+            catalog.search(source, require_items=True, **filters)
         message = str(err.value)
         assert "naip" in message and "(0.0, 0.0, 1.0, 1.0)" in message and "2019-01-01" in message
         assert "enlarge the bbox" in message and "lengthen the datetime" in message
+        assert message == logged[0].getMessage()
 
 
 def test_unknown_collection_lists_the_available_ones(stac_api, static_catalog):  # noqa: F811
@@ -463,8 +472,7 @@ def test_time_ranges_relative_hrefs_and_partial_dates(tmp_path):
     assert ids(datetime="2023-07") == ["instant"]
     assert ids(datetime="../2023-06-01T00:00:00Z") == ["month"]  # closed bounds touch the range start
     assert ids(datetime="2023-06-30T12:00:00Z/2023-07-01T00:00:00Z") == ["instant", "month"]
-    with pytest.raises(EmptySearchError):
-        catalog.search(path, datetime="2023-05-31T23:59:59Z")
+    assert ids(datetime="2023-05-31T23:59:59Z") == []
     found = catalog.search(path, ids="instant")
     assert found[0].assets["data"].href == str(tmp_path / "sub" / "b.tif")
 
@@ -479,5 +487,5 @@ def test_query_is_sent_to_an_api_that_implements_it(items):
     assert [i.id for i in found] == [f["id"] for f in features]
     with FlakyAPI(features, failures={}) as api:  # no query conformance: filtered here instead
         with pytest.raises(EmptySearchError, match="relax or drop the query"):
-            catalog.search(api.url, query=query)
+            catalog.search(api.url, query=query, require_items=True)
     assert "query" not in api.bodies[0]
