@@ -199,7 +199,9 @@ class ClusterClient(Client):
         super().__init__(*args, **kwargs)
 
     def close(self, *args, **kwargs):
-        cluster = self.cluster if self._owns_cluster and self.status not in ("closed", "newly-created") else None
+        # getattr: distributed also calls close() from __del__ of a client whose __init__ failed
+        open_ = getattr(self, "status", "closed") not in ("closed", "newly-created")
+        cluster = getattr(self, "cluster", None) if self._owns_cluster and open_ else None
         result = super().close(*args, **kwargs)
         if cluster is not None and not self._is_finalizing():
             cluster.close()

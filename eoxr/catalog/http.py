@@ -23,11 +23,10 @@ class Http:
     backoff: float
 
     def check(self) -> None:
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) \
-                or not math.isfinite(self.timeout) or self.timeout <= 0:
+        if not _is_number(self.timeout) or not math.isfinite(self.timeout) or self.timeout <= 0:
             raise CatalogError(f"timeout={self.timeout!r}; pass a positive number of seconds (default 30).")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0 \
-                or not self.backoff >= 0:
+                or not _is_number(self.backoff) or not self.backoff >= 0:
             raise CatalogError(f"retries={self.retries!r}, backoff={self.backoff!r}; pass retries >= 0 and "
                                "backoff >= 0 seconds.")
 
@@ -43,6 +42,10 @@ class Http:
             raise_on_status=True, respect_retry_after_header=True,
         )
         return StacApiIO(max_retries=retry, timeout=self.timeout)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def static_io(http: Http):

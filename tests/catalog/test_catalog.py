@@ -226,6 +226,12 @@ def test_bad_filters_and_unknown_name(static_catalog):
         catalog.search(static_catalog, query={"eo:cloud_cover": {"below": 3}})
     with pytest.raises(CatalogError, match="limit"):
         catalog.search(static_catalog, limit=0)
+    for bad in ({"timeout": 0}, {"timeout": None}, {"timeout": float("inf")}):  # None would wait without end
+        with pytest.raises(CatalogError, match="pass a positive number of seconds"):
+            catalog.search(static_catalog, **bad)
+    for bad in ({"retries": -1}, {"retries": 1.5}, {"backoff": "1s"}):
+        with pytest.raises(CatalogError, match="pass retries >= 0 and backoff >= 0"):
+            catalog.search(static_catalog, **bad)
     with pytest.raises(CatalogError) as err:
         catalog.search("earth-serch")
     assert "unknown catalog name 'earth-serch'" in str(err.value)
