@@ -14,7 +14,7 @@ import pystac
 import pytest
 import xarray as xr
 from shapely.geometry import box, shape
-from stac_api import free_port, real_items, serve_items, stac_api  # noqa: F401  (stac_api is a fixture)
+from stac_api import build_static_catalog, free_port, real_items, serve_items, stac_api  # noqa: F401
 
 import eoxr.catalog as catalog
 from eoxr.errors import CatalogError, EmptySearchError
@@ -50,19 +50,6 @@ def expected_ids(items, collections=None, bbox=None, start=None, end=None, where
 @pytest.fixture(scope="module")
 def items(real_data) -> list[dict]:
     return real_items(real_data)
-
-
-def build_static_catalog(items: list[dict], root: Path) -> Path:
-    """A self-contained pystac Catalog with one Collection per collection id, saved under ``root``."""
-    cat = pystac.Catalog(id="real-recorded", description="real STAC items recorded from public APIs")
-    for cid in sorted({i["collection"] for i in items}):
-        members = [pystac.Item.from_dict(i) for i in items if i["collection"] == cid]
-        coll = pystac.Collection(id=cid, description=cid, extent=pystac.Extent.from_items(members))
-        coll.add_items(members)
-        cat.add_child(coll)
-    cat.normalize_hrefs(str(root))
-    cat.save(pystac.CatalogType.SELF_CONTAINED)
-    return root / "catalog.json"
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-import pystac
 import pytest
 from servers import ConformanceProxy, Empty404Proxy, FileServer, silent_server
-from stac_api import real_items, stac_api  # noqa: F401  (stac_api is a fixture)
+from stac_api import build_static_catalog, real_items, stac_api  # noqa: F401  (stac_api is a fixture)
 
 import eoxr.catalog as catalog
 from eoxr.errors import CatalogError, EmptySearchError
@@ -54,22 +52,10 @@ def test_static_catalog_linking_to_a_silent_server_fails_in_bounded_time(tmp_pat
     assert f"could not fetch the STAC file {url}/child/catalog.json" in str(err.value)
 
 
-def _static_catalog(items: list[dict], root: Path) -> Path:
-    cat = pystac.Catalog(id="served", description="real recorded items in a static catalog")
-    for cid in sorted({i["collection"] for i in items}):
-        members = [pystac.Item.from_dict(i) for i in items if i["collection"] == cid]
-        coll = pystac.Collection(id=cid, description=cid, extent=pystac.Extent.from_items(members))
-        coll.add_items(members)
-        cat.add_child(coll)
-    cat.normalize_hrefs(str(root))
-    cat.save(pystac.CatalogType.SELF_CONTAINED)
-    return root / "catalog.json"
-
-
 @pytest.mark.parametrize("fault", ["503", "drop"])
 def test_static_catalog_over_a_flaky_server_is_read_whole(fault, real_data, tmp_path):
     items = [i for i in real_items(real_data) if i["collection"] in ("sentinel-2-l2a", "landsat-c2-l2")]
-    path = _static_catalog(items, tmp_path)
+    path = build_static_catalog(items, tmp_path)
     with FileServer(tmp_path, fault=fault, fail=1, every=3) as server:
         found = catalog.search(server.href(path), datetime="2020-06", timeout=5, retries=3, backoff=0.01)
     want = {i["id"] for i in items if i["properties"]["datetime"].startswith("2020-06")}
