@@ -98,6 +98,10 @@ def worker_environ():
     configured = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
     environ = {**configured, **WORKER_ENVIRON}
     saved = {k: os.environ.get(k) for k in [*environ, "PYTHONHASHSEED"]}  # the nanny also sets the hash seed
+    # A variable to unset must leave this process's environment too: workers inherit it, and an earlier plain
+    # LocalCluster's nanny may have written Dask's default MALLOC_TRIM_THRESHOLD_ here.
+    for k in [k for k, v in environ.items() if v is None]:
+        os.environ.pop(k, None)
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             yield
