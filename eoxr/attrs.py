@@ -44,10 +44,19 @@ def require(ds: xr.Dataset, names: Iterable[str], what: str = "input") -> None:
         )
 
 
+# Other names of eoxr's dimensions, as other tools write them.
+_DIM_ALIASES = {"y": ("lat", "latitude", "rows", "row", "northing"), "x": ("lon", "long", "longitude", "cols", "col",
+                                                                         "easting"),
+                "band": ("bands", "spectral_band", "wavelength"), "channel": ("channels",),
+                "time": ("t", "times", "date", "dates"), "element": ("elements",), "feature": ("features",)}
+
+
 def require_dims(da: xr.DataArray | xr.Dataset, dims: Iterable[str], what: str = "input") -> None:
+    """Raise :class:`MissingVariableError` naming the absent dimensions and the rename that supplies them."""
     missing = [d for d in dims if d not in da.dims]
     if missing:
-        raise MissingVariableError(
-            f"{what} lacks dimension(s) {missing}; it has {tuple(da.dims)}. "
-            "eoxr expects 'y' and 'x' for space: rename with .rename({'lat': 'y', 'lon': 'x'})."
-        )
+        renames = {have: want for want in missing for have in da.dims
+                   if str(have).lower() in (want, *_DIM_ALIASES.get(want, ()))}
+        fix = (f"rename yours: .rename({renames})" if renames else
+               f"eoxr names them {tuple(dims)}: rename yours, .rename({{'<yours>': {missing[0]!r}}})")
+        raise MissingVariableError(f"{what} lacks dimension(s) {missing}; it has {tuple(da.dims)}. To fix: {fix}.")

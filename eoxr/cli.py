@@ -40,7 +40,7 @@ def _cmd_ingest(a) -> int:
     from . import catalog, cluster, cube
 
     items = catalog.search(a.source, collections=a.collections, bbox=a.bbox, datetime=a.datetime,
-                           query=parse_query(a.query), max_items=a.max_items)
+                           query=parse_query(a.query), max_items=a.max_items, require_items=True)
     print(f"{len(items)} items found", file=sys.stderr)
     client = cluster.connect(a.cluster) if a.cluster != "none" else None
     try:

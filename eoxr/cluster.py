@@ -9,16 +9,27 @@ imported, e.g. ``DASK_EOXR__CLUSTER__KIND=slurm`` or ``DASK_EOXR__CLUSTER__ADDRE
     >>> client = eoxr.cluster.connect("tcp://10.0.0.5:8786")      # an existing scheduler
     >>> client = eoxr.cluster.connect(kind="slurm")              # jobqueue.slurm config, eoxr.cluster.slurm.scale
     >>> eoxr.cluster.close(client)                               # closes the client and the cluster it started
+    >>> with eoxr.cluster.connect() as client:                    # the same on leaving the block
+    ...     ...
+
+Reaching a scheduler takes at most ``eoxr.cluster.timeout`` (10 s): an address where something else answers
+(the dashboard's web server, a worker) or nothing does fails with a :class:`~eoxr.errors.ClusterError` that
+says so. Messages go to the ``eoxr.cluster`` logger.
 """
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from contextlib import contextmanager
 from typing import Any
 
 import dask.config
+from distributed import Client
 
-from .errors import ClusterError
+from .errors import ClusterError, redact
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("local", "address", "gateway", "kubernetes", "slurm")
 
@@ -178,13 +189,32 @@ def connect(
         client = _kubernetes(n_workers, **kw)
     else:
         client = _slurm(n_workers, **kw)
-    print(f"eoxr: Dask {kind} cluster, dashboard at {client.dashboard_link}")
+    logger.info("Dask %s cluster, dashboard at %s", kind, redact(client.dashboard_link))
     return client
+
+
+class ClusterClient(Client):
+    """A ``distributed.Client`` that closes the cluster eoxr started for it when it closes, also on leaving a
+    ``with`` block. A client of a scheduler given by address owns no cluster: closing it leaves the scheduler
+    and its workers running for their other clients."""
+
+    def __init__(self, *args, owns_cluster: bool = False, **kwargs):
+        self._owns_cluster = owns_cluster
+        super().__init__(*args, **kwargs)
+
+    def close(self, *args, **kwargs):
+        # getattr: distributed also calls close() from __del__ of a client whose __init__ failed
+        open_ = getattr(self, "status", "closed") not in ("closed", "newly-created")
+        cluster = getattr(self, "cluster", None) if self._owns_cluster and open_ else None
+        result = super().close(*args, **kwargs)
+        if cluster is not None and not self._is_finalizing():
+            cluster.close()
+        return result
 
 
 def close(client) -> None:
     """Close ``client`` and, when it started its cluster (local, gateway, kubernetes, slurm), the cluster."""
-    cluster = getattr(client, "cluster", None)
+    cluster = None if isinstance(client, ClusterClient) else getattr(client, "cluster", None)
     client.close()
     if cluster is not None:
         cluster.close()
@@ -192,7 +222,7 @@ def close(client) -> None:
 
 # ---------------------------------------------------------------------------------------------- kinds
 def _local(n_workers, threads_per_worker, memory_limit, processes, **kw):
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     sizing = local_sizing(n_workers, threads_per_worker, memory_limit, processes)
     kw.setdefault("dashboard_address", _config("local.dashboard-address", ":8787"))
@@ -202,22 +232,97 @@ def _local(n_workers, threads_per_worker, memory_limit, processes, **kw):
     except Exception as exc:  # noqa: BLE001 - port in use, bad memory string, spawn failure
         raise ClusterError(f"could not start a local Dask cluster with {sizing} ({type(exc).__name__}: {exc}); "
                            "try fewer workers, dashboard_address=':0', or processes=False.") from exc
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _address(address, timeout=None, **kw):
-    from distributed import Client
+    from dask.utils import parse_timedelta
 
     if not address:
         raise ClusterError("kind 'address' needs a scheduler address: connect('tcp://host:8786') or set "
                            "eoxr.cluster.address (DASK_EOXR__CLUSTER__ADDRESS).")
     timeout = timeout or _config("timeout", "10s")
+    seconds = parse_timedelta(timeout, default="seconds")
+    _check_address(address)
+    _probe_scheduler(address, seconds, kw.get("security"))
     try:
-        return Client(address, timeout=timeout, **kw)
+        return ClusterClient(address, timeout=timeout, **kw)
     except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"no Dask scheduler answered at {address} within {timeout} ({exc}). Start one "
-                           f"(`dask scheduler` on that host, then `dask worker {address}`), check the address "
-                           "and firewall, or call eoxr.cluster.connect() for a local cluster.") from exc
+        raise ClusterError(_no_scheduler(address, timeout, exc)) from exc
+
+
+def _no_scheduler(address, timeout, exc) -> str:
+    return (f"no Dask scheduler answered at {address} within {timeout} ({exc}). Start one (`dask scheduler` on "
+            f"that host, then `dask worker {address}`), check the address and firewall, or call "
+            "eoxr.cluster.connect() for a local cluster.")
+
+
+def _check_address(address: str) -> None:
+    """Refuse what is not a scheduler address before trying to reach it."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address, strict=False)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is neither a cluster kind {KINDS} nor a scheduler address ({exc}); "
+                           "pass one such as 'tcp://10.0.0.5:8786' (the scheduler's port, 8786 by default), or a "
+                           "kind.") from None
+
+
+def _probe_scheduler(address: str, seconds: float, security=None) -> None:
+    """Ask ``address`` who it is within ``seconds``: distributed waits without end on a server that accepts the
+    connection and never speaks its protocol (the dashboard's web server, on 8787)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from distributed.core import rpc
+
+    async def identity():
+        args = security.get_connection_args("client") if security is not None else {}
+        async with rpc(address, timeout=seconds, connection_args=args) as scheduler:
+            return await scheduler.identity()
+
+    async def bounded():
+        return await asyncio.wait_for(identity(), seconds)
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop: the caller may run one (a notebook)
+        try:
+            who = pool.submit(asyncio.run, bounded()).result(timeout=seconds + 5)
+        except (OSError, TimeoutError, FutureTimeout, asyncio.TimeoutError) as exc:
+            failure = ClusterError(_not_a_scheduler(address, seconds) or _no_scheduler(address, f"{seconds:g} s", exc))
+        else:
+            failure = None
+    if failure is not None:
+        raise failure
+    kind = who.get("type") if isinstance(who, dict) else None
+    if kind != "Scheduler":
+        raise ClusterError(f"{address} is a Dask {kind or 'server'}, not a scheduler: connect to the scheduler's "
+                           "address (it is in the worker's log line 'Registered to: tcp://...').")
+
+
+def _not_a_scheduler(address: str, seconds: float) -> str | None:
+    """The fix when ``address`` answers HTTP (a dashboard, a proxy), or None."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address, strict=False)
+    if scheme not in ("tcp", "tls"):
+        return None
+    host, port = parse_host_port(location)
+    try:
+        with socket.create_connection((host, port), timeout=min(seconds, 5)) as conn:
+            conn.settimeout(min(seconds, 5))
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            answer = conn.recv(16)
+    except OSError:
+        return None
+    if not answer.startswith(b"HTTP/"):
+        return None
+    return (f"{address} answers HTTP: it is a web server (the Dask dashboard listens on 8787), not a Dask "
+            f"scheduler. Connect to the scheduler's port instead, e.g. connect('{scheme}://{host}:8786') (the "
+            "scheduler prints it as 'Scheduler at: tcp://...'); open the dashboard in a browser.")
 
 
 def _require(kind: str):
@@ -257,12 +362,11 @@ def _gateway(n_workers, **kw):
                            "gateway.auth config, and the options the gateway offers "
                            "(Gateway().cluster_options()).") from exc
     _scale(cluster, n_workers, "gateway")
-    return cluster.get_client()
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _kubernetes(n_workers, **kw):
     _require("kubernetes")
-    from distributed import Client
     from dask_kubernetes.operator import KubeCluster
 
     spec = _config("kubernetes.spec")
@@ -280,12 +384,11 @@ def _kubernetes(n_workers, **kw):
                            "kubectl access, that the dask-kubernetes operator is installed in the cluster, and "
                            "the spec (deploy/kubernetes/daskcluster.yaml).") from exc
     _scale(cluster, n_workers, "kubernetes")
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _slurm(n_workers, **kw):
     dask_jobqueue = _require("slurm")
-    from distributed import Client
 
     # SLURMCluster reads cores, memory, walltime, queue... from the jobqueue.slurm dask config
     # (deploy/hpc/jobqueue.yaml); keywords here override it.
@@ -301,4 +404,4 @@ def _slurm(n_workers, **kw):
         cluster.close()
         raise ClusterError(f"submitting SLURM worker jobs failed ({type(exc).__name__}: {exc}); run this on a "
                            "login node where `sbatch` works, and check queue/account in jobqueue.slurm.") from exc
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -231,11 +232,13 @@ def test_connect_slurm_builds_the_cluster_from_config(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- cubes on clusters
-def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_path, capsys):
+def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_path, capsys, caplog):
     reference = write_reference(tmp_path)
-    client = cluster.connect(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    with caplog.at_level(logging.INFO, logger="eoxr.cluster"):
+        client = cluster.connect(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     try:
-        assert "dashboard at http" in capsys.readouterr().out
+        assert not capsys.readouterr().out  # the library logs, it does not print
+        assert any("dashboard at http" in r.getMessage() for r in caplog.records if r.name == "eoxr.cluster")
         assert len(client.scheduler_info()["workers"]) == 2
         # one BLAS thread per worker, glibc's adaptive malloc thresholds kept (see cluster.WORKER_ENVIRON)
         env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
@@ -292,6 +295,23 @@ def test_scheduler_and_worker_processes_write_the_same_cube(tmp_path):
                 proc.kill()
                 proc.wait()
     assert_same_cube(reference, tmp_path / "remote.zarr")
+
+
+def test_with_block_closes_the_cluster_it_started_and_only_that_one():
+    from distributed import Client, LocalCluster
+
+    with cluster.connect(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as client:
+        started = client.cluster
+        assert client.submit(sum, [1, 2]).result() == 3 and started.status.name == "running"
+    assert client.status == "closed" and started.status.name == "closed"
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as external:
+        with cluster.connect(external.scheduler_address, timeout="10s") as client:
+            assert client.submit(sum, [3, 4]).result() == 7
+        assert client.status == "closed" and external.status.name == "running"  # not ours: left running
+        with Client(external.scheduler_address, timeout="10s") as other:
+            assert other.submit(sum, [5, 6]).result() == 11
 
 
 def test_worker_environment_does_not_outlive_the_cluster_start():

@@ -1,14 +1,18 @@
 """STAC search: one function for STAC APIs, static catalogs and named endpoints.
 
-``search(source, ...)`` returns a :class:`pystac.ItemCollection` whatever the source is:
+``search(source, ...)`` returns a :class:`pystac.ItemCollection` whatever the source is (empty when nothing
+matches; ``require_items=True`` raises :class:`~eoxr.errors.EmptySearchError` instead):
 
-* a STAC API URL, searched with pystac-client (Item Search, paged with ``limit``, retried on
-  429/500/502/503/504 with exponential back-off);
+* a STAC API URL, searched with pystac-client (Item Search, paged with ``limit``). Every request waits at most
+  ``timeout`` seconds for the connection and for each answer, and failed or silent connections and
+  429/500/502/503/504 answers are retried with exponential back-off; then a
+  :class:`~eoxr.errors.CatalogError` names the URL, what happened and the fix. CQL2 ``filter`` and ``sortby``
+  are sent to APIs that advertise their conformance classes, refused (naming the class) by others;
 * a local static catalog or collection JSON, an ItemCollection / FeatureCollection (``.json``,
   ``.geojson``) or newline-delimited items (``.ndjson``), filtered in Python with the semantics of
   STAC API Item Search (bbox and geometry intersection, closed or open datetime intervals, partial
-  dates such as ``"2023-06"`` expanded as pystac-client expands them, ids, collections and the
-  ``query`` extension's eq/neq/lt/lte/gt/gte/in operators);
+  dates such as ``"2023-06"`` expanded as pystac-client expands them, ids, collections, the
+  ``query`` extension's eq/neq/lt/lte/gt/gte/in operators, and ``sortby``);
 * a name from ``catalogs/endpoints.yaml`` (``endpoints()`` lists them).
 
 An API that does not advertise the ``query`` conformance class (``.../item-search#query``) is sent the
@@ -18,10 +22,11 @@ same thing everywhere. ``max_items`` then counts the items that pass the client-
 The package also keeps an intake 2 catalog of Zarr datacubes (``register_cube`` / ``open_cube``).
 
 Modules: ``item_search`` (the entry point), ``sources`` (what a source names), ``names`` (endpoints.yaml),
-``filters`` (checking and formatting filters), ``match`` (item matching), ``api`` (STAC APIs), ``static``
-(static files), ``results`` (unknown collections, empty results), ``signing``, ``cubes`` (intake).
+``filters`` (checking and formatting filters), ``match`` (item matching and sorting), ``http`` (timeouts,
+retries, failures), ``api`` (STAC APIs), ``static`` (static files), ``results`` (unknown collections, empty
+results), ``signing``, ``cubes`` (intake).
 """
-from .api import RETRY_STATUS
+from .http import RETRY_STATUS
 from .cubes import cubes, open_cube, register_cube
 from .item_search import search
 from .names import catalogs_dir, endpoints

@@ -8,18 +8,21 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pystac
+from pystac_client.exceptions import APIError
 
 from ..errors import CatalogError
+from .http import Http, static_io
 from .results import finish
 
 
-def search_static(path: Path, params, max_items) -> pystac.ItemCollection:
-    items, catalog = _read_static(path)
+def search_static(path: Path, params, max_items, http: Http) -> list[pystac.Item]:
+    items, catalog = _read_static(path, http)
     return finish(str(path), items, params, max_items, lambda: static_collection_ids(catalog, items))
 
 
-def _read_static(path: Path) -> tuple[list[pystac.Item], pystac.Catalog | None]:
-    """Items of a static catalog/collection, ItemCollection, single item or .ndjson file."""
+def _read_static(path: Path, http: Http) -> tuple[list[pystac.Item], pystac.Catalog | None]:
+    """Items of a static catalog/collection, ItemCollection, single item or .ndjson file; links to remote
+    children are fetched with ``http``'s timeout and retries."""
     try:
         if path.suffix.lower() == ".ndjson":
             with path.open() as lines:
@@ -33,13 +36,16 @@ def _read_static(path: Path) -> tuple[list[pystac.Item], pystac.Catalog | None]:
         if kind == "Feature":
             return _anchor_assets([pystac.Item.from_dict(data)], path.parent), None
         if kind in ("Catalog", "Collection"):
-            catalog = pystac.read_file(str(path))
+            catalog = pystac.read_file(str(path), stac_io=static_io(http))
             items = list(catalog.get_items(recursive=True))
             for item in items:
                 item.make_asset_hrefs_absolute()  # loaders get paths that do not depend on the cwd
             return items, catalog
-    except (OSError, ValueError, KeyError, pystac.STACError) as err:
-        raise CatalogError(f"could not read STAC file {path}: {type(err).__name__}: {err}. Check it is valid STAC JSON.") from err
+    except (OSError, ValueError, KeyError, pystac.STACError, APIError) as err:
+        if isinstance(err.__cause__, CatalogError):
+            raise err.__cause__ from None  # a linked catalog could not be fetched: that message says which
+        raise CatalogError(f"could not read STAC file {path}: {type(err).__name__}: {err}. Check it is valid STAC JSON "
+                           "and that the catalogs it links to are reachable.") from None
     raise CatalogError(
         f"{path} is not a STAC Catalog, Collection, Item, FeatureCollection or .ndjson of items; "
         "pass the catalog.json of a static catalog or a file of items."

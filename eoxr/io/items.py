@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlparse
 
 import pandas as pd
 
-from ..errors import GridError, MissingVariableError, ReadError
+from ..errors import GridError, MissingVariableError, ParameterError, ReadError
 from .assets import eo_bands, native_epsg
 
 
@@ -35,7 +35,8 @@ def as_item_dicts(items) -> list[dict]:
             if self_href and not any(lk.get("rel") == "self" for lk in d.get("links", [])):
                 d.setdefault("links", []).append({"rel": "self", "href": self_href})
         else:
-            raise TypeError(f"load() takes STAC items (pystac.Item or dict), got {type(it).__name__}")
+            raise ParameterError(f"load() takes STAC items (pystac.Item or dict), got {type(it).__name__}; pass the "
+                                 "ItemCollection of eoxr.catalog.search, a list of pystac.Item or of item dicts")
         out.append(d)
     if not out:
         raise MissingVariableError("load() got no STAC item; pass the items of a non-empty search")
