@@ -88,6 +88,8 @@ def worker_environ():
     environ = {**configured, **WORKER_ENVIRON}
     saved = {k: os.environ.get(k) for k in [*environ, "PYTHONHASHSEED"]}  # the nanny also sets the hash seed
     try:
+        for k in [k for k, v in environ.items() if v is None]:
+            os.environ.pop(k, None)  # None unsets: a value this process holds would reach the workers
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             yield
     finally:
