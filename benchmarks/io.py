@@ -110,7 +110,7 @@ def _script_ingest(items, path: Path, threads: int) -> float:
 
 
 def run(cfg):
-    n, size = (6, 1024) if cfg.quick else (24, 2048)
+    n, size = (2, 512) if cfg.smoke else (6, 1024) if cfg.quick else (24, 2048)
     work = cfg.out / "io-work"
     shutil.rmtree(work, ignore_errors=True)
     items = _scenes(work / "cogs", n, size, cfg.seed)

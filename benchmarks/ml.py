@@ -9,7 +9,7 @@
    memory each adds.
 
 Every result records the device it ran on (``--device cuda`` where a GPU is present).
-Run: ``python benchmarks/ml.py --quick`` or ``eoxr bench ml --quick``.
+Run: ``python benchmarks/ml.py --quick`` or ``eoxr bench ml --quick`` (``--smoke``: the smallest sizes).
 """
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def bench_patches(cfg, root: Path) -> list[dict]:
 
     from eoxr import ml
 
-    nt, n, size, stride, batch = (4, 512, 64, 32, 32) if cfg.quick else (8, 1024, 64, 32, 32)
+    nt, n, size, stride, batch = ((2, 256, 64, 32, 32) if cfg.smoke else (4, 512, 64, 32, 32) if cfg.quick
+                                  else (8, 1024, 64, 32, 32))
     synthetic_cube(cfg.seed, nt, n).chunk({"time": 1, "y": 256, "x": 256}).to_zarr(
         root / "patches.zarr", mode="w", consolidated=False, zarr_format=3)
     cube = xr.open_zarr(root / "patches.zarr", consolidated=False)
@@ -131,7 +132,7 @@ def bench_patches(cfg, root: Path) -> list[dict]:
     # xbatcher alone over the same cube: one batch per y/x window holding every time step
     bgen = xbatcher.BatchGenerator(cube[["a", "b", "t"]], input_dims={"y": size, "x": size},
                                    input_overlap={"y": size - stride, "x": size - stride}, preload_batch=True)
-    limit = len(bgen) if not cfg.quick else min(len(bgen), 60)
+    limit = len(bgen) if not cfg.quick else min(len(bgen), 20 if cfg.smoke else 60)
     order = np.random.default_rng(cfg.seed).permutation(len(bgen))[:limit]
 
     def xbatcher_batches(epoch):
@@ -162,7 +163,8 @@ def bench_predict(cfg, root: Path) -> list[dict]:
     from eoxr import ml
     from eoxr.ml.train import Normaliser
 
-    n, chunk, width, depth = (1024, 512, 8, 3) if cfg.quick else (2048, 1024, 16, 3)
+    n, chunk, width, depth = ((512, 256, 8, 3) if cfg.smoke else (1024, 512, 8, 3) if cfg.quick
+                              else (2048, 1024, 16, 3))
     ds = synthetic_cube(cfg.seed + 1, 1, n).isel(time=0, drop=True)
     ds.chunk({"y": chunk, "x": chunk}).to_zarr(root / "predict.zarr", mode="w", consolidated=False, zarr_format=3)
     cube = xr.open_zarr(root / "predict.zarr", consolidated=False)

@@ -103,6 +103,8 @@ def worker_environ():
     for k in [k for k, v in environ.items() if v is None]:
         os.environ.pop(k, None)
     try:
+        for k in [k for k, v in environ.items() if v is None]:
+            os.environ.pop(k, None)  # None unsets: a value this process holds would reach the workers
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             yield
     finally:

@@ -154,6 +154,17 @@ for i, (var, unit) in enumerate([("albedo", "1"), ("net_shortwave", "W m-2")]):
     ax[i, 0].set_title(f"{var}, 3-D"); ax[i, 1].set_title(f"RMSE {rmse(res[var], true):.3g} {unit}")
     ax[i, 2].set_title(f"flat: RMSE {rmse(flat[var], true):.3g} {unit}")
 plt.tight_layout()"""),
+    ("md", """The forward model conserves energy: of the shortwave that reaches the facets (sun and sky), each reflection
+sends the share of the sky a facet sees upward and passes the rest on to the surrounding facets, so after enough
+orders of reflection what the facets absorb plus what leaves to the sky equals what came in, band by band."""),
+    ("code", """from eoxr.urban.atmosphere import reflective_terms
+from eoxr.urban.forward import energy_balance
+
+balance = energy_balance(truth_city, truth_city.fields(geom), truth.reflectance, reflective_terms(atm, sen.reflective(), geom))
+closure_error = float(np.abs(balance["closure"] - 1).max())
+print(f"absorbed {balance['absorbed'].sum() / balance['incoming'].sum():.1%} and sent to the sky "
+      f"{balance['to_sky'].sum() / balance['incoming'].sum():.1%} of the incoming shortwave; "
+      f"largest closure error over the bands {closure_error:.1e}")"""),
     ("md", """## 5. Thermal: an ECOSTRESS-like scene (70 m, 5 bands)
 
 Sunlit facets are warmer than shaded ones; the inversion retrieves a shaded and a sunlit temperature per element
@@ -188,6 +199,24 @@ plt.tight_layout()
   `reflectance_std` / `temperature_std` are the posterior standard deviations from the Jacobian.
 * `python benchmarks/urban.py --quick` measures all of this over sun angles, aerosol loads, noise levels and
   misregistration, against the flat baseline and against `scipy.optimize.least_squares` per pixel."""),
+    ("md", """## Key figures
+
+The scores of this run, saved as `figures.json` beside the notebook (the tests hold them to bounds)."""),
+    ("code", """import json
+
+true_budget = {v: xr.DataArray(tb[v], dims=("y", "x"), coords={"y": obs.y, "x": obs.x}) for v in ("albedo", "net_shortwave")}
+figures = {
+    "reflectance_rmse": {"3-D": dict(zip(names, r3)), "flat": dict(zip(names, rf))},
+    "albedo_rmse": {"3-D": rmse(res.albedo, true_budget["albedo"]), "flat": rmse(flat.albedo, true_budget["albedo"])},
+    "net_shortwave_rmse_W_m2": {"3-D": rmse(res.net_shortwave, true_budget["net_shortwave"]),
+                                "flat": rmse(flat.net_shortwave, true_budget["net_shortwave"])},
+    "temperature_rmse_K": {e: rmse(tres.temperature.sel(element=e), t_true.sel(element=e)) for e in tres.element.values},
+    "psf_scale": fit.attrs["psf_scale"], "shift_m": [reg.attrs["shift_x"], reg.attrs["shift_y"]],
+    "energy_closure_error": closure_error,
+}
+with open("figures.json", "w") as f:
+    json.dump(figures, f, indent=1, default=float)
+figures"""),
 ]
 
 

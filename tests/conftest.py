@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import dask
@@ -8,12 +9,22 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
 
 
+def real_data_folder(folder: Path) -> Path:
+    """``folder`` when it exists. Where it is absent the test is skipped, unless ``EOXR_REQUIRE_REAL_DATA=1`` (set by
+    .ci/run): then it fails, so a run that lost the real data cannot pass on the synthetic tests alone."""
+    if not folder.exists():
+        absent = f"real data folder {folder} is absent"
+        if os.environ.get("EOXR_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(f"{absent}, and EOXR_REQUIRE_REAL_DATA=1 requires it: put the real data there, or set "
+                        "EOXR_REQUIRE_REAL_DATA=0 to skip the tests that read it")
+        pytest.skip(absent)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """../shared/data/real beside the checkout (read-only real data with PROVENANCE.txt files)."""
-    if not SHARED.exists():
-        pytest.skip(f"real data folder {SHARED} is absent")
-    return SHARED
+    return real_data_folder(SHARED)
 
 
 class ComputeForbidden(RuntimeError):

@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 COLLECTIONS = {"city": "eoxr-urban-city", "s2": "eoxr-urban-s2", "ecostress": "eoxr-urban-ecostress"}
+ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 
 
 def _load(item, bands, resolution, chunks):
@@ -19,8 +20,7 @@ def _load(item, bands, resolution, chunks):
     if "time" in da.dims:
         da = da.isel(time=0, drop=True)
     out = da.astype("float64").to_dataset(name="radiance")
-    out.attrs.update({k: float(item.properties[k]) for k in ("sun_zenith", "sun_azimuth", "view_zenith",
-                                                             "view_azimuth") if k in item.properties})
+    out.attrs.update({k: float(item.properties[k]) for k in ANGLES if k in item.properties})
     return out.rio.write_crs(ds.rio.crs)
 
 
@@ -45,10 +45,35 @@ def load_sample():
         {"s2": s2, "ecostress": eco}
 
 
-def run(out: Path) -> dict[str, Path]:
-    """Invert both sample scenes on the active Dask client; write Zarr cubes and quicklooks under ``out``."""
+def _central_half(ds: xr.Dataset) -> xr.Dataset:
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    return ds.isel(y=slice(ny // 4, ny // 4 + ny // 2), x=slice(nx // 4, nx // 4 + nx // 2))
+
+
+def energy_closure(city, res: xr.Dataset, geom, atm, prior: dict) -> float:
+    """Largest relative gap, over the bands, between the shortwave reaching the city and what its facets absorb
+    plus send to the sky (:func:`forward.energy_balance`), with every facet at its element's retrieved scene-mean
+    reflectance (the prior where the element was not retrieved)."""
+    from .atmosphere import reflective_terms
+    from .forward import energy_balance
+    from .sensors import get_sensor
+
+    bands = get_sensor("sentinel-2").reflective()
+    scene = res.reflectance.mean(("y", "x")).transpose("element", "band")
+    rho_e = np.stack([scene.sel(element=e).values if e in scene.element.values else np.full(len(bands), np.nan)
+                      for e in city.names])
+    rho_e = np.where(np.isfinite(rho_e), rho_e, np.stack([prior[e][0] for e in city.names]))
+    balance = energy_balance(city, city.fields(geom), np.moveaxis(rho_e[city.layers], -1, 0),
+                             reflective_terms(atm, bands, geom))
+    return float(np.abs(balance["closure"] - 1).max())
+
+
+def run(out: Path, quick: bool = False) -> dict[str, Path]:
+    """Invert both sample scenes on the active Dask client; write Zarr cubes, quicklooks and key figures
+    (``metrics``) under ``out``. ``quick`` inverts the central half of the Sentinel-2 scene only."""
     from .. import cube, quicklook
-    from .atmosphere import Atmosphere
+    from ..demo import write_metrics
+    from .atmosphere import Atmosphere, Geometry
     from .synth import emissivity_prior, reflectance_prior
     from .sensors import get_sensor
 
@@ -56,9 +81,11 @@ def run(out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     city, s2, eco, items = load_sample()
+    if quick:
+        s2 = _central_half(s2)
     atm = Atmosphere(aot550=float(items["s2"].properties.get("urban:aot550", 0.15)))
-    res = s2.urban.invert(city, "sentinel-2", atm, window=5, max_iter=10,
-                          reflectance_prior=reflectance_prior(get_sensor("sentinel-2").reflective()))
+    prior = reflectance_prior(get_sensor("sentinel-2").reflective())
+    res = s2.urban.invert(city, "sentinel-2", atm, window=5, max_iter=10, reflectance_prior=prior)
     tsen = get_sensor("ecostress").subset(list(eco.band.values))
     tres = eco.urban.invert(city, tsen, atm, window=3, max_iter=15,
                             emissivity_prior=emissivity_prior(tsen.thermal()))
@@ -81,5 +108,12 @@ def run(out: Path) -> dict[str, Path]:
     print(f"  albedo {float(res.albedo.mean()):.3f}, net shortwave {float(res.net_shortwave.mean()):.0f} W m-2, "
           f"emitted longwave {float(tres.emitted_longwave.mean()):.0f} W m-2 (scene means)")
     print(f"  element albedo {el_alb}")
-    print(f"  element temperature (K) {el_t}; median relative residual {float(np.nanmedian(res.residual)):.4f}")
+    residual = float(np.nanmedian(res.residual))
+    closure = energy_closure(city, res, Geometry(*(s2.attrs[k] for k in ANGLES)), atm, prior)
+    print(f"  element temperature (K) {el_t}; median relative residual {residual:.4f}")
+    print(f"  energy closure on the city model (absorbed + to sky vs incoming): {closure:.1e}")
+    figures = {"albedo": float(res.albedo.mean()), "net_shortwave_W_m2": float(res.net_shortwave.mean()),
+               "emitted_longwave_W_m2": float(tres.emitted_longwave.mean()), "median_relative_residual": residual,
+               "element_albedo": el_alb, "element_temperature_K": el_t, "energy_closure_error": closure}
+    paths["metrics"] = write_metrics(figures, out / "metrics.json")
     return paths
