@@ -13,7 +13,8 @@ both (chunked == unchunked), staying lazy on dask. This module holds what they s
   block is the mean of its valid pixels), :func:`repeat_blocks`, :func:`rechunk_multiple`, and the
   coordinates of the coarse or fine grid (:func:`coarse_coord`, :func:`fine_coord`, :func:`pixel_size`,
   :func:`check_factor`);
-- :func:`linear_fit`: least squares y = a + b x over the pixels where both are finite (lazy on dask).
+- :func:`as_float`, :func:`linear_fit`: floating-point data; least squares y = a + b x over the pixels
+  where both are finite (lazy on dask).
 
 A kernel for :func:`halo_map` takes a numpy block padded by ``depth`` on y and x (and the keywords
 given to ``halo_map``) and returns the padded block's result (``trim=True``, the halo is cut off) or
@@ -261,6 +262,11 @@ def repeat_blocks(a, factor: int):
 
 
 # ------------------------------------------------------------------------------------------ statistics
+
+
+def as_float(a):
+    """``a`` as floating point: integers and booleans become float64, floats stay as they are (lazy on dask)."""
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype("f8")
 
 
 def linear_fit(x, y):
