@@ -8,7 +8,8 @@ both (chunked == unchunked), staying lazy on dask. This module holds what they s
 - :func:`halo_map`: a neighbourhood kernel over the last two axes with an explicit halo ``depth``: numpy
   data are padded as dask pads the array's edges, dask data go through ``map_overlap`` after a rechunk
   that gives every chunk at least ``depth`` pixels; the halo is what makes chunked == unchunked;
-- :func:`halo_depth`: the halo a network or kernel of a given receptive field needs, rounded up;
+- :func:`halo_depth`, :func:`round_up`: the halo a network or kernel of a given receptive field needs,
+  rounded up (to a multiple of the network's pooling factor);
 - block (coarse-grid) helpers: :func:`block_sum`, :func:`block_mean` (NaN-aware: a partly-cloudy
   block is the mean of its valid pixels), :func:`repeat_blocks`, :func:`rechunk_multiple`, and the
   coordinates of the coarse or fine grid (:func:`coarse_coord`, :func:`fine_coord`, :func:`pixel_size`,
@@ -84,6 +85,13 @@ def namespace(*arrays):
 # ----------------------------------------------------------------------------------------- halos
 
 
+def round_up(n: int, step: int) -> int:
+    """``n`` rounded up to a multiple of ``step`` (>= 1)."""
+    if step < 1:
+        raise ParameterError(f"step must be a positive number of pixels, not {step}")
+    return step * math.ceil(n / step)
+
+
 def halo_depth(receptive_field: int, align: int = 1) -> int:
     """Halo (pixels on each side) for a kernel whose output pixel sees ``receptive_field`` input pixels.
 
@@ -91,10 +99,9 @@ def halo_depth(receptive_field: int, align: int = 1) -> int:
     so chunk origins stay on its grid): rounding down would leave chunk edges without the context the
     kernel needs, and seams would show.
     """
-    if receptive_field < 0 or align < 1:
-        raise ParameterError(f"receptive_field must be >= 0 and align >= 1 pixels, not {receptive_field} and "
-                             f"{align}")
-    return align * math.ceil(math.ceil(receptive_field / 2) / align)
+    if receptive_field < 0:
+        raise ParameterError(f"receptive_field must be >= 0 pixels, not {receptive_field}")
+    return round_up(math.ceil(receptive_field / 2), align)
 
 
 def _check_halo_args(data, depth, boundary) -> int:
@@ -178,8 +185,10 @@ def halo_map(kernel, data, depth: int, boundary="reflect", *, dtype=None, chunks
     extra = {}
     if chunks is not None:
         extra["chunks"] = chunks(data.chunks) if callable(chunks) else chunks
-    depths = {ax: 0 for ax in range(data.ndim - 2)}
-    depths.update({data.ndim - 2: depth, data.ndim - 1: depth})
+    depths = {ax: 0 for ax in range(data.ndim)}
+    for ax in (data.ndim - 2, data.ndim - 1):
+        # with boundary "none" an axis in one chunk has no neighbour to borrow from, whatever its size
+        depths[ax] = 0 if boundary == "none" and len(data.chunks[ax]) == 1 else depth
     return dsa.map_overlap(kernel, data, depth=depths, boundary=boundary, trim=trim, dtype=dtype,
                            meta=meta_from_array(data, ndim=data.ndim, dtype=dtype), **extra, **kw)
 
