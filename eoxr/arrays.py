@@ -88,7 +88,7 @@ def namespace(*arrays):
 def round_up(n: int, step: int) -> int:
     """``n`` rounded up to a multiple of ``step`` (>= 1)."""
     if step < 1:
-        raise ParameterError(f"step must be a positive number of pixels, not {step}")
+        raise ParameterError(f"step must be a positive number of pixels, not {step}: pass 1 (no alignment) or more")
     return step * math.ceil(n / step)
 
 
@@ -100,7 +100,8 @@ def halo_depth(receptive_field: int, align: int = 1) -> int:
     kernel needs, and seams would show.
     """
     if receptive_field < 0:
-        raise ParameterError(f"receptive_field must be >= 0 pixels, not {receptive_field}")
+        raise ParameterError(f"receptive_field must be >= 0 pixels, not {receptive_field}: pass the width of "
+                             "the input window one output pixel depends on (eoxr.ml.nets.receptive_field)")
     return round_up(math.ceil(receptive_field / 2), align)
 
 
@@ -109,9 +110,11 @@ def _check_halo_args(data, depth, boundary) -> int:
         raise GridError(f"halo_map works on (..., y, x) arrays; this one has shape {data.shape}: add the y and x "
                         "dimensions")
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
-        raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}")
+        raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}: pass "
+                             "the kernel's reach, e.g. int(4 * sigma + 0.5) for a Gaussian")
     if not (boundary in BOUNDARIES or (isinstance(boundary, numbers.Number) and not isinstance(boundary, bool))):
-        raise ParameterError(f"boundary must be one of {BOUNDARIES} or a number (constant padding), not {boundary!r}")
+        raise ParameterError(f"boundary must be one of {BOUNDARIES} or a number (constant padding), not "
+                             f"{boundary!r}: e.g. boundary='reflect' to mirror the edges")
     return int(depth)
 
 

@@ -110,7 +110,7 @@ def load_benchmark(name: str):
     path = REPO / "benchmarks" / f"{name}.py"
     if not path.exists():
         have = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
-        raise SystemExit(f"no benchmark {name!r}; available: {', '.join(have)}")
+        raise ParameterError(f"no benchmark {name!r}; available: {', '.join(have)}")
     spec = importlib.util.spec_from_file_location(f"eoxr_bench_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -1,10 +1,12 @@
-"""The ``eoxr`` command."""
+"""The ``eoxr`` command. An eoxr error ends it with its message (which names the fix) and exit status 2."""
 from __future__ import annotations
 
 import argparse
 import importlib
 import re
 import sys
+
+from .errors import EoxrError, ParameterError
 
 _OPS = {"<=": "lte", ">=": "gte", "!=": "neq", "<": "lt", ">": "gt", "=": "eq"}
 
@@ -17,7 +19,8 @@ def parse_query(exprs: list[str] | None) -> dict | None:
     for expr in exprs:
         m = re.fullmatch(r"\s*([\w:.\-]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*", expr)
         if not m:
-            raise SystemExit(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of < <= > >= = !=")
+            raise ParameterError(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of "
+                                 "< <= > >= = !=, e.g. \"eo:cloud_cover<20\"")
         key, op, raw = m.groups()
         try:
             value = float(raw) if re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", raw) else raw
@@ -75,7 +78,7 @@ def _cmd_train(a, extra: list[str]) -> int:
     except ModuleNotFoundError:
         from . import _DOMAINS
 
-        raise SystemExit(f"no trainable workflow {a.domain!r}; workflows: {', '.join(_DOMAINS)}")
+        raise ParameterError(f"no trainable workflow {a.domain!r}; workflows: {', '.join(_DOMAINS)}") from None
     return int(mod.main(extra) or 0)
 
 
@@ -144,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     tune_malloc()  # a batch process: faster numpy work at the cost of keeping some freed memory
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if args.command == "train":
-        return _cmd_train(args, extra)
-    if extra:
+    if args.command != "train" and extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.func(args)
+    try:
+        return _cmd_train(args, extra) if args.command == "train" else args.func(args)
+    except EoxrError as err:
+        print(f"eoxr {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -216,7 +216,7 @@ def declare_units(**expected):
         unknown = sorted(set(expected) - set(sig.parameters))
         if unknown:
             raise ParameterError(f"declare_units names {unknown}, which are not parameters of {func.__qualname__}; "
-                                 f"it has {list(sig.parameters)}")
+                                 f"it has {list(sig.parameters)}: declare units of those only")
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):

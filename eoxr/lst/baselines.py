@@ -171,7 +171,8 @@ def regression_sharpen(lst: xr.DataArray, guide: xr.DataArray, factor: int, pred
     t_c = as_float(lst.data)
     if not is_lazy(t_c) and not is_lazy(p_c):
         if np.isfinite(t_c).sum() < 3:
-            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on")
+            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on; pass a "
+                              "larger or clearer scene, or fill the clouds first (superres(..., fill='mean'))")
     a, b, _ = linear_fit(p_c, t_c)
     first = like(a + b * p_f, guide, guide.y.values, guide.x.values, "lst", "K", "first guess")
     coarse = lst.copy(data=t_c)

@@ -39,7 +39,8 @@ def psf_sigma(factor: int, mtf: float) -> float:
     1 / (2 factor) cycles per fine pixel, hence s = factor sqrt(-2 ln mtf) / pi.
     """
     if not 0.0 < mtf < 1.0:
-        raise ParameterError(f"mtf must lie in (0, 1) (modulation at the coarse Nyquist frequency), not {mtf!r}")
+        raise ParameterError(f"mtf must lie in (0, 1) (modulation at the coarse Nyquist frequency), not {mtf!r}: "
+                             "e.g. mtf=0.3, or mtf=None for no PSF")
     return factor * math.sqrt(-2.0 * math.log(mtf)) / math.pi
 
 

@@ -144,9 +144,12 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
     fields = {"lst": (lst, "radiance", "K")}
     if ndvi is not None:
         fields["ndvi"] = (checked_guide(spatial(ndvi, "ndvi"), "ndvi"), "linear", "1")
-    factors = [check_factor(f) for f in factors if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
+    asked = tuple(factors)
+    factors = [check_factor(f) for f in asked if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
     if not factors:
-        raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px")
+        raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px "
+                             f"aggregated by {asked} leaves fewer than min_pixels={min_pixels} per side; pass "
+                             "smaller factors= or a larger field")
     rows: dict[str, list] = {}
     agg = {}
     for f in factors:
