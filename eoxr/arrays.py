@@ -7,7 +7,8 @@ both (chunked == unchunked), staying lazy on dask. This module holds what they s
   torch when such arrays are passed, imported only then), so a function is written once as ``xp.where(...)``;
 - :func:`halo_map`: a neighbourhood kernel over the last two axes with an explicit halo ``depth``: numpy
   data are padded as dask pads the array's edges, dask data go through ``map_overlap`` after a rechunk
-  that gives every chunk at least ``depth`` pixels; the halo is what makes chunked == unchunked;
+  that gives every chunk at least ``depth`` pixels (:func:`ensure_depth`); the halo is what makes
+  chunked == unchunked;
 - :func:`halo_depth`, :func:`round_up`: the halo a network or kernel of a given receptive field needs,
   rounded up (to a multiple of the network's pooling factor);
 - block (coarse-grid) helpers: :func:`block_sum`, :func:`block_mean` (NaN-aware: a partly-cloudy

@@ -25,8 +25,10 @@ PACKAGE = Path(eoxr.__file__).parent
 
 #: (module, exception class): why that module raises an exception outside eoxr.errors
 ALLOWED = {
-    ("eoxr", "AttributeError"): "a module's __getattr__ must raise AttributeError (hasattr, from-imports rely on it)",
-    ("eoxr.ml", "AttributeError"): "a module's __getattr__ must raise AttributeError (hasattr, from-imports rely on it)",
+    ("eoxr", "AttributeError"): "a module's __getattr__ must raise AttributeError (hasattr, from-imports rely on "
+                                "it)",
+    ("eoxr.ml", "AttributeError"): "a module's __getattr__ must raise AttributeError (hasattr, from-imports rely "
+                                   "on it)",
 }
 
 #: TEMPORARY: parts of the package whose raises and warnings are being moved into eoxr.errors in parallel;

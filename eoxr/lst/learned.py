@@ -6,7 +6,7 @@ upsampled back by bicubic interpolation, and the network learns the residual tha
 it is then applied one scale finer (1 km -> 250 m), where no truth exists. For DISR the guide is degraded
 alongside (block mean) so that it has the same ratio to the training target as at application.
 
-At application the coarse LST is upsampled lazily (bicubic, ``map_overlap``), stacked with the guide on the
+At application the coarse LST is upsampled lazily (bicubic, ``arrays.halo_map``), stacked with the guide on the
 fine grid, and the network runs through :func:`eoxr.ml.predict` (halo prediction, no seams). Fine pixels
 under a cloudy coarse pixel stay NaN.
 """

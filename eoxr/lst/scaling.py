@@ -153,7 +153,7 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
     rows: dict[str, list] = {}
     agg = {}
     for f in factors:
-        for name, (da, domain, units) in fields.items():
+        for name, (da, domain, _) in fields.items():
             a = aggregate(da, f, domain=domain, min_valid=0.5)
             agg[name] = a
             s2, s4 = _increment_moments(a.data, 1, (2, 4))

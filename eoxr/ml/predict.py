@@ -219,7 +219,7 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     path = _resolve(checkpoint)
     ck = ckpt_mod.load(path)
     cfg = ck.config
-    inputs, target = ck.inputs, ck.target
+    inputs = ck.inputs
     if isinstance(ds, xr.DataArray):
         if len(inputs) != 1:
             raise MissingVariableError(f"checkpoint {path} takes {inputs}; pass a Dataset with those variables")
