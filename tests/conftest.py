@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,17 @@ def no_compute():
     """Within this fixture any dask compute raises: use it to prove a function stays lazy."""
     with forbid_compute():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test starts from the same environment: distributed's nanny writes its pre-spawn variables
+    (MALLOC_TRIM_THRESHOLD_, ...) into os.environ, where a test's cluster would set them for the next one's."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture
