@@ -93,7 +93,16 @@ def _key(units: str) -> str:
 
 
 _ALIASES = {_key(alias): name for name, (*_, aliases) in _TABLE.items() for alias in (name, *aliases)}
-_RAISE = object()
+
+
+class _Raise:
+    """Default of :func:`canonical`'s ``default``: raise for an unknown unit."""
+
+    def __repr__(self) -> str:
+        return "<raise UnitsError>"
+
+
+_RAISE = _Raise()
 
 
 def canonical(units: str, default=_RAISE) -> str:
