@@ -27,7 +27,8 @@ def parse_query(exprs: list[str] | None) -> dict | None:
     for expr in exprs:
         m = re.fullmatch(r"\s*([\w:.\-]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*", expr)
         if not m:
-            raise ParameterError(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of < <= > >= = !=")
+            raise ParameterError(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of "
+                                 "< <= > >= = !=, e.g. \"eo:cloud_cover<20\"")
         key, op, raw = m.groups()
         try:
             value = float(raw) if re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", raw) else raw

@@ -114,3 +114,15 @@ class CubeLockedError(CubeError):
 class CubeCorruptError(CubeError):
     """A cube's chunk, array or metadata is missing or cannot be decoded; the message names the store,
     the variable and the chunk."""
+
+
+class UnitsError(EoxrError, ValueError):
+    """A variable's ``units`` are unknown, or cannot be converted to the units a method expects."""
+
+
+class PhysicalRangeError(EoxrError, ValueError):
+    """A variable holds values outside its physical range (often a units or scale-factor mistake)."""
+
+
+class EoxrWarning(UserWarning):
+    """Base class of every warning eoxr issues (the tests turn these into errors unless asserted)."""

@@ -1,9 +1,9 @@
 import os
 from pathlib import Path
 
-import dask
 import numpy as np
 import pytest
+from checks import forbid_compute
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
@@ -27,19 +27,22 @@ def real_data() -> Path:
     return real_data_folder(SHARED)
 
 
-class ComputeForbidden(RuntimeError):
-    pass
-
-
-def _raising_scheduler(dsk, keys, **kwargs):
-    raise ComputeForbidden("something computed where the code should have stayed lazy")
-
-
 @pytest.fixture
 def no_compute():
     """Within this fixture any dask compute raises: use it to prove a function stays lazy."""
-    with dask.config.set(scheduler=_raising_scheduler):
+    with forbid_compute():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test starts from the same environment: distributed's nanny writes its pre-spawn variables
+    (MALLOC_TRIM_THRESHOLD_, ...) into os.environ, where a test's cluster would set them for the next one's."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture

@@ -42,8 +42,8 @@ def _read_static(path: Path, http: Http) -> tuple[list[pystac.Item], pystac.Cata
                 item.make_asset_hrefs_absolute()  # loaders get paths that do not depend on the cwd
             return items, catalog
     except (OSError, ValueError, KeyError, pystac.STACError, APIError) as err:
-        if isinstance(err.__cause__, CatalogError):
-            raise err.__cause__ from None  # a linked catalog could not be fetched: that message says which
+        if isinstance(err.__cause__, CatalogError):  # a linked catalog could not be fetched: its message says which
+            raise CatalogError(str(err.__cause__)) from None
         raise CatalogError(f"could not read STAC file {path}: {type(err).__name__}: {err}. Check it is valid STAC JSON "
                            "and that the catalogs it links to are reachable.") from None
     raise CatalogError(

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import xarray as xr
 
+from ..arrays import check_factor, fine_coord
 from ..attrs import require, stamp
 from ..errors import MissingVariableError, ParameterError
-from ._grid import align_guide, check_factor, crs_of, fine_coord, like, spatial
+from ..units import declare_units
+from ._grid import align_guide, checked_lst, crs_of, like, spatial
 from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
@@ -23,13 +25,16 @@ def _fill(lst: xr.DataArray, fill) -> xr.DataArray:
     return lst.fillna(float(fill))
 
 
+@declare_units(lst="K", guide="1")
 def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bicubic",
              guide: xr.DataArray | None = None, scale_correction: bool | str = False, fill=None, model=None,
              conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance",
              ensemble: bool = True) -> xr.Dataset:
     """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for factor=4).
 
-    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS.
+    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS; one in
+        Celsius (``units="degC"``) is converted, one without ``units`` is taken as K, values outside
+        150-400 K are refused (:class:`~eoxr.errors.PhysicalRangeError`, lazily on dask).
     method: "bicubic", "tsharp", "distrad" (guided regressions), "sisr" (CNN, single image),
         "disr" (CNN guided by ``guide``).
     guide: fine NDVI (or another predictor) on the grid ``factor`` times finer than ``lst`` (an integer
@@ -57,7 +62,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     if scale_correction not in (False, True, "shrink", "match", "conserve"):
         raise ParameterError(f"scale_correction must be False, True, 'shrink', 'match' or 'conserve', not "
                              f"{scale_correction!r}")
-    lst = _fill(spatial(lst), fill)
+    lst = _fill(checked_lst(spatial(lst)), fill)
     if method in GUIDED and guide is None:
         raise MissingVariableError(
             f"method {method!r} needs guide= (fine NDVI or reflectance on the grid {factor} times finer than "

@@ -6,7 +6,7 @@ def resolve_device(device: str = "auto") -> str:
     """Return ``"cuda"``, ``"mps"`` or ``"cpu"`` (also accepts ``"cuda:1"``); ``"auto"`` takes the best present."""
     import torch
 
-    from ..errors import EoxrError
+    from ..errors import EoxrError, ParameterError
 
     name = str(device)
     if name == "auto":
@@ -21,5 +21,5 @@ def resolve_device(device: str = "auto") -> str:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise EoxrError("device 'mps' asked for, but torch sees no MPS device; pass device='cpu' or 'auto'")
     if not (name == "cpu" or name == "mps" or name.startswith("cuda")):
-        raise EoxrError(f"device must be 'auto', 'cpu', 'cuda[:N]' or 'mps', not {name!r}")
+        raise ParameterError(f"device must be 'auto', 'cpu', 'cuda[:N]' or 'mps', not {name!r}")
     return name

@@ -1,4 +1,4 @@
-"""Apply a checkpoint over a lazy dataset, chunk by chunk, with a halo (``dask.array.map_overlap``).
+"""Apply a checkpoint over a lazy dataset, chunk by chunk, with a halo (:func:`eoxr.arrays.halo_map`).
 
 Each chunk is extended by ``halo`` pixels on every side that has a neighbour, cut into tiles of ``tile``
 pixels (each again with its halo), the tiles are run through the network in batches and only the chunk's
@@ -24,8 +24,9 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
+from ..arrays import halo_depth, halo_map, round_up
 from ..attrs import cf, stamp
-from ..errors import CheckpointError, MissingVariableError
+from ..errors import CheckpointError, EoxrWarning, MissingVariableError, ParameterError
 from .patches import SPACE, channel_names, check_layout, stack_channels
 
 _MODELS: dict[tuple, tuple] = {}
@@ -180,7 +181,7 @@ def _aligned_chunks(chunks: tuple[int, ...], total: int, align: int, halo: int) 
     """Chunk sizes near the input's, each a multiple of ``align`` and at least ``halo`` (the last takes the rest)."""
     if len(chunks) == 1:
         return (total,)
-    step = max(align * math.ceil(chunks[0] / align), align * math.ceil(max(halo, 1) / align))
+    step = max(round_up(chunks[0], align), round_up(max(halo, 1), align))
     sizes = [step] * (total // step)
     rest = total - sum(sizes)
     if rest:
@@ -218,7 +219,7 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     path = _resolve(checkpoint)
     ck = ckpt_mod.load(path)
     cfg = ck.config
-    inputs, target = ck.inputs, ck.target
+    inputs = ck.inputs
     if isinstance(ds, xr.DataArray):
         if len(inputs) != 1:
             raise MissingVariableError(f"checkpoint {path} takes {inputs}; pass a Dataset with those variables")
@@ -238,15 +239,16 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
             "select the same bands in the same order as in training"
         )
     align = int(cfg.get("align", 1))
-    halo = int(math.ceil(cfg["receptive_field"] / 2)) if halo is None else int(halo)
+    need = halo_depth(cfg["receptive_field"])
+    halo = need if halo is None else int(halo)
     if halo < 0:
-        raise ValueError(f"halo must be >= 0 pixels, not {halo}")
-    halo = align * math.ceil(halo / align)
-    need = int(math.ceil(cfg["receptive_field"] / 2))
+        raise ParameterError(f"halo must be >= 0 pixels, not {halo}; leave halo=None for half the network's "
+                             f"receptive field ({need} px)")
+    halo = round_up(halo, align)  # chunk origins on the network's pooling grid
     if halo < need:
         warnings.warn(f"halo={halo} px is less than half the network's receptive field ({need} px): chunk edges "
-                      "may show seams; leave halo=None for seamless output", UserWarning, stacklevel=2)
-    tile = max(align, align * math.ceil(int(tile) / align))
+                      "may show seams; leave halo=None for seamless output", EoxrWarning, stacklevel=2)
+    tile = max(align, round_up(int(tile), align))
 
     parts = []
     for arr in stack_channels(ds, inputs, sample_dims):
@@ -261,9 +263,9 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
 
     sampling = bool(cfg.get("uncertainty")) and n_samples > 0
     n_out = len(cfg["target_channels"]) * (2 if sampling else 1)
-    out = da.map_overlap(
-        _predict_block, data, depth={0: 0, 1: 0, 2: halo, 3: halo}, boundary="none", trim=False,
-        allow_rechunk=False, dtype=np.float32, meta=np.empty((0, 0, 0, 0), np.float32),
+    # chunks already hold the halo (_aligned_chunks): halo_map exchanges it without rechunking
+    out = halo_map(
+        _predict_block, data, halo, boundary="none", trim=False, dtype=np.float32,
         chunks=(data.chunks[0], (n_out,), chunks_y, chunks_x),
         checkpoint=str(path.resolve()), device=device, chunks_y=chunks_y, chunks_x=chunks_x, halo=halo,
         tile=tile, batch_size=batch_size, n_samples=n_samples if sampling else 0, seed=seed,
