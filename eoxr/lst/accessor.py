@@ -33,7 +33,7 @@ class _LSTAccessor:
         """Super-resolve the LST ``factor`` times; see :func:`eoxr.lst.superres.superres`."""
         from .superres import superres
 
-        return superres(_lst_of(self._obj), factor=factor, method=method, guide=_guide_of(self._obj, guide),
+        return superres(self._obj, factor=factor, method=method, guide=_guide_of(self._obj, guide),
                         scale_correction=scale_correction, fill=fill, model=model,
                         conserve_coarse=conserve_coarse, device=device, ensemble=ensemble)
 
