@@ -62,7 +62,7 @@ def stamp(ds: xr.Dataset | xr.DataArray, method: str, *, made_from: Iterable | N
           checkpoint_sha256: str | None = None, **params) -> xr.Dataset | xr.DataArray:
     """Append a line to ``attrs['history']`` naming the eoxr method, its version and parameters.
 
-    With ``made_from`` (the datasets, or item references from :func:`item_ref`, that ``ds`` was computed from;
+    With ``made_from`` (the datasets, STAC items or item references that ``ds`` was computed from;
     empty for data made from nothing, such as a synthetic scene) ``ds`` is a new product: the provenance
     attributes of the module's convention are set (``eoxr_method``, ``eoxr_parameters``, ``eoxr_inputs``, and
     ``eoxr_checkpoint_sha256`` from ``checkpoint_sha256`` or the inputs'), and ``eoxr_item`` is dropped.
@@ -114,11 +114,13 @@ def provenance_attrs(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
 
 def _inputs_of(sources: Sequence) -> list[dict]:
     """The item references a product made from ``sources`` names: a source's own item when it has one (it is
-    a catalogued product), else the items it was made from; references are kept as they are."""
+    a catalogued product), else the items it was made from; STAC items (pystac or dicts) as :func:`item_ref`
+    makes them, references as they are."""
     refs = []
     for source in sources:
         if not isinstance(source, (xr.Dataset, xr.DataArray)):
-            refs.append(dict(source))
+            is_item = hasattr(source, "to_dict") or source.get("type") == "Feature"
+            refs.append(item_ref(source) if is_item else dict(source))
             continue
         own = provenance_attrs(source)
         refs.extend([own["item"]] if own["item"] else own["inputs"])
@@ -147,13 +149,11 @@ def merge_refs(*lists: Iterable[Mapping]) -> list[dict]:
 
 def merged_provenance(old: Mapping, new: Mapping) -> dict:
     """Root attributes of data ``new`` added to a dataset whose attributes are ``old`` (an append): ``new``'s
-    win, except that the inputs of both are kept and ``old``'s item (the one describing the whole) stays."""
+    win, but the inputs of both are kept."""
     out = {**old, **new}
     inputs = merge_refs(from_json(old.get(INPUTS), []), from_json(new.get(INPUTS), []))
     if inputs:
         out[INPUTS] = to_json(inputs)
-    if ITEM in old:
-        out[ITEM] = old[ITEM]
     return out
 
 

@@ -46,7 +46,8 @@ def _cmd_ingest(a) -> int:
     try:
         cube.ingest(items, a.out, bands=a.bands, resolution=a.resolution, crs=a.crs, bbox=a.bbox,
                     chunks={"time": 1, "y": a.chunk, "x": a.chunk}, engine=a.engine,
-                    mode="a" if a.append else "w-", append_dim="time" if a.append else None, progress=True)
+                    mode="a" if a.append else "w-", append_dim="time" if a.append else None, progress=True,
+                    catalog=a.catalog)
     finally:
         if client is not None:
             cluster.close(client)
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk", type=int, default=1024, help="y/x chunk size in pixels")
     s.add_argument("--engine", choices=["stackstac", "odc"], default="stackstac")
     s.add_argument("--append", action="store_true", help="append along time to an existing cube")
+    s.add_argument("--catalog", help="static STAC catalog (catalog.json path or URL) that gets the cube's item")
     s.add_argument("--cluster", default=None, help="scheduler address, local (default), gateway, kubernetes, slurm or none")
     s.set_defaults(func=_cmd_ingest)
 

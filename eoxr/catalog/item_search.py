@@ -12,6 +12,7 @@ from .api import search_api
 from .filters import check_paging, normalise
 from .signing import signer
 from .sources import resolve
+from .stacio import StoreFile
 from .static import search_static
 
 
@@ -30,6 +31,7 @@ def search(
     backoff: float = 0.5,
     sign: bool | None = None,
     timeout: float = 30.0,
+    storage_options: dict | None = None,
 ) -> pystac.ItemCollection:
     """Search a STAC API, a static catalog file or a named endpoint; return the matching items.
 
@@ -51,6 +53,7 @@ def search(
     sign : sign asset hrefs with ``planetary_computer.sign_inplace``. None: sign when the source is
         the Planetary Computer API (or a named endpoint marked ``sign``) and the package is installed.
     timeout : seconds to wait for each HTTP connect and read.
+    storage_options : fsspec options for a static catalog on an object store (``s3://bucket/catalog.json``).
 
     Raises
     ------
@@ -59,9 +62,9 @@ def search(
     """
     check_paging(limit, max_items, retries, backoff)
     params = normalise(collections, bbox, datetime, query, ids, intersects)
-    target, entry = resolve(source)
+    target, entry = resolve(source, storage_options)
     sign_items = signer(target, sign, entry)
-    if isinstance(target, Path):
+    if isinstance(target, (Path, StoreFile)):
         found = search_static(target, params, max_items)
     else:
         found = search_api(target, params, max_items, limit, retries, backoff, timeout)
