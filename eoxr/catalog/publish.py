@@ -331,6 +331,7 @@ def publish_after_write(location: _Location, catalog: StaticCatalog, *, replace:
         publish(location, catalog, replace=replace, extra_inputs=extra_inputs, lock_timeout=lock_timeout,
                 must_exist=must_exist)
     except (EoxrError, OSError, pystac.STACError) as err:
-        raise CatalogError(f"the cube {location.name} was written, but its STAC item in {catalog.href} was not "
+        kind = CatalogLockedError if isinstance(err, CatalogLockedError) else CatalogError
+        raise kind(f"the cube {location.name} was written, but its STAC item in {catalog.href} was not "
                            f"({type(err).__name__}: {err}). Fix the cause, then run "
                            f"eoxr.catalog.register_item({os.fspath(path)!r}, {catalog.href!r}).") from err
