@@ -17,7 +17,6 @@ Items go to one collection per workflow (:func:`collection_id`); :mod:`eoxr.cata
 from __future__ import annotations
 
 import datetime as dt
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,6 @@ from ..errors import CatalogError
 
 EXPRESSION_FORMAT = "eoxr"
 ZARR_ASSET = "zarr"
-SOFTWARE = ("xarray", "zarr", "dask", "numpy")
 _COLLECTION_OF_PREFIX = {"io": "ingest"}  # eoxr.io.load makes the cubes of an ingest
 DEFAULT_COLLECTION = "eoxr-cubes"
 
@@ -171,7 +169,7 @@ def _dimension(cube: xr.Dataset, name: str, reference_system):
         dim.dim_type, dim.axis, dim.reference_system = DimensionType.SPATIAL, name, reference_system
         dim.extent = [float(coord.min()), float(coord.max())]
         dim.step = _regular_step(coord)
-    elif name == "time":
+    elif name == "time" and coord is not None:
         dim = TemporalDimension({})
         dim.dim_type = DimensionType.TEMPORAL
         dim.extent = [pystac.utils.datetime_to_str(_utc(coord.min())),
@@ -224,10 +222,7 @@ def _apply_processing(item: pystac.Item, prov: dict, inputs: list[dict], now: st
 
 
 def _software(prov: dict) -> dict[str, str]:
-    out = {"eoxr": prov["version"] or version()}
-    for name in SOFTWARE:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    """eoxr's version that made the data, and the versions of the libraries installed where it was written."""
+    from ..bench import versions
+
+    return {**versions(), "eoxr": prov["version"] or version()}

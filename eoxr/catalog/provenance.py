@@ -19,21 +19,18 @@ from .stacio import FsspecStacIO
 
 @dataclass(frozen=True)
 class Provenance:
-    """One item of the chain: what made it (``method`` None for a raw input, one eoxr did not make) and,
-    in ``inputs``, the provenance of each item it was made from."""
+    """One item of the chain: whether eoxr made it (else it is a raw input), with which method, parameters,
+    version and model, and, in ``inputs``, the provenance of each item it was made from."""
 
     id: str
     href: str | None
     collection: str | None
+    made_by_eoxr: bool = False
     method: str | None = None
     parameters: dict = field(default_factory=dict)
     eoxr_version: str | None = None
     checkpoint_sha256: str | None = None
     inputs: tuple[Provenance, ...] = ()
-
-    @property
-    def made_by_eoxr(self) -> bool:
-        return self.method is not None or bool(self.inputs)
 
     def raw_inputs(self) -> list[Provenance]:
         """The items at the start of the chain (those eoxr did not make), each once, in order."""
@@ -48,8 +45,8 @@ class Provenance:
         return out
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "href": self.href, "collection": self.collection, "method": self.method,
-                "parameters": self.parameters, "eoxr_version": self.eoxr_version,
+        return {"id": self.id, "href": self.href, "collection": self.collection, "made_by_eoxr": self.made_by_eoxr,
+                "method": self.method, "parameters": self.parameters, "eoxr_version": self.eoxr_version,
                 "checkpoint_sha256": self.checkpoint_sha256, "inputs": [i.to_dict() for i in self.inputs]}
 
     def __str__(self) -> str:
@@ -102,7 +99,7 @@ def _provenance(item: pystac.Item, io: FsspecStacIO, visited: tuple[str, ...]) -
         return Provenance(item.id, href, item.collection_id)
     made = expression.get("expression") or {}
     inputs = tuple(_input(ref, io, visited + (href or item.id,), item.id) for ref in made.get("inputs") or [])
-    return Provenance(item.id, href, item.collection_id, method=made.get("method"),
+    return Provenance(item.id, href, item.collection_id, made_by_eoxr=True, method=made.get("method"),
                       parameters=dict(made.get("parameters") or {}),
                       eoxr_version=item.properties.get("processing:version"),
                       checkpoint_sha256=made.get("checkpoint_sha256"), inputs=inputs)

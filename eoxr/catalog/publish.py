@@ -22,6 +22,7 @@ import contextlib
 import os
 import posixpath
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import xarray as xr
 
 from ..attrs import ITEM, METHOD, from_json, merge_refs, provenance_attrs, to_json
 from ..cube.lock import WAIT_S, _WriterLock
-from ..cube.open import _committed_attrs
+from ..cube.open import _committed_attrs, zarr_asset_href
 from ..cube.paths import _Location, _location
 from ..errors import CatalogError, CatalogLockedError, CubeLockedError, EoxrError
 from .outputs import check_describable, collection_id, cube_item, item_id
@@ -114,8 +115,6 @@ def cube_href(location: _Location) -> str:
 
 
 def _cube_of(item: pystac.Item) -> str:
-    from ..cube.open import zarr_asset_href
-
     return zarr_asset_href(item).rstrip("/")
 
 
@@ -132,7 +131,7 @@ def check_slot(catalog: StaticCatalog, ref: dict, href: str) -> pystac.Item | No
     return existing
 
 
-def publish(location: _Location, catalog: StaticCatalog, *, replace: bool, extra_inputs: list[dict] = (),
+def publish(location: _Location, catalog: StaticCatalog, *, replace: bool, extra_inputs: Sequence[dict] = (),
             lock_timeout: float = WAIT_S, must_exist: bool = False) -> pystac.Item:
     """Build the item of the committed cube at ``location`` and put it in ``catalog`` (holding its lock).
 
@@ -321,16 +320,16 @@ def warn_if_catalogued(location: _Location, attrs: dict, change: str) -> None:
     if ref:
         warnings.warn(f"the cube {location.name} has a STAC item ({ref['href']}) that this {change} without catalog= "
                       "leaves as it was: pass catalog= (the catalog.json it is in) to update it, or run "
-                      f"eoxr.catalog.register_item({location.name!r}, catalog).", UserWarning, stacklevel=4)
+                      f"eoxr.catalog.register_item({location.name!r}, catalog).", UserWarning, stacklevel=3)
 
 
 def publish_after_write(location: _Location, catalog: StaticCatalog, *, replace: bool, lock_timeout: float,
-                        path, extra_inputs: list[dict] = (), must_exist: bool = False) -> None:
+                        path, extra_inputs: Sequence[dict] = (), must_exist: bool = False) -> None:
     """:func:`publish`, once the cube is committed; a failure says the cube was written and how to add its item."""
     try:
         publish(location, catalog, replace=replace, extra_inputs=extra_inputs, lock_timeout=lock_timeout,
                 must_exist=must_exist)
-    except (EoxrError, OSError, pystac.STACError) as err:
+    except (EoxrError, OSError, ValueError, KeyError, pystac.STACError) as err:  # a broken catalog file too
         kind = CatalogLockedError if isinstance(err, CatalogLockedError) else CatalogError
         raise kind(f"the cube {location.name} was written, but its STAC item in {catalog.href} was not "
                            f"({type(err).__name__}: {err}). Fix the cause, then run "
