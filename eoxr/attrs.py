@@ -6,26 +6,23 @@ Every dataset an eoxr method returns says in its (root) attributes what made it,
 (:func:`eoxr.cube.write` with ``catalog=``) and :func:`eoxr.catalog.provenance` are complete without the user
 adding anything. Structured values are JSON strings, so they survive Zarr and netCDF alike:
 
-====================== ======== ===========================================================================
-attribute              type     meaning
-====================== ======== ===========================================================================
-``history``            text     one line per step: time, eoxr version, method and parameters (CF)
-``eoxr_version``       str      the eoxr version of the last step
-``eoxr_method``        str      the method that made the dataset: ``"lst.superres[tsharp]"``, ``"eoxr.io.load"``
-``eoxr_parameters``    JSON     object: that method's parameters
-``eoxr_inputs``        JSON     list of the STAC items it was made from, each ``{"id", "href", "collection",
-                                "datetime": [start, end], "product"}``; ``product`` is true for an item of an
-                                eoxr output, whose own inputs :func:`eoxr.catalog.provenance` follows
-``eoxr_checkpoint_sha256`` str  SHA-256 of the model checkpoint(s) applied (comma-separated when several); for a
-                                method that applies none, those its inputs in memory were made with
-``eoxr_item``          JSON     ``{"id", "href", "collection", "product": true}``: the STAC item that describes
-                                this dataset (set by :func:`eoxr.cube.write` with ``catalog=``, and when a cube
-                                is opened from its item); a method's output names it in its ``eoxr_inputs``
-====================== ======== ===========================================================================
+- ``history`` (text): one line per step, with its time, eoxr version, method and parameters (CF);
+- ``eoxr_version`` (str): the eoxr version of the last step;
+- ``eoxr_method`` (str): the method that made the dataset, e.g. ``"lst.superres[tsharp]"``, ``"eoxr.io.load"``;
+- ``eoxr_parameters`` (JSON object): that method's parameters;
+- ``eoxr_inputs`` (JSON list): the STAC items it was made from, each ``{"id", "href", "collection",
+  "datetime": [start, end], "product"}``; ``product`` is true for the item of an eoxr output, whose own inputs
+  :func:`eoxr.catalog.provenance` follows; :func:`eoxr.io.load` names the items it read;
+- ``eoxr_checkpoint_sha256`` (str): SHA-256 of the model checkpoint the method applied (comma-separated when
+  several); for a method that applies none, those its inputs in memory were made with;
+- ``eoxr_item`` (JSON object): ``{"id", "href", "collection", "product": true}``, the STAC item that describes
+  this dataset, set by :func:`eoxr.cube.write` with ``catalog=`` and when a cube is opened from its item (a write
+  without ``catalog=`` does not copy the data's to the cube: it describes their source, not the cube); a
+  method's output names it in its ``eoxr_inputs`` instead.
 
-A workflow follows it with one call: ``stamp(out, "rain.retrieve", made_from=[ds], checkpoint_sha256=...,
-**params)`` where ``made_from`` lists the datasets (or item references, see :func:`item_ref`) the output was
-computed from. ``stamp`` without ``made_from`` only appends the history line (bookkeeping steps such as a
+A workflow follows it with one call, ``stamp(out, "rain.retrieve", made_from=[ds], checkpoint_sha256=...,
+**params)``, where ``made_from`` lists the datasets, STAC items or item references (:func:`item_ref`) the output
+was computed from. ``stamp`` without ``made_from`` only appends the history line (bookkeeping steps such as a
 write). :func:`provenance_attrs` reads the convention back.
 """
 from __future__ import annotations

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import dask
@@ -14,6 +15,16 @@ def real_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"real data folder {SHARED} is absent")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def environ_restored():
+    """What a test writes into ``os.environ`` ends with it: a distributed nanny started outside
+    ``eoxr.cluster.worker_environ`` writes its pre-spawn environment there, which later clusters' workers inherit."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 class ComputeForbidden(RuntimeError):

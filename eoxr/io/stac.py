@@ -192,8 +192,9 @@ def load(
     ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
     ds = ds.rio.write_crs(out_crs)
     ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
-    return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names, crs=out_crs.to_string(), resolution=res,
-                 bounds=tuple(float(b) for b in bounds), groupby=groupby, on_error=on_error, n_items=len(item_dicts))
+    return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names,
+                 crs=out_crs.to_string(), resolution=res, bounds=tuple(float(b) for b in bounds), groupby=groupby,
+                 on_error=on_error, n_items=len(item_dicts))
 
 
 def check_valid(ds: xr.Dataset, variables: Sequence[str] | None = None, *, drop: bool = True) -> xr.Dataset:
