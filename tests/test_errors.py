@@ -119,9 +119,12 @@ def _bound_in(func, name: str) -> list[ast.expr | None]:
 
 def _violation(exc: ast.expr, func, in_method: bool, namespace: dict, module: str) -> str | None:
     """Why raising ``exc`` breaks the hierarchy (None when it does not)."""
-    if isinstance(exc, ast.BoolOp):  # raise a or b
-        reasons = [_violation(v, func, in_method, namespace, module) for v in exc.values]
+    if isinstance(exc, (ast.BoolOp, ast.IfExp)):  # raise a or b; raise (A if c else B)(...)
+        values = exc.values if isinstance(exc, ast.BoolOp) else [exc.body, exc.orelse]
+        reasons = [_violation(v, func, in_method, namespace, module) for v in values]
         return next((r for r in reasons if r), None)
+    if isinstance(exc, ast.Call) and isinstance(exc.func, ast.IfExp):
+        return _violation(exc.func, func, in_method, namespace, module)
     target = exc.func if isinstance(exc, ast.Call) else exc
     obj = _resolve(target, namespace)
     if obj is None and isinstance(target, ast.Name):

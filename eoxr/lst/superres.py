@@ -53,6 +53,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
     scale_correction).
     """
+    sources = [lst] + ([guide] if guide is not None else [])  # provenance: a Dataset's attrs name its items
     if isinstance(lst, xr.Dataset):
         require(lst, ["lst"], "superres input")
         lst = lst["lst"]
@@ -70,6 +71,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         )
     if guide is not None:
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    checkpoint_sha256 = None
     if method == "bicubic":
         fine = bicubic(lst, factor)
     elif method == "tsharp":
@@ -77,9 +79,11 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     elif method == "distrad":
         fine = distrad(lst, guide, factor, domain=domain)
     else:
+        from ..ml.checkpoint import sha256
         from .learned import predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
+        checkpoint_sha256 = sha256(ckpt)
         fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
                             ensemble=ensemble)
     fine = spatial(fine)
@@ -105,7 +109,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     crs = crs_of(lst)
     if crs is not None:
         out = out.rio.write_crs(crs)
-    return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
-                 fill=fill, model=str(model) if model is not None else None,
+    return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
+                 factor=factor, scale_correction=scale_correction, fill=fill,
+                 model=str(model) if model is not None else None,
                  ensemble=ensemble if method in ("sisr", "disr") else None)
 

@@ -220,6 +220,7 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     ck = ckpt_mod.load(path)
     cfg = ck.config
     inputs = ck.inputs
+    source = ds  # its provenance attrs (a DataArray's move to its variable below)
     if isinstance(ds, xr.DataArray):
         if len(inputs) != 1:
             raise MissingVariableError(f"checkpoint {path} takes {inputs}; pass a Dataset with those variables")
@@ -272,10 +273,10 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     )
     if isinstance(ref, da.Array) and (chunks_y, chunks_x) != tuple(src_chunks):
         out = out.rechunk({2: src_chunks[0], 3: src_chunks[1]})  # hand back the caller's chunking
-    return _to_dataset(out, ds, cfg, sample_dims, sampling, path, halo)
+    return _to_dataset(out, ds, source, cfg, sample_dims, sampling, path, halo)
 
 
-def _to_dataset(out, ds, cfg, sample_dims, sampling, path, halo) -> xr.Dataset:
+def _to_dataset(out, ds, source, cfg, sample_dims, sampling, path, halo) -> xr.Dataset:
     target, n_t = cfg["target"], len(cfg["target_channels"])
     label = cfg["target_channels"][0]
     extra = label[label.index("[") + 1:label.index("=")] if "[" in label else None
@@ -302,4 +303,7 @@ def _to_dataset(out, ds, cfg, sample_dims, sampling, path, halo) -> xr.Dataset:
     crs = ds.rio.crs if ("spatial_ref" in ds.coords or ds.rio.crs is not None) else None
     if crs is not None:
         result = result.rio.write_crs(crs)
-    return stamp(result, "ml.predict", checkpoint=str(path), arch=cfg["arch"]["name"], halo=halo)
+    from .checkpoint import sha256
+
+    return stamp(result, "ml.predict", made_from=[source], checkpoint_sha256=sha256(path), checkpoint=str(path),
+                 arch=cfg["arch"]["name"], halo=halo)

@@ -1073,4 +1073,4 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     ds = xr.Dataset(out)
     if img.rio.crs is not None:
         ds = ds.rio.write_crs(img.rio.crs)
-    return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", **settings)
+    return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", made_from=[obs], **settings)

@@ -1,4 +1,6 @@
 """Inversion of eoxr.urban: recovery on noise-free scenes, chunking, laziness, budget, baseline, bad input."""
+import json
+
 import dask.array as dsa
 import numpy as np
 import pytest
@@ -54,7 +56,8 @@ def test_reflective_recovers_truth_noise_free(s2_scene):
     assert float(res.residual.max()) < 1e-3 and float(res.residual.median()) < 1e-6
     assert res.reflectance.attrs["units"] == "1" and res.net_shortwave.attrs["units"] == "W m-2"
     assert res.rio.crs == city.crs
-    assert "urban.invert" in res.attrs["history"]
+    assert "urban.invert" in res.attrs["history"] and res.attrs["eoxr_method"] == "urban.invert"
+    assert json.loads(res.attrs["eoxr_parameters"])["window"] == 5
 
 
 def test_thermal_recovers_truth_noise_free(tir_scene):
