@@ -240,7 +240,7 @@ def _net_shortwave_of_truth(city, flat, truth_names, rho_t, prior, sen, geom, at
     from eoxr.urban.atmosphere import reflective_terms
     from eoxr.urban.budget import shortwave_arrays
     from eoxr.urban.forward import features
-    from eoxr.urban.invert import reflectance_priors
+    from eoxr.urban.reflective import reflectance_priors
     from eoxr.urban.sensors import broadband_weights
 
     rb = sen.reflective()
@@ -325,7 +325,8 @@ def scipy_speed(scene: Scene, rng, n_pixels=40, window=5):
 
     from eoxr.urban.atmosphere import reflective_terms
     from eoxr.urban.forward import features, reflective_model
-    from eoxr.urban.invert import _windows, invert_reflective_block, split_reflective, window_weights
+    from eoxr.urban.reflective import invert_reflective_block, split_reflective
+    from eoxr.urban.windows import window_weights, windows
 
     sen = get_sensor("sentinel-2").subset(["B03", "B04", "B08", "B11"])
     geom = Geometry(35.0, 150.0, 6.0, 100.0)
@@ -347,7 +348,7 @@ def scipy_speed(scene: Scene, rng, n_pixels=40, window=5):
               prior_std=0.5, max_iter=15, min_fraction=0.01)
     # scipy per pixel and band on a random subset of pixels, same residuals, prior, bounds, Jacobian
     lay, _ = split_reflective(nb, ne)
-    win = _windows(padded, window)
+    win = windows(padded, window)
     P, K = win.shape[:2]
     ww = window_weights(window)
     pick = rng.choice(P, size=min(n_pixels, P), replace=False)

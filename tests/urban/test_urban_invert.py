@@ -9,7 +9,7 @@ from eoxr.errors import CRSError, GridError, MissingVariableError, NoDataError
 from eoxr.urban import Atmosphere, City, Geometry, synth
 from eoxr.urban.budget import BOUNCES, SIGMA, incoming_shortwave, longwave_arrays, shortwave_arrays, shortwave_dataset
 from eoxr.urban.forward import features
-from eoxr.urban.invert import REFLECTANCE_SCENE_FLOOR, scene_reflectance_prior
+from eoxr.urban.reflective import REFLECTANCE_SCENE_FLOOR, scene_reflectance_prior
 from eoxr.urban.sensors import broadband_weights
 
 S2_BANDS = ["B03", "B04", "B08", "B11"]
@@ -116,7 +116,7 @@ def test_chunked_equals_unchunked_values(s2_scene, tir_scene):
 
 
 def test_lazy_inversion_of_an_uncached_city_splits_the_horizon_marches(s2_scene):
-    from eoxr.urban.invert import SVF_TASKS
+    from eoxr.urban.plan import SVF_TASKS
 
     city, sen, truth, obs = s2_scene
     fresh = synth.make_city(200.0, 2.0, seed=3)  # the same city, nothing cached yet
@@ -132,7 +132,7 @@ def test_lazy_inversion_of_an_uncached_city_splits_the_horizon_marches(s2_scene)
 def test_later_calls_on_a_cluster_reuse_the_horizons_of_the_first(s2_scene):
     from dask.distributed import Client, LocalCluster
 
-    from eoxr.urban.invert import _fields, _sky_view_sum
+    from eoxr.urban.plan import fields_from_sums, sky_view_sum
 
     city, sen, truth, obs = s2_scene
     fresh = synth.make_city(200.0, 2.0, seed=3)  # the same city, nothing cached in this process
@@ -158,9 +158,9 @@ def test_later_calls_on_a_cluster_reuse_the_horizons_of_the_first(s2_scene):
     holder, bare = synth.make_city(200.0, 2.0, seed=3), synth.make_city(200.0, 2.0, seed=3)
     holder.fields(GEOM)
     sectors = [(0, 1, 2, 3, 4, 5, 6, 7), (8, 9, 10, 11, 12, 13, 14, 15)]
-    sums = [_sky_view_sum(holder, 16, sectors[0]), _sky_view_sum(bare, 16, sectors[1])]
+    sums = [sky_view_sum(holder, 16, sectors[0]), sky_view_sum(bare, 16, sectors[1])]
     assert sums[0] is None and sums[1] is not None
-    np.testing.assert_allclose(_fields(bare, GEOM, 16, sums, sectors)["svf"], holder.fields(GEOM)["svf"], atol=1e-12)
+    np.testing.assert_allclose(fields_from_sums(bare, GEOM, 16, sums, sectors)["svf"], holder.fields(GEOM)["svf"], atol=1e-12)
 
 
 def test_scene_reflectance_prior():
@@ -299,7 +299,7 @@ def test_city_round_trip_and_synthetic_seeds(tmp_path):
 
 def test_adjacency_correction_undoes_the_environment_term():
     from eoxr.urban.atmosphere import reflective_terms
-    from eoxr.urban.invert import adjacency_correct
+    from eoxr.urban.inputs import adjacency_correct
 
     city = synth.make_city(240.0, 2.0, seed=7)
     sen = eoxr.urban.get_sensor("sentinel-2").subset(["B02", "B08"])
@@ -342,7 +342,7 @@ def test_landsat_reflective_and_thermal_together_and_reflectance_input():
 
 
 def test_scene_means_weight_by_precision():
-    from eoxr.urban.invert import scene_means, scene_sums
+    from eoxr.urban.scene import scene_means, scene_sums
 
     v = np.array([[[300.0, 310.0]], [[np.nan, np.nan]]])  # (2 channels, 1, 2)
     sd = np.array([[[1.0, 2.0]], [[1.0, 1.0]]])
@@ -357,7 +357,7 @@ def test_scene_means_weight_by_precision():
 
 
 def test_scene_means_do_not_count_echoes_of_the_prior_as_evidence():
-    from eoxr.urban.invert import scene_means, scene_sums
+    from eoxr.urban.scene import scene_means, scene_sums
 
     # channel 0: 100 windows that barely see the element return its prior 0.2 +- 0.05; channel 1: data halve the
     # spread; window 1 (each pixel its own estimate)
@@ -388,7 +388,7 @@ def test_thermal_scene_pass_lowers_the_temperature_error(tir_scene):
 
 
 def test_chunk_halos_are_the_neighbours_pixels():
-    from eoxr.urban.invert import _stack_run
+    from eoxr.urban.tiles import stack_run
 
     rng = np.random.default_rng(0)
     img = rng.normal(size=(2, 11, 13))
@@ -409,7 +409,7 @@ def test_chunk_halos_are_the_neighbours_pixels():
     tiles = [[{"f": other[:, r0:r1, c0:c1]} for c0, c1 in ((0, 8), (8, 13))] for r0, r1 in rows]
     img_d = dsa.from_array(img, chunks=(1, (3, 5, 3), (6, 2, 5)))
     for split in ((bands, "f", None), (tiles, "f", np.array([0, 8, 13]))):
-        got = _stack_run(img_d, [([[part]], None, None), split], centre_and_corners, 5, h, lazy=True)
+        got = stack_run(img_d, [([[part]], None, None), split], centre_and_corners, 5, h, lazy=True)
         assert got.numblocks == (1, 3, 3)
         np.testing.assert_allclose(got.compute(), want, rtol=1e-12)
 
@@ -417,9 +417,9 @@ def test_chunk_halos_are_the_neighbours_pixels():
 @pytest.mark.parametrize("chunks, edges", [((32, 32, 32, 32), [0, 64, 128]), ((16, 16), [0, 32]),
                                            ((50, 50, 10), [0, 110]), ((70, 30), [0, 100]), ((64,), [0, 64])])
 def test_feature_tiles_span_whole_chunks_at_least_min_wide(chunks, edges):
-    from eoxr.urban.invert import _tile_edges
+    from eoxr.urban.tiles import tile_edges
 
-    assert _tile_edges(chunks, 64).tolist() == edges
+    assert tile_edges(chunks, 64).tolist() == edges
 
 
 def test_a_pickled_city_leaves_its_facets_behind_and_derives_them_again(s2_scene):
@@ -539,12 +539,13 @@ def test_an_asynchronous_client_gets_the_city_with_the_graph(s2_scene):
 
 
 def test_the_image_bands_are_selected_only_when_some_are_left_out(s2_scene):
-    from eoxr.urban.invert import _bands
+    from eoxr.urban.inputs import Image
 
     sen, obs = s2_scene[1], s2_scene[3]
     img = obs.radiance.chunk({"y": 8, "x": 8})
-    assert _bands(img, sen.reflective()) is img  # no slicing task per chunk in the graph
-    some = _bands(img, sen.reflective()[1:3])
+    image = Image(img, "radiance", sen)
+    assert image.bands(sen.reflective()) is img  # no slicing task per chunk in the graph
+    some = image.bands(sen.reflective()[1:3])
     assert list(some.band.values) == [b.name for b in sen.reflective()[1:3]]
     np.testing.assert_array_equal(some.values, obs.radiance.values[1:3])
 
