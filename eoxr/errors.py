@@ -59,3 +59,15 @@ class ParameterError(EoxrError, ValueError):
 class SourceDtypeError(GridError):
     """Items cannot be loaded as their source integers (``eoxr.io.load(dtype="source")``): their bands
     differ in data type, nodata or scale/offset. Loading as floats works."""
+
+
+class UnitsError(EoxrError, ValueError):
+    """A variable's ``units`` are unknown, or cannot be converted to the units a method expects."""
+
+
+class PhysicalRangeError(EoxrError, ValueError):
+    """A variable holds values outside its physical range (often a units or scale-factor mistake)."""
+
+
+class EoxrWarning(UserWarning):
+    """Base class of every warning eoxr issues (the tests turn these into errors unless asserted)."""

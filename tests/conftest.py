@@ -1,8 +1,8 @@
 from pathlib import Path
 
-import dask
 import numpy as np
 import pytest
+from checks import forbid_compute
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
@@ -16,18 +16,10 @@ def real_data() -> Path:
     return SHARED
 
 
-class ComputeForbidden(RuntimeError):
-    pass
-
-
-def _raising_scheduler(dsk, keys, **kwargs):
-    raise ComputeForbidden("something computed where the code should have stayed lazy")
-
-
 @pytest.fixture
 def no_compute():
     """Within this fixture any dask compute raises: use it to prove a function stays lazy."""
-    with dask.config.set(scheduler=_raising_scheduler):
+    with forbid_compute():
         yield
 
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-
-# Units as written in raster:bands "unit" -> CF/UDUNITS spelling.
-_UNITS = {"kelvin": "K", "k": "K", "celsius": "degC", "degree celsius": "degC", "degc": "degC",
-          "metre": "m", "meter": "m", "m": "m", "metres": "m", "meters": "m", "bit index": "1",
-          "degree": "degrees", "degrees": "degrees", "percent": "%", "%": "%"}
+from ..units import canonical
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ def asset_info(item: dict, key: str) -> AssetInfo:
     unit = pick("unit", "raster:unit")
     roles = asset.get("roles") or []
     if unit is not None:
-        units = _UNITS.get(str(unit).lower(), str(unit))
+        units = canonical(str(unit), default=str(unit))  # a unit eoxr does not know is kept as written
     elif "temperature" in roles:
         units = "K"
     else:

@@ -1,91 +1,23 @@
-"""Grid helpers shared by the lst methods: factors, coarse/fine coordinates, block sums, CRS and guides.
+"""Grid helpers of the lst methods: (..., y, x) order, CRS, outputs on a given grid, guides on the fine grid.
 
-Arrays are handled as (..., y, x): numpy arrays stay numpy, dask arrays stay lazy.
+The block and coarse-grid helpers they use (factors, block sums and means, coordinates) are the spine's,
+in :mod:`eoxr.arrays`.
 """
 from __future__ import annotations
 
-import numbers
-
-import dask.array as dsa
-import rioxarray  # noqa: F401  (registers .rio)
 import numpy as np
+import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 
+from ..arrays import fine_coord, pixel_size
 from ..attrs import require_dims
-from ..errors import CRSError, GridError, ParameterError
-
-
-def check_factor(factor) -> int:
-    """Return ``factor`` as an int >= 1, or raise :class:`ParameterError`."""
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or float(factor) != int(factor) \
-            or int(factor) < 1:
-        raise ParameterError(
-            f"factor must be a positive integer (the ratio of coarse to fine pixel size), not {factor!r}; "
-            "for 1 km -> 250 m pass factor=4, for 1 km -> 500 m pass factor=2."
-        )
-    return int(factor)
+from ..errors import CRSError, GridError
 
 
 def spatial(da: xr.DataArray, what: str = "lst") -> xr.DataArray:
     """``da`` with dims ordered (..., y, x)."""
     require_dims(da, ("y", "x"), what)
     return da.transpose(..., "y", "x")
-
-
-def is_dask(a) -> bool:
-    return isinstance(a, dsa.Array)
-
-
-def pixel_size(coord: xr.DataArray) -> float:
-    """Signed pixel spacing of a regular 1-D coordinate (CRS units)."""
-    if coord.size < 2:
-        raise GridError(f"coordinate {coord.name!r} has {coord.size} value(s): at least 2 pixels are needed")
-    return float(coord.values[1] - coord.values[0])
-
-
-def coarse_coord(coord: xr.DataArray, factor: int) -> np.ndarray:
-    """Centres of the coarse pixels made of ``factor`` consecutive fine pixels (excess trimmed)."""
-    n = coord.size // factor
-    return np.asarray(coord.values[: n * factor], dtype="f8").reshape(n, factor).mean(axis=1)
-
-
-def fine_coord(coord: xr.DataArray, factor: int) -> np.ndarray:
-    """Centres of the ``factor`` fine pixels inside each coarse pixel."""
-    step = pixel_size(coord) / factor
-    offsets = (np.arange(factor) + 0.5 - factor / 2.0) * step
-    return (np.asarray(coord.values, dtype="f8")[:, None] + offsets[None, :]).ravel()
-
-
-def rechunk_multiple(a, factor: int):
-    """Rechunk the last two axes of a dask array so every chunk is a multiple of ``factor``."""
-    if not is_dask(a):
-        return a
-    chunks = []
-    for ax in (-2, -1):
-        c = a.chunks[ax]
-        size = max(factor, (max(c) // factor) * factor)
-        chunks.append(size)
-    return a.rechunk({a.ndim - 2: chunks[0], a.ndim - 1: chunks[1]})
-
-
-def block_sum(a, factor: int):
-    """Sum over non-overlapping ``factor`` x ``factor`` blocks of the last two axes (excess trimmed)."""
-    if factor == 1:
-        return a
-    ny, nx = a.shape[-2] // factor, a.shape[-1] // factor
-    a = a[..., : ny * factor, : nx * factor]
-    if is_dask(a):
-        a = rechunk_multiple(a, factor)
-        return dsa.coarsen(np.sum, a, {a.ndim - 2: factor, a.ndim - 1: factor})
-    return a.reshape(*a.shape[:-2], ny, factor, nx, factor).sum(axis=(-3, -1))
-
-
-def repeat_blocks(a, factor: int):
-    """Each coarse pixel repeated ``factor`` x ``factor`` times (nearest-neighbour upsampling)."""
-    if factor == 1:
-        return a
-    lib = dsa if is_dask(a) else np
-    return lib.repeat(lib.repeat(a, factor, axis=-2), factor, axis=-1)
 
 
 def crs_of(obj):

@@ -21,7 +21,8 @@ import xarray as xr
 
 from ..attrs import stamp
 from ..errors import NoDataError
-from ._grid import align_guide, block_sum, check_factor, fine_coord, is_dask, like, repeat_blocks, spatial
+from ..arrays import block_sum, check_factor, fine_coord, is_lazy, repeat_blocks
+from ._grid import align_guide, like, spatial
 from .degrade import aggregate, from_radiance, to_radiance
 
 HALO = 2  # coarse pixels of context the cubic kernel needs on each side
@@ -83,7 +84,7 @@ def upsample_data(data, factor: int):
         return data
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype("f8")
-    if not is_dask(data):
+    if not is_lazy(data):
         pad = [(0, 0)] * (data.ndim - 2) + [(HALO, HALO), (HALO, HALO)]
         return _upsample_block(np.pad(data, pad, mode="edge"), factor)
     # every chunk must hold the halo it lends to its neighbours
@@ -114,18 +115,18 @@ BACKPROJECTIONS = 5
 
 def _coarse_residual(xf, xc, factor: int):
     """Coarse observation minus the block mean of the valid fine pixels (NaN where a block has none)."""
-    lib = dsa if (is_dask(xf) or is_dask(xc)) else np
+    lib = dsa if (is_lazy(xf) or is_lazy(xc)) else np
     valid = lib.isfinite(xf)
     total = block_sum(lib.where(valid, xf, 0.0), factor)
     count = block_sum(valid.astype(xf.dtype), factor)
     residual = lib.where(count > 0, xc - total / lib.where(count > 0, count, 1.0), np.nan)
-    if is_dask(xf) and not is_dask(residual):
+    if is_lazy(xf) and not is_lazy(residual):
         residual = dsa.from_array(residual, chunks=tuple(c // factor for c in xf.chunksize))
     return residual
 
 
 def _on_chunks_of(a, like_):
-    return a.rechunk(like_.chunks) if is_dask(a) and is_dask(like_) else a
+    return a.rechunk(like_.chunks) if is_lazy(a) and is_lazy(like_) else a
 
 
 def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str = "radiance",
@@ -147,7 +148,7 @@ def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str 
     lin = domain != "radiance"
     xf = f if lin else to_radiance(f)
     xc = c if lin else to_radiance(c)
-    lib = dsa if (is_dask(xf) or is_dask(xc)) else np
+    lib = dsa if (is_lazy(xf) or is_lazy(xc)) else np
     for _ in range(backprojections):
         residual = _coarse_residual(xf, xc, factor)
         smooth = upsample_data(lib.where(lib.isfinite(residual), residual, 0.0), factor)
@@ -161,7 +162,7 @@ def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str 
 
 def _lstsq(x, y):
     """Slope and intercept of y = a + b x over pairs where both are finite (dask scalars stay lazy)."""
-    lib = dsa if (is_dask(x) or is_dask(y)) else np
+    lib = dsa if (is_lazy(x) or is_lazy(y)) else np
     ok = lib.isfinite(x) & lib.isfinite(y)
     n = ok.sum()
     xm = lib.where(ok, x, 0.0).sum() / n
@@ -174,7 +175,7 @@ def _lstsq(x, y):
 
 def fractional_cover(ndvi, ndvi_min, ndvi_max, exponent: float = 0.625):
     """fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin)) ** 0.625, clipped to [0, 1]."""
-    lib = dsa if is_dask(ndvi) else np
+    lib = dsa if is_lazy(ndvi) else np
     s = lib.clip((ndvi_max - ndvi) / (ndvi_max - ndvi_min), 0.0, 1.0)
     return 1.0 - s ** exponent
 
@@ -186,13 +187,13 @@ def regression_sharpen(lst: xr.DataArray, guide: xr.DataArray, factor: int, pred
     g_f = guide.data if np.issubdtype(guide.dtype, np.floating) else guide.data.astype("f8")
     g_c = aggregate(guide, factor, domain="linear", min_valid=0.5).data
     if predictor == "fc":
-        lib = dsa if is_dask(g_f) else np
+        lib = dsa if is_lazy(g_f) else np
         lo, hi = lib.nanmin(g_f), lib.nanmax(g_f)
         p_f, p_c = fractional_cover(g_f, lo, hi), fractional_cover(g_c, lo, hi)
     else:
         p_f, p_c = g_f, g_c
     t_c = lst.data if np.issubdtype(lst.dtype, np.floating) else lst.data.astype("f8")
-    if not is_dask(t_c) and not is_dask(p_c):
+    if not is_lazy(t_c) and not is_lazy(p_c):
         if np.isfinite(t_c).sum() < 3:
             raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on")
     a, b, _ = _lstsq(p_c, t_c)

@@ -33,7 +33,8 @@ import xarray as xr
 
 from ..attrs import cf
 from ..errors import ParameterError
-from ._grid import check_factor, is_dask, pixel_size, spatial
+from ..arrays import check_factor, is_lazy, pixel_size
+from ._grid import spatial
 from .baselines import BACKPROJECTIONS, conserve, upsample_data
 from .degrade import aggregate
 from .scaling import extrapolate
@@ -46,7 +47,7 @@ MODES = {"shrink": 1.0, "match": 2.0, "conserve": None}
 
 
 def _variance(a):
-    lib = dsa if is_dask(a) else np
+    lib = dsa if is_lazy(a) else np
     ok = lib.isfinite(a)
     n = ok.sum()
     m = lib.where(ok, a, 0.0).sum() / n
@@ -72,7 +73,7 @@ def detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, min_pixels: int
         ny, nx = up.shape[-2:]
         values.append(_variance(t.data[..., :ny, :nx] - up))
         kept.append(s * step)
-    lib = dsa if is_dask(lst.data) else np
+    lib = dsa if is_lazy(lst.data) else np
     out = xr.DataArray(lib.stack([lib.asarray(v, dtype="f8") for v in values]), dims="scale",
                        coords={"scale": kept}, name="detail_energy")
     return cf(out, "K2", f"variance of the x{factor} super-resolution detail")
@@ -128,7 +129,7 @@ def extrapolate_detail_energy(e: xr.DataArray, to_scale: float) -> xr.DataArray:
 
 def detail_gain(detail, target_energy, max_gain: float = MAX_GAIN):
     """Gain g in [0, max_gain] with var(g detail) = target_energy (g = 1 where undefined)."""
-    lib = dsa if any(is_dask(a) for a in (detail, target_energy)) else np
+    lib = dsa if any(is_lazy(a) for a in (detail, target_energy)) else np
     with np.errstate(invalid="ignore", divide="ignore"):
         g = lib.sqrt(target_energy / _variance(detail))
     return lib.clip(lib.where(lib.isfinite(g), g, 1.0), 0.0, max_gain)
@@ -154,7 +155,7 @@ def scale_correct(fine: xr.DataArray, base: xr.DataArray, lst: xr.DataArray, fac
         target = target_detail_energy(lst, factor, scales, order, clip).data
         g = detail_gain(detail, target, max_gain)
     else:
-        g = (dsa if is_dask(detail) else np).asarray(1.0)
+        g = (dsa if is_lazy(detail) else np).asarray(1.0)
     adjusted = fine.copy(data=base.data + g * detail)
     out = conserve(adjusted, lst, factor, domain, backprojections=BACKPROJECTIONS)
     gain = cf(xr.DataArray(g, name="detail_gain"), "1",

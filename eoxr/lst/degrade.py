@@ -16,7 +16,8 @@ from scipy import ndimage
 
 from ..attrs import cf, stamp
 from ..errors import ParameterError
-from ._grid import block_sum, check_factor, coarse_coord, crs_of, is_dask, rechunk_multiple, spatial
+from ..arrays import block_sum, check_factor, coarse_coord, is_lazy, rechunk_multiple
+from ._grid import crs_of, spatial
 
 DOMAINS = ("radiance", "temperature", "linear")
 
@@ -57,7 +58,7 @@ def _nan_gaussian(block: np.ndarray, sigma: float) -> np.ndarray:
 def blur(data, sigma: float):
     """Gaussian blur of (..., y, x) numpy or dask data; dask runs through ``map_overlap`` with a 4-sigma halo."""
     halo = int(4.0 * sigma + 0.5)
-    if not is_dask(data):
+    if not is_lazy(data):
         return _nan_gaussian(data, sigma)
     depth = {data.ndim - 2: halo, data.ndim - 1: halo}
     depth.update({i: 0 for i in range(data.ndim - 2)})
@@ -65,8 +66,8 @@ def blur(data, sigma: float):
 
 
 def _block_mean(data, factor: int, min_valid: float):
-    valid = np.isfinite(data) if not is_dask(data) else dsa.isfinite(data)
-    lib = dsa if is_dask(data) else np
+    valid = np.isfinite(data) if not is_lazy(data) else dsa.isfinite(data)
+    lib = dsa if is_lazy(data) else np
     total = block_sum(lib.where(valid, data, 0.0), factor)
     count = block_sum(valid.astype(data.dtype), factor)
     mean = total / lib.where(count > 0, count, 1.0)  # no 0/0 warnings from empty blocks
@@ -87,7 +88,7 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     data = da.data
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype("f8")
-    if is_dask(data):
+    if is_lazy(data):
         data = rechunk_multiple(data, factor)
     x = to_radiance(data) if domain == "radiance" else data
     mean = _block_mean(x, factor, min_valid)

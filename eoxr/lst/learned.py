@@ -20,7 +20,8 @@ import xarray as xr
 
 from ..attrs import cf, stamp
 from ..errors import CheckpointError, MissingVariableError, NoDataError, ParameterError
-from ._grid import align_guide, check_factor, crs_of, fine_coord, is_dask, like, repeat_blocks, spatial
+from ..arrays import check_factor, fine_coord, is_lazy, repeat_blocks
+from ._grid import align_guide, crs_of, like, spatial
 from .baselines import upsample_data
 from .degrade import degrade
 
@@ -136,9 +137,9 @@ def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.Dat
     out = sum(runs[1:], runs[0]) / len(runs) if len(runs) > 1 else runs[0]
     out = out.assign_attrs(runs[0].attrs)
     out = out.astype(data.dtype)
-    lib = dsa if is_dask(data) else np
+    lib = dsa if is_lazy(data) else np
     parent = repeat_blocks(lib.isfinite(data), factor)  # no value invented under a cloud
-    if is_dask(out.data) and is_dask(parent):
+    if is_lazy(out.data) and is_lazy(parent):
         parent = parent.rechunk(out.data.chunks)
     return out.copy(data=dsa.where(parent, out.data, np.nan))
 

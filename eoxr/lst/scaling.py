@@ -18,12 +18,13 @@ import xarray as xr
 
 from ..attrs import cf, stamp
 from ..errors import ParameterError
-from ._grid import check_factor, is_dask, pixel_size, spatial
+from ..arrays import check_factor, is_lazy, pixel_size
+from ._grid import spatial
 from .degrade import aggregate
 
 
 def _lib(a):
-    return dsa if is_dask(a) else np
+    return dsa if is_lazy(a) else np
 
 
 def _increment_moments(data, lag: int, orders) -> list:
@@ -50,7 +51,7 @@ def structure_function(da: xr.DataArray, lags=(1, 2, 4, 8), orders=(1, 2, 3, 4))
     da = spatial(da, da.name or "field")
     data = da.data.astype("f8") if not np.issubdtype(da.dtype, np.floating) else da.data
     rows = [_increment_moments(data, int(lag), orders) for lag in lags]
-    lib = dsa if is_dask(data) else np
+    lib = dsa if is_lazy(data) else np
     arr = lib.stack([lib.stack([lib.asarray(v) for v in row]) for row in rows], axis=1)
     step = abs(pixel_size(da.x))
     out = xr.DataArray(arr, dims=("order", "lag"), coords={"order": list(orders), "lag": [lag * step for lag in lags]})
@@ -94,7 +95,7 @@ def power_spectrum(da: xr.DataArray, nbins: int = 16) -> xr.DataArray:
     (cycle per pixel)^2. Lazy for dask input (the y/x dims are gathered in one chunk).
     """
     da = spatial(da, da.name or "field")
-    if is_dask(da.data):
+    if is_lazy(da.data):
         da = da.chunk({"y": -1, "x": -1})
     n = min(da.sizes["y"], da.sizes["x"])
     e = _edges(n, nbins)
@@ -131,7 +132,7 @@ def spectral_slope(da: xr.DataArray, nbins: int = 16, kmin_px: float = 4.0 / 64,
 def regression_slope(lst: xr.DataArray, ndvi: xr.DataArray):
     """Least-squares slope dLST/dNDVI (K per unit NDVI) over pixels where both are finite."""
     x, y = spatial(ndvi).data, spatial(lst).data
-    lib = dsa if (is_dask(x) or is_dask(y)) else np
+    lib = dsa if (is_lazy(x) or is_lazy(y)) else np
     ok = lib.isfinite(x) & lib.isfinite(y)
     n = ok.sum()
     xm, ym = lib.where(ok, x, 0.0).sum() / n, lib.where(ok, y, 0.0).sum() / n
@@ -167,7 +168,7 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
             rows.setdefault(f"{name}_spectral_slope", []).append(getattr(slope, "data", slope))
         if ndvi is not None:
             rows.setdefault("regression_slope", []).append(regression_slope(agg["lst"], agg["ndvi"]))
-    lib = dsa if is_dask(lst.data) else np
+    lib = dsa if is_lazy(lst.data) else np
     scale = np.array([f * step for f in factors])
     out = xr.Dataset(coords={"scale": scale})
     out.scale.attrs.update(units="CRS units", long_name="pixel size of the aggregated field")

@@ -5,7 +5,8 @@ import xarray as xr
 
 from ..attrs import require, stamp
 from ..errors import MissingVariableError, ParameterError
-from ._grid import align_guide, check_factor, crs_of, fine_coord, like, spatial
+from ..arrays import check_factor, fine_coord
+from ._grid import align_guide, crs_of, like, spatial
 from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")

@@ -25,7 +25,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from ..attrs import cf, stamp
-from ..errors import CheckpointError, MissingVariableError
+from ..errors import CheckpointError, EoxrWarning, MissingVariableError
 from .patches import SPACE, channel_names, check_layout, stack_channels
 
 _MODELS: dict[tuple, tuple] = {}
@@ -245,7 +245,7 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     need = int(math.ceil(cfg["receptive_field"] / 2))
     if halo < need:
         warnings.warn(f"halo={halo} px is less than half the network's receptive field ({need} px): chunk edges "
-                      "may show seams; leave halo=None for seamless output", UserWarning, stacklevel=2)
+                      "may show seams; leave halo=None for seamless output", EoxrWarning, stacklevel=2)
     tile = max(align, align * math.ceil(int(tile) / align))
 
     parts = []

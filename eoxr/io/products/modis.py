@@ -25,6 +25,7 @@ import xarray as xr
 
 from ...attrs import stamp
 from ...errors import MissingVariableError, ReadError
+from ...units import canonical
 from .lazy import HDF4_LOCK, HDF4Dataset, chunks_for, decode, to_dask
 from .sinusoidal import MODIS_SINUSOIDAL, GridInfo, parse_struct_metadata, tile_of
 
@@ -47,10 +48,6 @@ MOD11_QC_FLAGS = dict(
         "lst_error_le_1K lst_error_le_2K lst_error_le_3K lst_error_gt_3K"
     ),
 )
-
-_UNITS = {"k": "K", "deg": "degree", "degree": "degree", "degrees": "degree", "hrs": "h",
-          "meters": "m", "percent": "%"}
-
 
 @dataclass
 class SDSInfo:
@@ -240,7 +237,7 @@ def _units(info: SDSInfo, rule_units: str | None, scale: float, inverse: bool) -
     if rule_units is not None:
         return rule_units
     raw = str(info.attrs.get("units", "")).strip()
-    units = _UNITS.get(raw.lower(), "1")
+    units = canonical(raw, default="1")  # MODIS writes labels such as "NDVI" or "none" for unitless SDS
     if units == "%" and not inverse and np.isclose(scale, 0.01):
         units = "1"  # percent counts scaled by 0.01 are fractions
     return units
