@@ -101,12 +101,40 @@ def psf_components(psf_px) -> list[tuple[float, float]]:
     """A PSF as (weight, Gaussian sigma in pixels) components, weights summing to 1: ``psf_px`` a sigma (one
     Gaussian) or a sequence of (weight, sigma) pairs (e.g. a core and a wider wing)."""
     if np.ndim(psf_px) == 0:
+        if not np.isfinite(psf_px) or psf_px < 0:
+            raise ParameterError(f"a PSF's Gaussian sigma is a number of pixels >= 0 (0: the pixel's box alone), "
+                                 f"not {psf_px}")
         return [(1.0, float(psf_px))]
     comps = [(float(w), float(s)) for w, s in psf_px]
     total = sum(w for w, _ in comps)
     if not comps or min(w for w, _ in comps) < 0 or min(s for _, s in comps) < 0 or total <= 0:
         raise ParameterError(f"a PSF mixture needs (weight >= 0, sigma >= 0) pairs with a positive total, got {psf_px}")
     return [(w / total, s) for w, s in comps]
+
+
+def as_psf(psf, nominal: float):
+    """The PSF an inversion assumes (pixels): ``psf`` a Gaussian's sigma, a mixture ((weight, sigma), ...) (see
+    :func:`psf_components`), the result of :func:`eoxr.urban.fit_psf` (its attributes ``psf_sigma``,
+    ``psf_wing_weight``, ``psf_wing_sigma``), or None: the sensor's ``nominal`` sigma. A sigma, or a tuple of
+    (weight, sigma) pairs (hashable: features of one PSF are computed together)."""
+    if psf is None:
+        return float(nominal)
+    attrs = getattr(psf, "attrs", None)
+    if attrs is not None:
+        try:
+            core, weight, wing = (float(attrs[k]) for k in ("psf_sigma", "psf_wing_weight", "psf_wing_sigma"))
+        except KeyError:
+            raise ParameterError("psf= takes a sigma (pixels), ((weight, sigma), ...) or the result of fit_psf "
+                                 "(attributes psf_sigma, psf_wing_weight, psf_wing_sigma)") from None
+        return core if weight == 0 else ((1.0 - weight, core), (weight, wing))
+    if np.ndim(psf) == 0:
+        return float(psf_components(psf)[0][1])
+    return tuple(psf_components(psf))
+
+
+def psf_reach(psf_px) -> float:
+    """The widest sigma (pixels) of a PSF (see :func:`psf_components`)."""
+    return max(s for _, s in psf_components(psf_px))
 
 
 def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px, shift_px=(0.0, 0.0)):
@@ -224,11 +252,11 @@ def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray
     return _aggregate(num, seen, grid, psf_px, shift_px)
 
 
-def _margin_cells(grid: CoarseGrid, psf_px: float, radius_cells: int, couplings: bool) -> int:
+def _margin_cells(grid: CoarseGrid, psf_px, radius_cells: int, couplings: bool) -> int:
     """Fine cells beyond a tile of pixels that its features depend on: the PSF's reach (the truncation of
-    ``gaussian_filter1d``) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
+    ``gaussian_filter1d`` for its widest Gaussian) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
     reaches as far again)."""
-    return int(4.0 * psf_px * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)
+    return int(4.0 * psf_reach(psf_px) * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)
 
 
 def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,

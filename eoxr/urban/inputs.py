@@ -1,22 +1,54 @@
-"""The image as the urban inversion reads it: which variable, which bands, the scene's angles, and the reflective
-radiances its model compares with (from top-of-atmosphere reflectance, corrected for the adjacency effect)."""
+"""The image as the urban inversion reads it: which variable, its units and physical range, which bands, the
+scene's angles, and the reflective radiances its model compares with.
+
+The shared names say what an image holds: ``radiance`` (top-of-atmosphere radiance, W m-2 sr-1 um-1; reflective
+and thermal bands), ``toa_reflectance`` (top-of-atmosphere reflectance, 1) and ``reflectance`` (surface,
+bottom-of-atmosphere reflectance, 1: a Sentinel-2 L2A or Landsat collection-2 level-2 product, whose atmospheric
+correction is done). Where the image's attributes say otherwise (STAC ``processing:level``, the collection, the
+product type, as :func:`eoxr.io.load` records them), :func:`observed_image` refuses it and names the variable it
+should be.
+
+Surface reflectance is compared with the same 3-D model (shadows, sky view, walls, bounces, adjacency) without the
+atmosphere's path: an L2A processor treats each pixel as a flat Lambertian surface under the open-sky irradiance
+S mu_s + D, so that its reflectance rho_s = pi (L - L_p) / ((T_up + T_dif) (S mu_s + D)); the inversion turns it
+back into the path-free radiance (T_up + T_dif) rho_s (S mu_s + D) / pi and models it with L_p = 0.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 from .. import attrs as A
+from ..arrays import is_lazy
 from ..errors import MissingVariableError, ParameterError
+from ..units import check_range, convert
 from .atmosphere import Geometry
-from .sensors import Band, Sensor, band_solar_irradiance, get_sensor
+from .sensors import Band, Sensor, band_planck, band_solar_irradiance, get_sensor
+
+# variable -> (units, what it is)
+KINDS = {
+    "radiance": ("W m-2 sr-1 um-1", "top-of-atmosphere radiance"),
+    "toa_reflectance": ("1", "top-of-atmosphere reflectance"),
+    "reflectance": ("1", "surface (bottom-of-atmosphere, L2A) reflectance"),
+}
+SURFACE, TOA = "surface", "toa"
+# attributes that name a product's processing level, the most specific first
+LEVEL_ATTRS = ("processing:level", "processing_level", "product_type", "s2:product_type", "product", "collection")
+# tokens of those attributes (split at anything but letters and digits) that say which level the data are
+_LEVEL_TOKENS = {SURFACE: {"l2", "l2a", "l2sp", "l2sr", "2a", "s2msi2a", "msil2a", "ard", "boa", "sr"},
+                 TOA: {"l1", "l1c", "l1tp", "l1gt", "l1gs", "1c", "s2msi1c", "msil1c", "toa"}}
+REFLECTANCE_RANGE = (-0.1, 1.6)  # 1: L2A slightly below 0 over dark water, above 1 over bright clouds and snow
+MAX_TOA_REFLECTANCE = 1.6  # the reflective radiances' upper bound, as a TOA reflectance at the sun's zenith
+MAX_BRIGHTNESS_TEMPERATURE = 400.0  # K, the thermal radiances' upper bound
 
 
 @dataclass(frozen=True)
 class Image:
-    """The observation of an inversion: ``data`` (band, y, x), which variable it was (``kind``), and the sensor
-    restricted to its bands."""
+    """The observation of an inversion: ``data`` (band, y, x), which variable it was (``kind``, see
+    :data:`KINDS`), and the sensor restricted to its bands."""
 
     data: xr.DataArray
     kind: str
@@ -24,7 +56,7 @@ class Image:
 
     @property
     def lazy(self) -> bool:
-        return not isinstance(self.data.data, np.ndarray)
+        return is_lazy(self.data)
 
     def bands(self, bands: list[Band]) -> xr.DataArray:
         """The image's ``bands``; the image itself when it holds just those, in order (a selection would add a
@@ -34,21 +66,74 @@ class Image:
 
 
 def observed_image(obs, sensor) -> Image:
-    """The image of ``obs`` (a Dataset with ``radiance`` or ``reflectance`` (band, y, x), or such a DataArray)."""
+    """The image of ``obs``: a Dataset with one of ``radiance``, ``toa_reflectance`` or ``reflectance`` (band, y,
+    x), or such a DataArray (unnamed: radiance), its units converted to those of :data:`KINDS` (lazily) and its
+    attributes checked against its name (:func:`check_level`)."""
     if isinstance(obs, xr.DataArray):
         obs = obs.to_dataset(name=obs.name or "radiance")
-    kind = "radiance" if "radiance" in obs else "reflectance" if "reflectance" in obs else None
-    if kind is None:
-        raise MissingVariableError(f"the image needs a 'radiance' or 'reflectance' variable (band, y, x); it has "
-                                   f"{sorted(map(str, obs.data_vars))}")
+    present = [k for k in KINDS if k in obs]
+    if not present:
+        raise MissingVariableError(f"the image needs one of the variables {list(KINDS)} (band, y, x): "
+                                   f"'radiance' (TOA, W m-2 sr-1 um-1), 'toa_reflectance' (L1C) or 'reflectance' "
+                                   f"(surface, L2A); it has {sorted(map(str, obs.data_vars))}: rename yours")
+    if len(present) > 1:
+        raise ParameterError(f"the image holds {present}: pass one of them, e.g. ds[[{present[0]!r}]]")
+    kind = present[0]
     img = obs[kind]
     A.require_dims(img, ("band", "y", "x"), "urban.invert image")
-    img = img.transpose("band", "y", "x")
+    check_level(kind, obs.attrs, img.attrs)
+    img = convert(img.transpose("band", "y", "x"), KINDS[kind][0], what=f"the image's {kind!r}")
     sen = get_sensor(sensor).subset([str(b) for b in img.band.values])
-    if kind == "reflectance" and sen.thermal():
+    if kind != "radiance" and sen.thermal():
         raise ParameterError(f"thermal bands {[b.name for b in sen.thermal()]} must be given as radiance, not "
-                             "reflectance")
+                             f"{kind}: put them in a 'radiance' variable of their own image")
     return Image(img, kind, sen)
+
+
+def product_level(*attrs: dict) -> tuple[str | None, str | None]:
+    """The processing level that attributes name (:data:`SURFACE`, :data:`TOA` or None) and the attribute that
+    says so (``"collection='sentinel-2-l2a'"``), from the first of :data:`LEVEL_ATTRS` that names one."""
+    for key in LEVEL_ATTRS:
+        for a in attrs:
+            if key not in a:
+                continue
+            tokens = set(re.split(r"[^a-z0-9]+", str(a[key]).lower()))
+            for level, names in _LEVEL_TOKENS.items():
+                if tokens & names:
+                    return level, f"{key}={a[key]!r}"
+    return None, None
+
+
+def check_level(kind: str, *attrs: dict) -> None:
+    """Raise an error naming the right variable where the attributes' processing level contradicts ``kind``."""
+    level, said = product_level(*attrs)
+    if kind == "reflectance" and level == TOA:
+        raise ParameterError(f"the image's {said} says top-of-atmosphere (level-1) data, but its variable is "
+                             "'reflectance', which is surface (L2A) reflectance: rename it "
+                             "ds.rename(reflectance='toa_reflectance') (or give 'radiance')")
+    if kind != "reflectance" and level == SURFACE:
+        raise ParameterError(f"the image's {said} says surface reflectance (L2A, atmospherically corrected), but "
+                             f"its variable is {kind!r}, which is top-of-atmosphere: rename it "
+                             f"ds.rename({kind}='reflectance')")
+
+
+def checked_radiance(y: xr.DataArray, bands: list[Band], kind: str) -> xr.DataArray:
+    """``y`` (band, y, x) of ``bands`` once its values are checked to lie in their physical range (lazily on
+    Dask), with an error that names the likely mistake (units, scale factor, percent)."""
+    if kind != "radiance":
+        return check_range(y, *REFLECTANCE_RANGE, name=f"the image's {kind!r}",
+                           hint="reflectance is a fraction: percent values need attrs['units'] = '%' (converted at "
+                                "the call), integer products their scale factor (e.g. x 0.0001 for Sentinel-2)")
+    if bands[0].thermal:
+        hi = max(float(band_planck(b, MAX_BRIGHTNESS_TEMPERATURE)) for b in bands)
+        what = f"brightness temperatures up to {MAX_BRIGHTNESS_TEMPERATURE:g} K"
+    else:
+        hi = MAX_TOA_REFLECTANCE * max(band_solar_irradiance(b) for b in bands) / np.pi
+        what = f"TOA reflectances up to {MAX_TOA_REFLECTANCE:g}"
+    return check_range(y, 0.0, hi, name=f"the image's radiance in bands {[b.name for b in bands]}",
+                       hint=f"the range holds {what}: values beyond it, or negative, look like another unit (set "
+                            "attrs['units'], e.g. 'mW cm-2 sr-1 um-1' or 'W m-2 sr-1 nm-1', converted at the call), "
+                            "a missing scale factor or a fill value")
 
 
 def scene_geometry(obs, geometry=None) -> Geometry:
@@ -75,18 +160,35 @@ def scene_geometry(obs, geometry=None) -> Geometry:
     return Geometry(**vals)
 
 
+def model_terms(image: Image, terms: dict) -> dict:
+    """The atmospheric terms (:func:`.atmosphere.reflective_terms`) of the model the image is compared with:
+    without path radiance for surface reflectance (see module doc)."""
+    return dict(terms, L_path=np.zeros_like(terms["L_path"])) if image.kind == "reflectance" else terms
+
+
 def reflective_radiance(image: Image, bands: list[Band], terms: dict, geom: Geometry, adjacency_px: float | None):
-    """The top-of-atmosphere radiances (nb, Y, X) of the reflective ``bands`` that the inversion's model compares
-    with: numpy, or Dask for a lazy image; from reflectance, radiance = reflectance E0 mu_s / pi; with
-    ``adjacency_px``, corrected for the adjacency effect (:func:`adjacency_correct`)."""
-    y = image.bands(bands)
-    if image.kind == "reflectance":
-        e0 = xr.DataArray([band_solar_irradiance(b) for b in bands], dims="band", coords={"band": y.band})
-        y = y * e0 * float(np.cos(np.radians(geom.sun_zenith))) / np.pi
+    """The radiances (nb, Y, X) of the reflective ``bands`` that the inversion's model (of atmospheric ``terms``,
+    :func:`model_terms`) compares with: numpy, or Dask for a lazy image. TOA radiance as it is; from TOA
+    reflectance, rho E0 mu_s / pi; from surface reflectance, (T_up + T_dif) rho (S mu_s + D) / pi (see module
+    doc); with ``adjacency_px``, corrected for the adjacency effect (:func:`adjacency_correct`)."""
+    y = checked_radiance(image.bands(bands), bands, image.kind)
+    mu_s = float(np.cos(np.radians(geom.sun_zenith)))
+    if image.kind != "radiance":
+        if image.kind == "toa_reflectance":
+            scale = np.array([band_solar_irradiance(b) for b in bands]) * mu_s / np.pi
+        else:
+            scale = (terms["T_up"] + terms["T_dif"]) * (terms["S"] * mu_s + terms["D"]) / np.pi
+        y = y * xr.DataArray(scale, dims="band", coords={"band": y.band})
     ya = as_array(y, image.lazy)
     if adjacency_px:
         ya = adjacency_correct(ya, terms, adjacency_px, image.lazy)
     return ya
+
+
+def thermal_radiance(image: Image, bands: list[Band]):
+    """The top-of-atmosphere radiances (nbt, Y, X) of the thermal ``bands``, checked (:func:`checked_radiance`):
+    numpy, or Dask for a lazy image."""
+    return as_array(checked_radiance(image.bands(bands), bands, image.kind), image.lazy)
 
 
 def as_array(da: xr.DataArray, lazy: bool):

@@ -23,7 +23,8 @@ import xarray as xr
 from .. import attrs as A
 from ..errors import MissingVariableError, ParameterError
 from .atmosphere import Atmosphere, reflective_terms, thermal_terms
-from .inputs import as_array, observed_image, reflective_radiance, scene_geometry
+from .forward import as_psf
+from .inputs import model_terms, observed_image, reflective_radiance, scene_geometry, thermal_radiance
 from .outputs import reflective_variables, thermal_variables
 from .plan import (REFLECTIVE_FEATURES, SHORTWAVE_AREA_FEATURES, THERMAL_FEATURES, TileFeatures, feature_parts,
                    feature_recipes)
@@ -39,7 +40,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            shaded_std: float | None = 5.0, temperature_anomaly_std: float | None = None,
            reflective_model_error: float = 0.0, reflectance_scene_std: float | None = 0.1,
            min_fraction: float = 0.05,
-           psf_sigma: float | None = None, bounce_radius: float = 8.0, n_azimuths: int = 16,
+           psf=None, bounce_radius: float = 8.0, n_azimuths: int = 16,
            flat: bool = False, budget: bool = True, adjacency_m: float | None = None) -> xr.Dataset:
     """Per-element reflectance / emissivity / temperature maps and the radiative budget of a city.
 
@@ -101,9 +102,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         fell by 19 % on average and by up to 40 %, and rose by 2-4 % on three).
     min_fraction
         Elements seen in less of the window's weighted view are reported as NaN (they rest on the prior).
-    psf_sigma
-        The Gaussian PSF's sigma (pixels; default the sensor's nominal one), e.g. the width
-        :func:`eoxr.urban.fit_psf` fits to the image.
+    psf
+        The sensor's PSF: a Gaussian's sigma (pixels; 0: the pixel's box alone), a mixture of Gaussians
+        ((weight, sigma), ...), or the result of :func:`eoxr.urban.fit_psf` (the PSF it fits to the image);
+        default the sensor's nominal Gaussian.
     bounce_radius, n_azimuths
         Reach of the facets' one-bounce exchange (m); azimuths of the sky view factor.
     flat
@@ -122,8 +124,11 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         thermal_band, y, x) with their ``_std``; ``residual``, ``iterations``; with ``budget``, ``albedo``,
         ``net_shortwave``, ``emitted_longwave`` and their per-element forms.
     """
-    if window < 1 or window % 2 == 0:
-        raise ParameterError(f"window must be an odd number of pixels (1, 3, 5, ...), not {window}")
+    _check_settings(window, min_fraction, noise=noise, nedt=nedt, emissivity_std=emissivity_std,
+                    temperature_std=temperature_std, contrast_std=contrast_std, thermal_model_error=thermal_model_error,
+                    temperature_scene_std=temperature_scene_std, shaded_std=shaded_std,
+                    temperature_anomaly_std=temperature_anomaly_std, reflective_model_error=reflective_model_error,
+                    reflectance_scene_std=reflectance_scene_std, bounce_radius=bounce_radius, adjacency_m=adjacency_m)
     image = observed_image(obs, sensor)
     rbands, tbands = image.sensor.reflective(), image.sensor.thermal()
     if tbands and not emissivity_prior:
@@ -136,14 +141,13 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     h, ne, lazy = window // 2, len(city.names), image.lazy
     mu_s = float(np.cos(np.radians(geom.sun_zenith)))
 
-    psf = image.sensor.psf_sigma if psf_sigma is None else psf_sigma
-    tile = TileFeatures(feature_recipes(psf, bool(rbands), bool(tbands), budget), grid, geom, n_azimuths,
-                        bounce_radius, flat)
+    recipes = feature_recipes(as_psf(psf, image.sensor.psf_sigma), bool(rbands), bool(tbands), budget)
+    tile = TileFeatures(recipes, grid, geom, n_azimuths, bounce_radius, flat)
     parts = feature_parts(city, tile, image.data.data, h, lazy)
     coords = {"element": city.names, "y": image.data.y.values, "x": image.data.x.values}
     out = {}
     if rbands:
-        terms = reflective_terms(atm, rbands, geom)
+        terms = model_terms(image, reflective_terms(atm, rbands, geom))
         adjacency_px = adjacency_m / float(image.data.x[1] - image.data.x[0]) if adjacency_m else None
         prior, prior_sd = reflectance_priors(reflectance_prior, city.names, len(rbands))
         res = solve_reflective(
@@ -156,7 +160,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     if tbands:
         # the data's spread: sensor NEdT and, in quadrature, what the window-constant model cannot follow
         res = solve_thermal(
-            as_array(image.bands(tbands), lazy), [parts[k] for k in THERMAL_FEATURES], bands=tbands, ne=ne,
+            thermal_radiance(image, tbands), [parts[k] for k in THERMAL_FEATURES], bands=tbands, ne=ne,
             window=window, terms=thermal_terms(atm, tbands, geom),
             nedt=float(np.hypot(nedt if nedt else image.sensor.nedt, thermal_model_error)),
             eps_mean=emissivity_priors(emissivity_prior, city.names, len(tbands)), eps_std=emissivity_std,
@@ -171,3 +175,16 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         ds = ds.rio.write_crs(image.data.rio.crs)
     return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", window=window, max_iter=max_iter,
                    sensor=image.sensor.name, atmosphere=atm.__dict__, flat=flat, geometry=geom.__dict__)
+
+
+def _check_settings(window: int, min_fraction: float, **spreads) -> None:
+    """Raise an error naming the fix for a window that is not odd, a ``min_fraction`` outside [0, 1), or a noise,
+    spread or distance that is negative or not a number (None: not used)."""
+    if window < 1 or window % 2 == 0:
+        raise ParameterError(f"window must be an odd number of pixels (1, 3, 5, ...), not {window}")
+    if not 0 <= min_fraction < 1:
+        raise ParameterError(f"min_fraction is a share of the window's view in [0, 1), not {min_fraction}")
+    bad = {k: v for k, v in spreads.items() if v is not None and not (np.isfinite(v) and v >= 0)}
+    if bad:
+        raise ParameterError(f"{', '.join(f'{k}={v!r}' for k, v in bad.items())}: noises, spreads and distances "
+                             "are numbers >= 0 (None where the term is optional)")
