@@ -33,6 +33,7 @@ PSF_SCALES = (0.0, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
 PSF_WINGS = tuple((w, s) for s in (2.0, 3.0, 4.5) for w in (0.05, 0.1, 0.2))
 REFINE_STEPS = 4  # parabolic steps refining a scan's minimum
 SCALE_TOL = 0.01  # a refinement that moves a scale (of the nominal sigma) or a weight by less stops
+WING_GAIN = 0.98  # a wing is fitted where the best scanned one lowers the core's misfit by more than 2 %
 WING_EVALUATIONS = 40  # inversion passes at most refining the core and the wing together
 MAX_WING_WEIGHT, MAX_WING_SCALE = 0.5, 8.0  # the widest wing fitted: half the energy, 8 times the nominal sigma
 
@@ -123,9 +124,10 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     relative radiance misfit. The core first: a Gaussian of sigma s times the sensor's nominal one for each s of
     ``scales`` (0: the box), the minimum refined by successive parabolic interpolation between the scan's
     neighbours of the least misfit. Then each wing of ``wings`` (share of the energy, width times the nominal
-    sigma) added to that core; the best of them, where it fits better than the core alone, is refined with the
-    core (:func:`_fit_wing`, :data:`WING_EVALUATIONS` passes at most). ``wings=()``: a single Gaussian. The
-    ``invert_kwargs`` (priors, ``adjacency_m``, model errors, ...) should be those of the inversion that follows.
+    sigma) added to that core; the best of them, where it lowers the core's misfit by more than 2 %
+    (:data:`WING_GAIN`: a wing is not chased into the noise), is refined with the core (:func:`_fit_wing`,
+    :data:`WING_EVALUATIONS` passes at most). ``wings=()``: a single Gaussian. The ``invert_kwargs`` (priors,
+    ``adjacency_m``, model errors, ...) should be those of the inversion that follows.
 
     Returns the misfit per core scale (plot it: ``fit.misfit.plot(marker="o")``) and per wing, with attributes
     ``psf_sigma`` (the core's sigma, pixels), ``psf_wing_weight`` and ``psf_wing_sigma`` (pixels; weight 0: no
@@ -162,7 +164,7 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     core = _refined_minimum(misfit, scales, core_misfit, scales[max(i - 1, 0)], scales[min(i + 1, len(scales) - 1)])
     wing_misfit = np.array([misfit(core, w) for w in _steps(wings, progress, "psf wings")])
     wing = (0.0, 0.0)
-    if len(wings) and wing_misfit.min() < misfit(core):
+    if len(wings) and wing_misfit.min() < WING_GAIN * misfit(core):
         core, wing = _fit_wing(misfit, core, wings[int(np.argmin(wing_misfit))])
     coords = {"psf_scale": A.cf(xr.DataArray(scales, dims="psf_scale"), "1",
                                 "core PSF sigma over the sensor's nominal sigma"),
