@@ -302,7 +302,7 @@ class City:
         """Cache ``fields`` (:meth:`fields` of a copy of this city, e.g. computed on another Dask worker) where
         this copy has none yet."""
         self._cache.setdefault(("svf", n_azimuths), fields["svf"])
-        self._cache.setdefault(_geometry_key(geom), (fields["mu_sun"], fields["view"]))
+        self._cache.setdefault(_geometry_key(geom), (fields["mu_sun"], fields["lit"], fields["view"]))
         self._cache.setdefault("area", fields["area"])
 
     def has_fields(self, geom: Geometry, n_azimuths: int = 16) -> bool:
@@ -311,8 +311,8 @@ class City:
 
     def fields(self, geom: Geometry, n_azimuths: int = 16, svf_sums=None) -> dict[str, np.ndarray]:
         """Fine-grid radiative geometry per facet layer (2, ny, nx), see module doc: ``mu_sun`` (lit cos
-        incidence), ``svf``, ``view`` (seen projected area per cell), ``area`` (facet area per cell footprint),
-        ``element``. Cached per geometry. ``svf_sums``: :meth:`sky_view_sum` of disjoint sectors covering all
+        incidence), ``lit`` (the sunlit share of the facet), ``svf``, ``view`` (seen projected area per cell),
+        ``area`` (facet area per cell footprint), ``element``. Cached per geometry. ``svf_sums``: :meth:`sky_view_sum` of disjoint sectors covering all
         ``n_azimuths`` azimuths, computed elsewhere."""
         z, r = self.dsm, self.res
         key = ("svf", n_azimuths)
@@ -321,11 +321,12 @@ class City:
             self._cache[key] = geo.sky_view_from_sums(sums, n_azimuths)
         gkey = _geometry_key(geom)
         if gkey not in self._cache:
-            self._cache[gkey] = (
-                self._layered(lambda f: geo.sunlit_cosine(z, r, f, geom.sun_zenith, geom.sun_azimuth)),
-                self._layered(lambda f: geo.view_weight(z, r, f, geom.view_zenith, geom.view_azimuth)))
-        mu, view = self._cache[gkey]
+            clear = self._layered(lambda f: geo.clear_fraction(z, r, f, geom.sun_azimuth, geom.sun_zenith))
+            cos_i = self._layered(lambda f: geo.incidence_cosine(f, geom.sun_zenith, geom.sun_azimuth))
+            self._cache[gkey] = (cos_i * clear, np.where(cos_i > 0, clear, 0.0),
+                                 self._layered(lambda f: geo.view_weight(z, r, f, geom.view_zenith, geom.view_azimuth)))
+        mu, lit, view = self._cache[gkey]
         if "area" not in self._cache:
             self._cache["area"] = self._layered(lambda f: f["area"])
-        return {"mu_sun": mu, "svf": self._cache[key], "view": view, "area": self._cache["area"],
+        return {"mu_sun": mu, "lit": lit, "svf": self._cache[key], "view": view, "area": self._cache["area"],
                 "element": self.layers}

@@ -52,6 +52,7 @@ from .city import City, CoarseGrid
 from .sensors import Band, band_planck
 
 FEATURES_1 = ("a", "g", "s")
+SUNLIT_SHARE = 0.5  # a facet lit over at least this share of its surface is sunlit (warmer: its own temperature)
 FEATURES_2 = ("c", "cg", "cs", "cb")
 
 
@@ -270,7 +271,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     ``flat=True``: the 2-D baseline: every cell a flat unshaded facet (a = g/mu_s = s = class fraction, c = 0),
     ``mu_s`` the cosine of the sun zenith.
     ``split_lit=True``: classes 2e (shaded) and 2e + 1 (sunlit) for element e, for temperatures that differ
-    between sunlit and shaded facets. ``only``: compute just these features. ``rows``, ``cols``: just pixel rows
+    between sunlit and shaded facets (sunlit: a ``lit`` share of at least :data:`SUNLIT_SHARE`). ``only``: compute just these features. ``rows``, ``cols``: just pixel rows
     [r0, r1) and columns [c0, c1) of ``grid``, from the fine cells they depend on (the same values as those
     pixels of the whole grid: tasks over tiles share out the work). ``dtype``: the precision of the computation
     and of the features; float32 takes about half the time of float64, for relative errors of about 1e-6.
@@ -291,8 +292,8 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
         fields = {k: v[..., a:b, c:d] for k, v in fields.items()}
         grid = CoarseGrid(f, top - a, left - c, rows[1] - rows[0], cols[1] - cols[0])
     fields = {k: v.astype(dtype, copy=False) if v.dtype.kind == "f" else v for k, v in fields.items()}
-    if split_lit:
-        lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
+    if split_lit:  # a facet sunlit over most of its surface is a sunlit part
+        lit = (fields["lit"] >= SUNLIT_SHARE) if not flat else np.ones(el.shape, bool)
         el = 2 * el + lit
         ne = 2 * ne
     onehot = np.stack([(el == k).astype(dtype) for k in range(ne)])

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from .atmosphere import Atmosphere, Geometry, reflective_terms, thermal_terms
 from .city import ELEMENTS, City
-from .forward import fine_reflective, simulate_reflective, simulate_thermal
+from .forward import SUNLIT_SHARE, fine_reflective, simulate_reflective, simulate_thermal
 from .sensors import Sensor, band_planck, get_sensor
 
 CRS = "EPSG:32631"
@@ -191,8 +191,8 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
         out["element_emissivity"] = eps_e
         t_e = np.array([TEMP_LIBRARY[e][0] + rng.uniform(-3, 3) for e in city.names])
         temp = t_e[el].astype(float)
-        if sun_contrast and geom is not None:
-            lit = city.fields(geom)["mu_sun"] > 0
+        if sun_contrast and geom is not None:  # sunlit facets (as the inversion splits them) warmer by the excess
+            lit = city.fields(geom)["lit"] >= SUNLIT_SHARE
             temp = temp + np.where(lit, np.array([TEMP_LIBRARY[e][1] for e in city.names])[el], 0.0)
         if temp_variability:
             temp = temp + _smooth_field(rng, el.shape[1:], sig, temp_variability)

@@ -118,23 +118,29 @@ def test_sky_view_of_some_cells_equals_the_whole_grids_there():
 
 
 @pytest.mark.parametrize("sza", [20.0, 35.0, 50.0])
-@pytest.mark.parametrize("azimuth", [180.0, 90.0])
-def test_box_shadow_length_is_h_tan_sza(sza, azimuth):
-    h = 12.0
+@pytest.mark.parametrize("azimuth", [180.0, 90.0, 150.0])
+def test_box_shadow_is_h_tan_sza_long_to_a_fraction_of_a_cell(sza, azimuth):
+    h, side = 12.0, 12
     dsm = np.zeros((80, 80))
     dsm[30:42, 30:42] = h
     fac = G.facets(dsm, 1.0)
     mu = G.sunlit_cosine(dsm, 1.0, fac, sza, azimuth)
-    if azimuth == 180.0:  # sun in the south: the shadow falls north of the building, along column 36
-        line = mu[:30, 36][::-1]
-    else:  # sun in the east: shadow to the west, along row 36
-        line = mu[36, :30][::-1]
-    shadow = int(np.argmax(line > 0))  # shaded cells from the wall face outward
+    shade = 1 - mu / np.cos(np.radians(sza))  # the shaded share of each ground cell
     expected = h * np.tan(np.radians(sza))
-    # cell centres lie at 0.5, 1.5, ... from the face: the count is expected rounded to the nearest cell
-    assert abs(shadow - expected) <= 0.5 + 1e-9
+    # cells are shaded over the part of their footprint behind the shadow's edge (sub-cell shading): summed along
+    # the shadow, the shaded shares give its length (cells lit or shaded whole: up to half a cell off)
+    if azimuth == 180.0:  # sun in the south: the shadow falls north of the building, along column 36
+        assert shade[:30, 36].sum() == pytest.approx(expected, abs=0.05)
+    elif azimuth == 90.0:  # sun in the east: shadow to the west, along row 36
+        assert shade[36, :30].sum() == pytest.approx(expected, abs=0.05)
+    # on the ground the shadow covers the footprint swept along the sun's azimuth, less the footprint
+    a = np.radians(azimuth)
+    ground = dsm == 0
+    area = side * expected * (abs(np.sin(a)) + abs(np.cos(a)))
+    assert (shade * ground).sum() == pytest.approx(area, rel=0.08)
     # the sunlit roof sees the sun at cos(sza); the ground far away too
     assert mu[35, 35] == pytest.approx(np.cos(np.radians(sza)))
+    assert mu[5, 75] == pytest.approx(np.cos(np.radians(sza)))
 
 
 @pytest.mark.parametrize("sza", [45.0, 60.0, 70.0])
