@@ -54,12 +54,20 @@ walls derived from the DSM."""),
 city = truth_city.coarsen(2)
 geom = Geometry(sun_zenith=40.0, sun_azimuth=155.0, view_zenith=8.0, view_azimuth=100.0)
 f = city.fields(geom)
+
+
+def show_city(city, fig, ax):
+    \"\"\"The surface heights and the element classes of a city model on two axes; returns their extent.\"\"\"
+    ext = city.bounds[0], city.bounds[2], city.bounds[1], city.bounds[3]
+    im = ax[0].imshow(city.dsm, extent=ext, cmap="magma"); fig.colorbar(im, ax=ax[0], label="height (m)")
+    cmap = plt.get_cmap("tab10", len(city.names))
+    im = ax[1].imshow(city.element, extent=ext, cmap=cmap, vmin=-0.5, vmax=len(city.names) - 0.5)
+    cb = fig.colorbar(im, ax=ax[1], ticks=range(len(city.names))); cb.ax.set_yticklabels(city.names)
+    return ext
+
+
 fig, ax = plt.subplots(1, 4, figsize=(17, 4))
-ext = city.bounds[0], city.bounds[2], city.bounds[1], city.bounds[3]
-im = ax[0].imshow(city.dsm, extent=ext, cmap="magma"); fig.colorbar(im, ax=ax[0], label="height (m)")
-cmap = plt.get_cmap("tab10", len(city.names))
-im = ax[1].imshow(city.element, extent=ext, cmap=cmap, vmin=-0.5, vmax=len(city.names) - 0.5)
-cb = fig.colorbar(im, ax=ax[1], ticks=range(len(city.names))); cb.ax.set_yticklabels(city.names)
+ext = show_city(city, fig, ax)
 im = ax[2].imshow(f["svf"][0], extent=ext, cmap="viridis", vmin=0, vmax=1); fig.colorbar(im, ax=ax[2], label="sky view factor (1)")
 im = ax[3].imshow(f["mu_sun"][0], extent=ext, cmap="gray"); fig.colorbar(im, ax=ax[3], label="lit cos(incidence) (1)")
 for a, t in zip(ax, ["DSM", "elements", "sky view factor", "direct sun (shadows)"]):
@@ -213,11 +221,7 @@ if real.exists():
             coords={"band": bl2a.band, "y": bl2a.y, "x": bl2a.x})) for n in names}
     btb = synth.true_budget(bilbao, btruth, sen, geom, atm, bgrid, n_bounce=8)
     fig, ax = plt.subplots(1, 4, figsize=(18, 4))
-    bext = bilbao.bounds[0], bilbao.bounds[2], bilbao.bounds[1], bilbao.bounds[3]
-    im = ax[0].imshow(bilbao.dsm, extent=bext, cmap="magma"); fig.colorbar(im, ax=ax[0], label="surface height (m)")
-    cmap = plt.get_cmap("tab10", len(bilbao.names))
-    im = ax[1].imshow(bilbao.element, extent=bext, cmap=cmap, vmin=-0.5, vmax=len(bilbao.names) - 0.5)
-    cb = fig.colorbar(im, ax=ax[1], ticks=range(len(bilbao.names))); cb.ax.set_yticklabels(bilbao.names)
+    show_city(bilbao, fig, ax)
     bres.net_shortwave.plot(ax=ax[2], cmap="viridis", cbar_kwargs={"label": "net shortwave (W m-2)"})
     (bres.net_shortwave - xr.DataArray(btb["net_shortwave"], dims=("y", "x"), coords={"y": bl2a.y, "x": bl2a.x})).plot(
         ax=ax[3], cmap="RdBu_r", cbar_kwargs={"label": "error (W m-2)"})

@@ -10,22 +10,17 @@ import xarray as xr
 
 import eoxr
 from eoxr.errors import ParameterError, PhysicalRangeError, UnitsError
-from eoxr.urban import Atmosphere, Geometry, synth
+from conftest import ATM, GEOM
+from eoxr.urban import Atmosphere, synth
 from eoxr.urban.inputs import SURFACE, TOA, observed_image, product_level
 from eoxr.urban.sensors import band_solar_irradiance
 
-GEOM = Geometry(35.0, 150.0, 8.0, 100.0)
-ATM = Atmosphere(aot550=0.15)
-S2_BANDS = ["B03", "B04", "B08", "B11"]
 
 
 @pytest.fixture(scope="module")
-def flat_scene():
-    """A city whose elements have one reflectance each, seen noise-free through the nominal PSF."""
-    city = synth.make_city(200.0, 2.0, seed=3)
-    sen = eoxr.urban.get_sensor("sentinel-2").subset(S2_BANDS)
-    truth = synth.draw_properties(city, sen, 3, GEOM, variability=0.0)
-    obs = synth.observe(city, truth, sen, GEOM, ATM, pixel_size=10.0)
+def flat_scene(s2_scene):
+    """The shared scene (conftest) and the reflectance of each of its elements."""
+    city, sen, truth, obs = s2_scene
     want = xr.DataArray(truth.element_reflectance, dims=("element", "band"),
                         coords={"element": city.names, "band": obs.band.values})
     return city, sen, obs, want

@@ -12,22 +12,11 @@ from eoxr.urban.forward import features
 from eoxr.urban.reflective import REFLECTANCE_SCENE_FLOOR, scene_reflectance_prior
 from eoxr.urban.sensors import broadband_weights
 
-S2_BANDS = ["B03", "B04", "B08", "B11"]
-GEOM = Geometry(35.0, 150.0, 8.0, 100.0)
-ATM = Atmosphere(aot550=0.15)
+from conftest import ATM, GEOM, S2_BANDS
 # lazy vs eager reflective results: the reflective features are float32 (invert.REFLECTIVE_FEATURE_DTYPE), summed by
 # tiles over other extents than the whole image's, so they agree to that round-off; a wrong halo or tile would
 # differ by orders more
 TILED = dict(rtol=2e-5, atol=1e-6)
-
-
-@pytest.fixture(scope="module")
-def s2_scene():
-    city = synth.make_city(200.0, 2.0, seed=3)
-    sen = eoxr.urban.get_sensor("sentinel-2").subset(S2_BANDS)
-    truth = synth.draw_properties(city, sen, 3, GEOM, variability=0.0)
-    obs = synth.observe(city, truth, sen, GEOM, ATM, pixel_size=10.0)
-    return city, sen, truth, obs
 
 
 @pytest.fixture(scope="module")
