@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .. import attrs as A
-from ..arrays import is_lazy
+from ..arrays import halo_map, is_lazy
 from ..errors import MissingVariableError, ParameterError
 from ..units import check_range, convert
 from .atmosphere import Geometry
@@ -213,23 +213,15 @@ def adjacency_correct(y, terms: dict, sigma_px: float, lazy: bool):
     lp = terms["L_path"][:, None, None]
     tup, tdif = terms["T_up"][:, None, None], terms["T_dif"][:, None, None]
     sig = (0, sigma_px, sigma_px)
+    r = int(np.ceil(4.0 * sigma_px))  # the kernel's reach (gaussian_filter's truncate=4)
 
     def env(block):
         return ndimage.gaussian_filter(block, sig, mode="reflect", truncate=4.0)
 
-    if lazy:
-        import dask.array as dsa
-
-        r = int(np.ceil(4.0 * sigma_px))
-        r = min(r, y.shape[1] - 1, y.shape[2] - 1)
-        y = y.rechunk({0: -1})
-        if r > 0 and 4.0 * sigma_px > min(y.shape[1], y.shape[2]) - 1:
-            m = dsa.map_blocks(env, y.rechunk({1: -1, 2: -1}), dtype=float).rechunk(y.chunks)
-        else:
-            m = dsa.map_overlap(env, y, depth={0: 0, 1: r, 2: r}, boundary={0: "none", 1: "reflect", 2: "reflect"},
-                                dtype=float)
-    else:
-        m = env(np.asarray(y, dtype=float))
+    if lazy and r > min(y.shape[1:]) - 1:  # a kernel wider than the image: the image in one chunk
+        m = y.rechunk({0: -1, 1: -1, 2: -1}).map_blocks(env, dtype=float).rechunk(y.chunks)
+    else:  # beyond its edges the image is mirrored, by the halo's padding as by gaussian_filter's
+        m = halo_map(env, y.rechunk({0: -1}) if lazy else np.asarray(y, dtype=float), r, "reflect", dtype=float)
     ls_env = (m - lp) / (tup + tdif)
     ls = (y - lp - tdif * ls_env) / tup
     return lp + (tup + tdif) * ls

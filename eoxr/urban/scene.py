@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from ..arrays import namespace
 from .tiles import stack_run
 
 
@@ -63,9 +64,7 @@ def scene_values(y, parts, func, values: slice, stds: slice, std_floor: float, p
     ``parts`` (see :func:`.tiles.stack_run`), its ``values`` channels pooled with the precision of its ``stds``
     channels (:func:`scene_sums`) into the scene-level value of each and its standard error (:func:`scene_means`,
     (2n,); a Dask array of one chunk when ``lazy``)."""
-    import dask.array as dsa
-
     first = partial(_scene_sums_of, func=func, values=values, stds=stds, std_floor=std_floor, prior_std=prior_std)
     n = values.stop - values.start
     sums = stack_run(y, parts, first, 3 * n, window // 2, lazy, reduce=True)
-    return scene_means(sums, window, dsa if lazy else np, prior_std)
+    return scene_means(sums, window, namespace(sums), prior_std)
