@@ -24,7 +24,7 @@ import xarray as xr
 from .. import attrs as A
 from ..arrays import halo_map, is_lazy
 from ..errors import MissingVariableError, ParameterError
-from ..units import check_range, convert
+from ..units import check_range
 from .atmosphere import Geometry
 from .sensors import Band, Sensor, band_planck, band_solar_irradiance, get_sensor
 
@@ -34,6 +34,7 @@ KINDS = {
     "toa_reflectance": ("1", "top-of-atmosphere reflectance"),
     "reflectance": ("1", "surface (bottom-of-atmosphere, L2A) reflectance"),
 }
+IMAGE_UNITS = {k: units for k, (units, _) in KINDS.items()}  # for units.declare_units on the image argument
 SURFACE, TOA = "surface", "toa"
 # attributes that name a product's processing level, the most specific first
 LEVEL_ATTRS = ("processing:level", "processing_level", "product_type", "s2:product_type", "product", "collection")
@@ -67,8 +68,8 @@ class Image:
 
 def observed_image(obs, sensor) -> Image:
     """The image of ``obs``: a Dataset with one of ``radiance``, ``toa_reflectance`` or ``reflectance`` (band, y,
-    x), or such a DataArray (unnamed: radiance), its units converted to those of :data:`KINDS` (lazily) and its
-    attributes checked against its name (:func:`check_level`)."""
+    x), or such a DataArray (unnamed: radiance), its attributes checked against its name (:func:`check_level`).
+    The public functions declare its units (:data:`IMAGE_UNITS`, :func:`eoxr.units.declare_units`)."""
     if isinstance(obs, xr.DataArray):
         obs = obs.to_dataset(name=obs.name or "radiance")
     present = [k for k in KINDS if k in obs]
@@ -82,7 +83,7 @@ def observed_image(obs, sensor) -> Image:
     img = obs[kind]
     A.require_dims(img, ("band", "y", "x"), "urban.invert image")
     check_level(kind, obs.attrs, img.attrs)
-    img = convert(img.transpose("band", "y", "x"), KINDS[kind][0], what=f"the image's {kind!r}")
+    img = img.transpose("band", "y", "x")
     sen = get_sensor(sensor).subset([str(b) for b in img.band.values])
     if kind != "radiance" and sen.thermal():
         raise ParameterError(f"thermal bands {[b.name for b in sen.thermal()]} must be given as radiance, not "

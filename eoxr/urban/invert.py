@@ -22,9 +22,11 @@ import xarray as xr
 
 from .. import attrs as A
 from ..errors import MissingVariableError, ParameterError
+from ..units import declare_units
 from .atmosphere import Atmosphere, reflective_terms, thermal_terms
 from .forward import as_psf
-from .inputs import model_terms, observed_image, reflective_radiance, scene_geometry, thermal_radiance
+from .inputs import (IMAGE_UNITS, model_terms, observed_image, reflective_radiance, scene_geometry,
+                     thermal_radiance)
 from .outputs import reflective_variables, thermal_variables
 from .plan import (REFLECTIVE_FEATURES, SHORTWAVE_AREA_FEATURES, THERMAL_FEATURES, TileFeatures, feature_parts,
                    feature_recipes)
@@ -32,6 +34,7 @@ from .reflective import reflectance_priors, solve_reflective
 from .thermal import emissivity_priors, solve_thermal
 
 
+@declare_units(obs=IMAGE_UNITS)
 def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
            geometry=None, noise: float | None = None, nedt: float | None = None,
            reflectance_prior: tuple | dict = (0.2, 0.5), emissivity_prior: dict | None = None,
@@ -47,9 +50,11 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     Parameters
     ----------
     obs
-        Dataset with ``radiance`` (band, y, x; W m-2 sr-1 um-1) or ``reflectance`` (top-of-atmosphere, 1;
-        reflective bands only); band names as the sensor's (e.g. B02..B12, TIR1..TIR5); scene angles in attrs or
-        ``geometry=``. Lazy when Dask-backed.
+        Dataset with one of ``radiance`` (band, y, x; top-of-atmosphere, W m-2 sr-1 um-1), ``toa_reflectance``
+        (1; L1C) or ``reflectance`` (surface reflectance, 1; L2A), the reflectances for reflective bands only; units
+        converted at the call where their ``units`` attribute names others (``%``, ``mW cm-2 sr-1 um-1``, ...),
+        values outside their physical range refused; band names as the sensor's (e.g. B02..B12, TIR1..TIR5);
+        scene angles in attrs or ``geometry=``. Lazy when Dask-backed.
     city
         :class:`~eoxr.urban.City` in the image's CRS, covering it, whose cell divides the pixel.
     sensor

@@ -24,6 +24,8 @@ import xarray as xr
 
 from .. import attrs as A
 from ..errors import EoxrWarning, NoDataError, ParameterError
+from ..units import declare_units
+from .inputs import IMAGE_UNITS
 from .invert import invert
 from .sensors import get_sensor
 
@@ -113,6 +115,7 @@ def _fit_wing(misfit, core: float, wing: tuple[float, float]) -> tuple[float, tu
     return c, (w, ws)
 
 
+@declare_units(obs=IMAGE_UNITS)
 def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
             scales=PSF_SCALES, wings=PSF_WINGS, max_pixels: int = 64, progress: bool = False,
             **invert_kwargs) -> xr.Dataset:
@@ -192,6 +195,7 @@ def _steps(values, progress: bool, desc: str):
     return tqdm(values, desc=desc)
 
 
+@declare_units(obs=IMAGE_UNITS)
 def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
               max_shift_px: float = 0.5, max_pixels: int = 64, progress: bool = False,
               **invert_kwargs) -> xr.Dataset:
