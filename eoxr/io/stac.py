@@ -30,7 +30,7 @@ from .cubes import is_cube_item, load_cubes
 from .engines import load_odc, load_stackstac
 from .gdal import gdal_options
 from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
-from .items import as_item_dicts, engine_items, item_time
+from .items import as_item_dicts, engine_items, item_time, product_attrs
 from .limits import check_output_size
 from .mosaic import mosaic_solar_day
 from .readers import read_failures
@@ -196,6 +196,7 @@ def load(
     ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
     ds = ds.rio.write_crs(out_crs)
     ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
+    ds.attrs.update(product_attrs(item_dicts))
     return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names,
                  crs=out_crs.to_string(), resolution=res, bounds=tuple(float(b) for b in bounds), groupby=groupby,
                  on_error=on_error, n_items=len(item_dicts))

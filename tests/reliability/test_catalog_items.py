@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import wait_for
+from writers import wait_for
 from cubeproc import steps
 from test_cube_kills import assert_same_cube
 
