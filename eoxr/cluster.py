@@ -42,8 +42,11 @@ KINDS = ("local", "cuda", "address", "gateway", "kubernetes", "slurm")
 #: where connect("cuda") finds GPUs: dask-cuda on this machine, or a pool of workers declaring :data:`GPU`
 GPU_POOLS = ("local", "address", "gateway", "kubernetes", "slurm")
 #: the Dask worker resource of a GPU: a GPU worker declares ``GPU=1`` (``dask worker --resources GPU=1``, or
-#: DASK_DISTRIBUTED__WORKER__RESOURCES__GPU=1 in its environment), a model step asks for one
+#: :data:`GPU_WORKER_ENV` in its environment), a model step asks for one
 GPU = "GPU"
+#: the environment that makes a worker declare one GPU. dask lowercases the keys it reads from variable names
+#: (DASK_DISTRIBUTED__WORKER__RESOURCES__GPU would declare "gpu"), not those inside a value
+GPU_WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__RESOURCES": '{"GPU": 1}'}
 #: dask config while a GPU cluster's client is open: low-level task fusion merges tasks into new ones without
 #: their annotations, and a model step would lose its GPU resource (it could then run on a CPU-only worker)
 KEEP_ANNOTATIONS = {"optimization.fuse.active": False}
@@ -308,10 +311,10 @@ def gpu_annotations(device: str = "auto", client=None) -> dict:
 
 
 def _no_gpu_workers(pool: str) -> str:
+    (name, value), = GPU_WORKER_ENV.items()
     return (f"the workers of the {pool} cluster declare no {GPU!r} resource, so no task would run on a GPU: start "
-            f"GPU workers with `dask worker <scheduler> --resources {GPU}=1` (or DASK_DISTRIBUTED__WORKER__"
-            f"RESOURCES__{GPU}=1 in their environment; the GPU profiles in deploy/ do so), or call "
-            "eoxr.cluster.connect() for a CPU cluster.")
+            f"GPU workers with `dask worker <scheduler> --resources {GPU}=1` (or {name}='{value}' in their "
+            "environment; the GPU profiles in deploy/ do so), or call eoxr.cluster.connect() for a CPU cluster.")
 
 
 def _cuda(n_workers, threads_per_worker, memory_limit, **kw):
