@@ -66,7 +66,8 @@ def _stack(arrays: list[np.ndarray], pinned: bool):
     if not pinned:
         return torch.from_numpy(np.stack(arrays))
     first = arrays[0]
-    out = torch.empty((len(arrays), *first.shape), dtype=torch.from_numpy(first[:0]).dtype, pin_memory=True)
+    dtype = torch.from_numpy(np.empty(0, first.dtype)).dtype
+    out = torch.empty((len(arrays), *first.shape), dtype=dtype, pin_memory=True)
     np.stack(arrays, out=out.numpy())
     return out
 

@@ -205,3 +205,22 @@ def test_cuda_batches_are_pinned_and_arrive_on_the_device():
     for (_, [arrays]), (_, [tensor]) in zip(batches, got):
         assert tensor.device.type == "cuda"
         np.testing.assert_array_equal(tensor.cpu().numpy(), np.stack(arrays))
+
+
+@pytest.mark.cuda
+@CUDA
+def test_connect_cuda_runs_the_model_steps_on_one_gpu_per_worker(unet):
+    pytest.importorskip("dask_cuda", reason="dask-cuda is installed with RAPIDS, not by eoxr (deploy/README.md)")
+    import os
+
+    ds = scene(9)[["a", "b"]].chunk({"y": 32, "x": 32})
+    ref = ml.predict(ds, unet, device="cpu").t.compute(scheduler="threads")
+    with cluster.connect("cuda", dashboard_address=None) as client:
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == torch.cuda.device_count() and all(w["resources"] == {"GPU": 1} for w in workers)
+        first_gpu = client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"].split(",")[0])
+        assert len(set(first_gpu.values())) == len(workers)  # each worker on a GPU of its own
+        with distributed.get_task_stream(client) as stream:
+            got = ml.predict(ds, unet).t.compute()
+    assert {key_split(r["key"]) for r in stream.data} >= {"predict_block"}
+    np.testing.assert_allclose(got.values, ref.values, rtol=2e-3, atol=2e-2)
