@@ -278,9 +278,10 @@ def _current_client(client=None):
     if client is not None:
         return client
     try:
-        return Client.current()
+        current = Client.current()
     except ValueError:  # no client: the threaded or synchronous scheduler
         return None
+    return current if current.status == "running" else None
 
 
 def gpu_workers(client=None) -> list[str]:
