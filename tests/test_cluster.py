@@ -232,35 +232,13 @@ def test_connect_slurm_builds_the_cluster_from_config(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- cubes on clusters
-class Records(logging.Handler):
-    """The records of one logger, kept by a handler of its own: LocalCluster raises the level of the stream
-    handlers of distributed's logger while it runs, and pytest's capturing handlers are among them."""
-
-    def __init__(self, name: str):
-        super().__init__(logging.INFO)
-        self.logger, self.records = logging.getLogger(name), []
-
-    def emit(self, record):
-        self.records.append(record)
-
-    def __enter__(self):
-        self.level_before = self.logger.level
-        self.logger.setLevel(logging.INFO)
-        self.logger.addHandler(self)
-        return self.records
-
-    def __exit__(self, *exc):
-        self.logger.removeHandler(self)
-        self.logger.setLevel(self.level_before)
-
-
-def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_path, capsys):
+def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_path, capsys, caplog):
     reference = write_reference(tmp_path)
-    with Records("eoxr.cluster") as records:
+    with caplog.at_level(logging.INFO, logger="eoxr.cluster"):
         client = cluster.connect(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
     try:
         assert not capsys.readouterr().out  # the library logs, it does not print
-        assert any("dashboard at http" in r.getMessage() for r in records)
+        assert any("dashboard at http" in r.getMessage() for r in caplog.records if r.name == "eoxr.cluster")
         assert len(client.scheduler_info()["workers"]) == 2
         # one BLAS thread per worker, glibc's adaptive malloc thresholds kept (see cluster.WORKER_ENVIRON)
         env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
