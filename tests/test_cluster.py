@@ -234,11 +234,21 @@ def test_connect_slurm_builds_the_cluster_from_config(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------- cubes on clusters
 def test_local_cluster_writes_the_same_cube_as_the_synchronous_scheduler(tmp_path, capsys, caplog):
     reference = write_reference(tmp_path)
-    with caplog.at_level(logging.INFO, logger="eoxr.cluster"):
-        client = cluster.connect(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
+    # A handler of eoxr's own logger: LocalCluster silences the handlers that pytest shares with distributed's logger.
+    records = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("eoxr.cluster")
+    logger.addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="eoxr.cluster"):
+            client = cluster.connect(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address="127.0.0.1:0")
+    finally:
+        logger.removeHandler(handler)
     try:
         assert not capsys.readouterr().out  # the library logs, it does not print
-        assert any("dashboard at http" in r.getMessage() for r in caplog.records if r.name == "eoxr.cluster")
+        assert any("dashboard at http" in r.getMessage() for r in records)
         assert len(client.scheduler_info()["workers"]) == 2
         # one BLAS thread per worker, glibc's adaptive malloc thresholds kept (see cluster.WORKER_ENVIRON)
         env = client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
