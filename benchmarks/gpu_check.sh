@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures of eoxr, on a machine with an NVIDIA GPU (CPU machines skip the CUDA tests and report the
 # GPU benchmark rows as null):
-#   1. the CUDA tests (pytest -m cuda): prediction on the GPU equals the CPU's, the model stays resident per
+#   1. the tests marked cuda, anywhere in tests/ (pytest -m cuda): prediction on the GPU equals the CPU's, the model stays resident per
 #      process and device, batches arrive pinned on the device, and with dask-cuda installed connect("cuda")
 #      runs the model steps on one GPU per worker;
 #   2. benchmark ml, part 3 alone (CPU cores vs one GPU, side by side in one run): pixels per second on every
@@ -25,7 +25,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,utilization.gpu --format
 print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt" \
     || exit 1
 
-"$PY" -m pytest -m cuda -rs -q -p no:cacheprovider tests/ml tests/test_cluster.py 2>&1 | tee "$OUT/cuda-tests.txt"
+"$PY" -m pytest -m cuda -rs -q -p no:cacheprovider tests 2>&1 | tee "$OUT/cuda-tests.txt"
 tests=${PIPESTATUS[0]}
 
 "$PY" - "$OUT" $SIZE <<'EOF'
