@@ -8,7 +8,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SPINE = ("attrs", "bench", "catalog", "cluster", "cube", "errors", "io", "metrics", "ml", "quicklook", "sample")
+_SPINE = ("accessors", "arrays", "attrs", "bench", "catalog", "cluster", "cube", "errors", "io", "metrics", "ml",
+          "quicklook", "sample", "units")
 _DOMAINS = ("urban", "lst", "rain")
 
 # Domain packages register their xarray accessors (ds.urban, ds.lst, ...) on import; none imports torch.

@@ -99,7 +99,8 @@ class method:
         unknown = sorted(set(self.arguments) - {p.name for p in params})
         if unknown:
             raise MissingVariableError(f"accessor method {self.name!r} resolves {unknown}, which "
-                                       f"{self.func.__qualname__} does not take; it takes {[p.name for p in params]}")
+                                       f"{self.func.__qualname__} does not take; it takes {[p.name for p in params]}: "
+                                       "key the resolver by one of those")
         return sig.replace(parameters=params)
 
     def call(self, obj, *args, **kwargs):

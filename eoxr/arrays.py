@@ -7,13 +7,16 @@ both (chunked == unchunked), staying lazy on dask. This module holds what they s
   torch when such arrays are passed, imported only then), so a function is written once as ``xp.where(...)``;
 - :func:`halo_map`: a neighbourhood kernel over the last two axes with an explicit halo ``depth``: numpy
   data are padded as dask pads the array's edges, dask data go through ``map_overlap`` after a rechunk
-  that gives every chunk at least ``depth`` pixels; the halo is what makes chunked == unchunked;
-- :func:`halo_depth`: the halo a network or kernel of a given receptive field needs, rounded up;
+  that gives every chunk at least ``depth`` pixels (:func:`ensure_depth`); the halo is what makes
+  chunked == unchunked;
+- :func:`halo_depth`, :func:`round_up`: the halo a network or kernel of a given receptive field needs,
+  rounded up (to a multiple of the network's pooling factor);
 - block (coarse-grid) helpers: :func:`block_sum`, :func:`block_mean` (NaN-aware: a partly-cloudy
   block is the mean of its valid pixels), :func:`repeat_blocks`, :func:`rechunk_multiple`, and the
   coordinates of the coarse or fine grid (:func:`coarse_coord`, :func:`fine_coord`, :func:`pixel_size`,
   :func:`check_factor`);
-- :func:`linear_fit`: least squares y = a + b x over the pixels where both are finite (lazy on dask).
+- :func:`as_float`, :func:`linear_fit`: floating-point data; least squares y = a + b x over the pixels
+  where both are finite (lazy on dask).
 
 A kernel for :func:`halo_map` takes a numpy block padded by ``depth`` on y and x (and the keywords
 given to ``halo_map``) and returns the padded block's result (``trim=True``, the halo is cut off) or
@@ -83,6 +86,13 @@ def namespace(*arrays):
 # ----------------------------------------------------------------------------------------- halos
 
 
+def round_up(n: int, step: int) -> int:
+    """``n`` rounded up to a multiple of ``step`` (>= 1)."""
+    if step < 1:
+        raise ParameterError(f"step must be a positive number of pixels, not {step}: pass 1 (no alignment) or more")
+    return step * math.ceil(n / step)
+
+
 def halo_depth(receptive_field: int, align: int = 1) -> int:
     """Halo (pixels on each side) for a kernel whose output pixel sees ``receptive_field`` input pixels.
 
@@ -90,10 +100,10 @@ def halo_depth(receptive_field: int, align: int = 1) -> int:
     so chunk origins stay on its grid): rounding down would leave chunk edges without the context the
     kernel needs, and seams would show.
     """
-    if receptive_field < 0 or align < 1:
-        raise ParameterError(f"receptive_field must be >= 0 and align >= 1 pixels, not {receptive_field} and "
-                             f"{align}")
-    return align * math.ceil(math.ceil(receptive_field / 2) / align)
+    if receptive_field < 0:
+        raise ParameterError(f"receptive_field must be >= 0 pixels, not {receptive_field}: pass the width of "
+                             "the input window one output pixel depends on (eoxr.ml.nets.receptive_field)")
+    return round_up(math.ceil(receptive_field / 2), align)
 
 
 def _check_halo_args(data, depth, boundary) -> int:
@@ -101,9 +111,11 @@ def _check_halo_args(data, depth, boundary) -> int:
         raise GridError(f"halo_map works on (..., y, x) arrays; this one has shape {data.shape}: add the y and x "
                         "dimensions")
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
-        raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}")
+        raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}: pass "
+                             "the kernel's reach, e.g. int(4 * sigma + 0.5) for a Gaussian")
     if not (boundary in BOUNDARIES or (isinstance(boundary, numbers.Number) and not isinstance(boundary, bool))):
-        raise ParameterError(f"boundary must be one of {BOUNDARIES} or a number (constant padding), not {boundary!r}")
+        raise ParameterError(f"boundary must be one of {BOUNDARIES} or a number (constant padding), not "
+                             f"{boundary!r}: e.g. boundary='reflect' to mirror the edges")
     return int(depth)
 
 
@@ -177,8 +189,10 @@ def halo_map(kernel, data, depth: int, boundary="reflect", *, dtype=None, chunks
     extra = {}
     if chunks is not None:
         extra["chunks"] = chunks(data.chunks) if callable(chunks) else chunks
-    depths = {ax: 0 for ax in range(data.ndim - 2)}
-    depths.update({data.ndim - 2: depth, data.ndim - 1: depth})
+    depths = {ax: 0 for ax in range(data.ndim)}
+    for ax in (data.ndim - 2, data.ndim - 1):
+        # with boundary "none" an axis in one chunk has no neighbour to borrow from, whatever its size
+        depths[ax] = 0 if boundary == "none" and len(data.chunks[ax]) == 1 else depth
     return dsa.map_overlap(kernel, data, depth=depths, boundary=boundary, trim=trim, dtype=dtype,
                            meta=meta_from_array(data, ndim=data.ndim, dtype=dtype), **extra, **kw)
 
@@ -261,6 +275,11 @@ def repeat_blocks(a, factor: int):
 
 
 # ------------------------------------------------------------------------------------------ statistics
+
+
+def as_float(a):
+    """``a`` as floating point: integers and booleans become float64, floats stay as they are (lazy on dask)."""
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype("f8")
 
 
 def linear_fit(x, y):

@@ -1,35 +1,39 @@
-"""Benchmark harness: `eoxr bench NAME [--quick] [--seed N] [--out DIR] [--device auto|cpu|cuda]`.
+"""Benchmark harness: `eoxr bench NAME [--quick | --smoke] [--seed N] [--out DIR] [--device auto|cpu|cuda]`.
 
-Each benchmark is ``benchmarks/NAME.py`` defining ``run(cfg) -> list[dict]`` (each dict has ``case``,
+Each benchmark is ``benchmarks/NAME.py`` (shipped as ``eoxr.benchmarks.NAME``) defining ``run(cfg) -> list[dict]`` (each dict has ``case``,
 ``method`` and ``metrics`` whose names carry their unit) and ``TARGETS`` (metric -> {"method", "max"|"min"}).
 The harness writes ``OUT/NAME.json`` and ``OUT/NAME.md`` with versions, device and target checks.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata as md
-import importlib.util
 import json
 import platform
 import sys
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ParameterError
 
-REPO = Path(__file__).resolve().parents[1]
 _VERSIONED = ["eoxr", "numpy", "xarray", "dask", "zarr", "rasterio", "stackstac", "odc-stac", "torch", "xbatcher", "scipy"]
 
 
 @dataclass(frozen=True)
 class Config:
+    """What a benchmark's ``run`` is asked for. ``quick``: a reduced case (minutes); ``smoke``: the smallest case
+    that still measures every result row and target (seconds, for the tests; implies ``quick``, so a benchmark
+    without a smoke size runs its quick one)."""
     quick: bool
     seed: int
     device: str  # "cpu" or "cuda" (resolved from "auto")
     out: Path
+    smoke: bool = False
 
 
 def resolve_device(name: str) -> str:
@@ -58,12 +62,19 @@ def versions() -> dict:
     return out
 
 
-def _check_targets(results: list[dict], targets: dict) -> dict:
+def _check_targets(results: list[dict], targets: dict, device: str = "cpu") -> dict:
+    """Each target's value (the worst of its method's rows) and whether it is met. A value is null where no row
+    measured it (a null metric: e.g. a GPU figure on a machine without one); a target that names a ``device``
+    other than the run's says so in ``reason``."""
     checked = {}
     for metric, t in targets.items():
-        vals = [r["metrics"][metric] for r in results if r["method"] == t["method"] and metric in r["metrics"]]
+        vals = [r["metrics"][metric] for r in results
+                if r["method"] == t["method"] and r["metrics"].get(metric) is not None]
         if not vals:
-            checked[metric] = dict(t, value=None, met=None)
+            unmeasured = dict(t, value=None, met=None)
+            if t.get("device", device) != device:
+                unmeasured["reason"] = f"needs --device {t['device']}; this run used {device}"
+            checked[metric] = unmeasured
             continue
         if "max" in t:
             v = max(vals)
@@ -75,6 +86,8 @@ def _check_targets(results: list[dict], targets: dict) -> dict:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return "null"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -82,7 +95,7 @@ def _fmt(v) -> str:
 
 def to_markdown(report: dict) -> str:
     lines = [f"# benchmark `{report['name']}`", "",
-             f"seed {report['seed']}, quick={report['quick']}, device {report['device']}, "
+             f"seed {report['seed']}, quick={report['quick']}, smoke={report['smoke']}, device {report['device']}, "
              f"{report['elapsed_s']:.1f} s, `{report['command']}`", ""]
     # One table per kind of result (the same case and metric columns), so wide reports stay readable.
     groups: dict[tuple, list[dict]] = {}
@@ -106,28 +119,36 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def available() -> list[str]:
+    """Names of the benchmarks shipped in ``eoxr.benchmarks`` (the checkout's ``benchmarks/``)."""
+    folder = resources.files("eoxr.benchmarks")
+    return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".py") and not p.name.startswith("_"))
+
+
 def load_benchmark(name: str):
-    path = REPO / "benchmarks" / f"{name}.py"
-    if not path.exists():
-        have = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
-        raise SystemExit(f"no benchmark {name!r}; available: {', '.join(have)}")
-    spec = importlib.util.spec_from_file_location(f"eoxr_bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The module of benchmark ``name`` (``eoxr.benchmarks.NAME``)."""
+    if name not in available():
+        raise ParameterError(f"no benchmark {name!r}; available: {', '.join(available())}")
+    return importlib.import_module(f"eoxr.benchmarks.{name}")
 
 
-def run(name: str, run_fn, targets: dict, quick: bool, seed: int, out: str | Path, device: str = "auto") -> dict:
+def _size_flag(quick: bool, smoke: bool) -> str:
+    return " --smoke" if smoke else " --quick" if quick else ""
+
+
+def run(name: str, run_fn, targets: dict, quick: bool, seed: int, out: str | Path, device: str = "auto",
+        smoke: bool = False) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = Config(quick=quick, seed=seed, device=resolve_device(device), out=out)
+    quick = quick or smoke
+    cfg = Config(quick=quick, seed=seed, device=resolve_device(device), out=out, smoke=smoke)
     t0 = time.perf_counter()
     results = run_fn(cfg)
     report = {
-        "name": name, "seed": seed, "quick": quick, "device": cfg.device, "versions": versions(),
-        "command": f"eoxr bench {name}{' --quick' if quick else ''} --seed {seed} --device {device}",
+        "name": name, "seed": seed, "quick": quick, "smoke": smoke, "device": cfg.device, "versions": versions(),
+        "command": f"eoxr bench {name}{_size_flag(quick, smoke)} --seed {seed} --device {device}",
         "elapsed_s": time.perf_counter() - t0, "results": results,
-        "targets": _check_targets(results, targets),
+        "targets": _check_targets(results, targets, cfg.device),
     }
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=float))
     (out / f"{name}.md").write_text(to_markdown(report))
@@ -171,7 +192,9 @@ def process_scaling(turns: int = 5) -> dict:
 
 def parser(prog: str = "eoxr bench") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog)
-    p.add_argument("--quick", action="store_true", help="reduced case, under two minutes on 2 CPU cores")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="reduced case, under two minutes on 2 CPU cores")
+    size.add_argument("--smoke", action="store_true", help="smallest case that still checks every target (seconds)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic scenes")
     p.add_argument("--out", default="bench-out", help="folder for NAME.json and NAME.md")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -181,7 +204,7 @@ def parser(prog: str = "eoxr bench") -> argparse.ArgumentParser:
 def main_for(name: str, run_fn, targets: dict, argv=None) -> dict:
     """Entry point of ``python benchmarks/NAME.py ...``."""
     args = parser(f"benchmarks/{name}.py").parse_args(argv)
-    report = run(name, run_fn, targets, args.quick, args.seed, args.out, args.device)
+    report = run(name, run_fn, targets, args.quick, args.seed, args.out, args.device, smoke=args.smoke)
     print(to_markdown(report))
     print(f"wrote {Path(args.out) / (name + '.json')} and .md", file=sys.stderr)
     return report

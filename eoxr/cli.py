@@ -1,11 +1,20 @@
-"""The ``eoxr`` command."""
+"""The ``eoxr`` command.
+
+A user error (an :class:`eoxr.errors.EoxrError`: an existing cube, an unknown collection, a bad value) prints
+one line on stderr, ``eoxr COMMAND: error: ...`` naming the fix, and exits with status 2, as argparse does for
+bad arguments; anything else is a bug and keeps its traceback.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
+import os
 import re
 import sys
+
+from .errors import CubeError, EoxrError, ParameterError
 
 _OPS = {"<=": "lte", ">=": "gte", "!=": "neq", "<": "lt", ">": "gt", "=": "eq"}
 
@@ -18,7 +27,8 @@ def parse_query(exprs: list[str] | None) -> dict | None:
     for expr in exprs:
         m = re.fullmatch(r"\s*([\w:.\-]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*", expr)
         if not m:
-            raise SystemExit(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of < <= > >= = !=")
+            raise ParameterError(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of "
+                                 "< <= > >= = !=, e.g. \"eo:cloud_cover<20\"")
         key, op, raw = m.groups()
         try:
             value = float(raw) if re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", raw) else raw
@@ -39,14 +49,18 @@ def _cmd_sample(a) -> int:
 def _cmd_ingest(a) -> int:
     from . import catalog, cluster, cube
 
+    if os.path.exists(a.out) and not (a.overwrite or a.append):
+        raise CubeError(f"a cube already exists at {a.out}: pass --overwrite to replace it or --append to add "
+                        "newer scenes to it, or choose another --out")
     items = catalog.search(a.source, collections=a.collections, bbox=a.bbox, datetime=a.datetime,
-                           query=parse_query(a.query), max_items=a.max_items)
+                           query=parse_query(a.query), max_items=a.max_items, require_items=True)
     print(f"{len(items)} items found", file=sys.stderr)
     client = cluster.connect(a.cluster) if a.cluster != "none" else None
     try:
         cube.ingest(items, a.out, bands=a.bands, resolution=a.resolution, crs=a.crs, bbox=a.bbox,
                     chunks={"time": 1, "y": a.chunk, "x": a.chunk}, engine=a.engine,
-                    mode="a" if a.append else "w-", append_dim="time" if a.append else None, progress=True)
+                    mode="a" if a.append else "w" if a.overwrite else "w-", append_dim="time" if a.append else None,
+                    progress=True, catalog=a.catalog)
     finally:
         if client is not None:
             cluster.close(client)
@@ -66,7 +80,7 @@ def _cmd_verify(a) -> int:
 def _cmd_demo(a) -> int:
     from . import demo
 
-    demo.run(a.out, only=a.only.split(",") if a.only else None, address=a.cluster)
+    demo.run(a.out, only=a.only.split(",") if a.only else None, address=a.cluster, quick=a.quick)
     return 0
 
 
@@ -74,19 +88,22 @@ def _cmd_bench(a) -> int:
     from . import bench
 
     mod = bench.load_benchmark(a.name)
-    report = bench.run(a.name, mod.run, getattr(mod, "TARGETS", {}), a.quick, a.seed, a.out, a.device)
+    report = bench.run(a.name, mod.run, getattr(mod, "TARGETS", {}), a.quick, a.seed, a.out, a.device, smoke=a.smoke)
     print(bench.to_markdown(report))
     return 0
 
 
-def _cmd_train(a, extra: list[str]) -> int:
-    try:
-        mod = importlib.import_module(f"eoxr.{a.domain}.train")
-    except ModuleNotFoundError:
-        from . import _DOMAINS
+def _trainable() -> list[str]:
+    from . import _DOMAINS
 
-        raise SystemExit(f"no trainable workflow {a.domain!r}; workflows: {', '.join(_DOMAINS)}")
-    return int(mod.main(extra) or 0)
+    return [d for d in _DOMAINS if importlib.util.find_spec(f"eoxr.{d}.train") is not None]
+
+
+def _cmd_train(a) -> int:
+    if a.domain not in _trainable():
+        raise ParameterError(f"no trainable workflow {a.domain!r}; pass one of: {', '.join(_trainable())}")
+    mod = importlib.import_module(f"eoxr.{a.domain}.train")
+    return int(mod.main(a.args) or 0)
 
 
 def _cmd_info(a) -> int:
@@ -101,7 +118,10 @@ def _cmd_info(a) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="eoxr", description="Satellite observations to geophysical maps.")
+    p.add_argument("--version", action="version", version=f"eoxr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sample", help="build the embedded sample catalog (synthetic COGs + static STAC)")
@@ -123,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--crs", help="output CRS, e.g. EPSG:32631 (default: the items' own)")
     s.add_argument("--chunk", type=int, default=1024, help="y/x chunk size in pixels")
     s.add_argument("--engine", choices=["stackstac", "odc"], default="stackstac")
-    s.add_argument("--append", action="store_true", help="append along time to an existing cube")
+    write = s.add_mutually_exclusive_group()
+    write.add_argument("--append", action="store_true", help="append along time to an existing cube")
+    write.add_argument("--overwrite", action="store_true", help="replace an existing cube at --out")
+    s.add_argument("--catalog", help="static STAC catalog (catalog.json path or URL) that gets the cube's item")
     s.add_argument("--cluster", default=None, help="scheduler address, local (default), gateway, kubernetes, slurm or none")
     s.set_defaults(func=_cmd_ingest)
 
@@ -137,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="eoxr-out")
     s.add_argument("--only", help="comma-separated steps: spine and/or workflow names")
     s.add_argument("--cluster", default=None, help="scheduler address or cluster kind (default: local)")
+    s.add_argument("--quick", action="store_true", help="reduced sizes: every step in well under a minute")
     s.set_defaults(func=_cmd_demo)
 
     from .bench import parser as bench_parser
@@ -145,8 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.set_defaults(func=_cmd_bench)
 
-    s = sub.add_parser("train", help="train a workflow's models: eoxr train DOMAIN [options]", add_help=False)
-    s.add_argument("domain")
+    s = sub.add_parser("train", help="train a workflow's models: eoxr train DOMAIN [options]",
+                       description="Train a workflow's models; `eoxr train DOMAIN --help` lists its options.")
+    s.add_argument("domain", help="the workflow, e.g. lst")
+    s.add_argument("args", nargs=argparse.REMAINDER, help="options of the workflow's trainer")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("info", help="versions, compute device, sample folder")
@@ -158,13 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     from .cluster import tune_malloc
 
     tune_malloc()  # a batch process: faster numpy work at the cost of keeping some freed memory
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "train":
-        return _cmd_train(args, extra)
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.func(args)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EoxrError as err:
+        print(f"eoxr {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

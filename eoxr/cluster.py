@@ -8,19 +8,48 @@ imported, e.g. ``DASK_EOXR__CLUSTER__KIND=slurm`` or ``DASK_EOXR__CLUSTER__ADDRE
     >>> client = eoxr.cluster.connect()                          # LocalCluster, workers x threads from the cores
     >>> client = eoxr.cluster.connect("tcp://10.0.0.5:8786")      # an existing scheduler
     >>> client = eoxr.cluster.connect(kind="slurm")              # jobqueue.slurm config, eoxr.cluster.slurm.scale
+    >>> client = eoxr.cluster.connect("cuda")                    # one worker per GPU (dask-cuda), or a GPU pool
     >>> eoxr.cluster.close(client)                               # closes the client and the cluster it started
+    >>> with eoxr.cluster.connect() as client:                    # the same on leaving the block
+    ...     ...
+
+GPU workers declare the Dask resource ``GPU`` (:data:`GPU`): ``connect("cuda")`` starts dask-cuda's
+LocalCUDACluster (one worker per visible GPU, the machine's cores shared among them as threads) or, with
+``eoxr.cluster.cuda.pool`` set, a Gateway, Kubernetes or SLURM pool from the GPU profiles in deploy/. Only the
+model steps of :func:`eoxr.ml.predict` ask for a GPU (:func:`gpu_annotations`); reading and decoding run on
+the other threads, on any worker.
+
+Reaching a scheduler takes at most ``eoxr.cluster.timeout`` (10 s): an address where something else answers
+(the dashboard's web server, a worker) or nothing does fails with a :class:`~eoxr.errors.ClusterError` that
+says so. Messages go to the ``eoxr.cluster`` logger.
 """
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from contextlib import contextmanager
 from typing import Any
 
 import dask.config
+from distributed import Client
 
-from .errors import ClusterError
+from .errors import ClusterError, redact
 
-KINDS = ("local", "address", "gateway", "kubernetes", "slurm")
+logger = logging.getLogger(__name__)
+
+KINDS = ("local", "cuda", "address", "gateway", "kubernetes", "slurm")
+#: where connect("cuda") finds GPUs: dask-cuda on this machine, or a pool of workers declaring :data:`GPU`
+GPU_POOLS = ("local", "address", "gateway", "kubernetes", "slurm")
+#: the Dask worker resource of a GPU: a GPU worker declares ``GPU=1`` (``dask worker --resources GPU=1``, or
+#: :data:`GPU_WORKER_ENV` in its environment), a model step asks for one
+GPU = "GPU"
+#: the environment that makes a worker declare one GPU. dask lowercases the keys it reads from variable names
+#: (DASK_DISTRIBUTED__WORKER__RESOURCES__GPU would declare "gpu"), not those inside a value
+GPU_WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__RESOURCES": '{"GPU": 1}'}
+#: dask config while a GPU cluster's client is open: low-level task fusion merges tasks into new ones without
+#: their annotations, and a model step would lose its GPU resource (it could then run on a CPU-only worker)
+KEEP_ANNOTATIONS = {"optimization.fuse.active": False}
 
 DEFAULTS: dict[str, Any] = {
     "eoxr": {
@@ -40,6 +69,13 @@ DEFAULTS: dict[str, Any] = {
                 "adapt": None,
             },
             "slurm": {"scale": {"jobs": 1}, "adapt": None},
+            "cuda": {
+                "pool": "local",  # one of GPU_POOLS
+                "threads-per-worker": None,  # local: CPU threads per GPU worker (default: cores / GPUs)
+                "gateway-options": {"worker_gpus": 1},  # options of the GPU profile (deploy/helm/values.yaml)
+                "kubernetes-spec": None,  # a DaskCluster of GPU workers (deploy/kubernetes/daskcluster-gpu.yaml)
+                "slurm-config": "slurm-gpu",  # the jobqueue section of GPU jobs (deploy/hpc/jobqueue.yaml)
+            },
         }
     }
 }
@@ -92,6 +128,8 @@ def worker_environ():
     for k in [k for k, v in environ.items() if v is None]:
         os.environ.pop(k, None)
     try:
+        for k in [k for k, v in environ.items() if v is None]:
+            os.environ.pop(k, None)  # None unsets: a value this process holds would reach the workers
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             yield
     finally:
@@ -151,14 +189,21 @@ def connect(
 ):
     """Start or reach a Dask cluster and return a ``distributed.Client`` bound to it.
 
-    ``address`` is a scheduler address (``"tcp://host:8786"``) or one of ``"local"``, ``"gateway"``,
-    ``"kubernetes"``, ``"slurm"``; ``kind`` says the same explicitly. With neither, ``eoxr.cluster.kind``
+    ``address`` is a scheduler address (``"tcp://host:8786"``) or one of ``"local"``, ``"cuda"``,
+    ``"gateway"``, ``"kubernetes"``, ``"slurm"``; ``kind`` says the same explicitly. With neither, ``eoxr.cluster.kind``
     from dask config decides (default ``"local"``). ``n_workers``, ``threads_per_worker``, ``memory_limit``
     and ``processes`` size a local cluster (see :func:`local_sizing`); for SLURM, Kubernetes and Gateway
     ``n_workers`` is the number of jobs/workers to scale to. Other keywords go to the cluster class.
 
-    Raises :class:`~eoxr.errors.ClusterError` for an unknown kind, an unreachable scheduler, or a missing
-    optional package (naming the pip extra to install).
+    ``"cuda"`` gives GPU workers, each declaring the resource :data:`GPU`: from ``eoxr.cluster.cuda.pool``
+    (default ``"local"``: dask-cuda's LocalCUDACluster, one worker per visible GPU with ``threads_per_worker``
+    CPU threads, by default the cores divided among the GPUs), or the GPU profile of a Gateway, Kubernetes or
+    SLURM pool, or the scheduler at ``eoxr.cluster.address``. While a client with GPU workers is open,
+    :data:`KEEP_ANNOTATIONS` holds, so that only model steps take a GPU (:func:`gpu_annotations`).
+
+    Raises :class:`~eoxr.errors.ClusterError` for an unknown kind, an unreachable scheduler, a missing
+    optional package (naming the pip extra to install), or GPU workers that cannot be had (naming what to
+    install or which resource to declare).
     """
     if address in KINDS:
         kind, address = kind or address, None
@@ -170,6 +215,8 @@ def connect(
                            "eoxr.cluster.kind in ~/.config/dask/eoxr.yaml.")
     if kind == "local":
         client = _local(n_workers, threads_per_worker, memory_limit, processes, **kw)
+    elif kind == "cuda":
+        client = _cuda(n_workers, threads_per_worker, memory_limit, **kw)
     elif kind == "address":
         client = _address(address or _config("address"), **kw)
     elif kind == "gateway":
@@ -178,21 +225,159 @@ def connect(
         client = _kubernetes(n_workers, **kw)
     else:
         client = _slurm(n_workers, **kw)
-    print(f"eoxr: Dask {kind} cluster, dashboard at {client.dashboard_link}")
+    if kind == "address" and gpu_workers(client):
+        client.hold_gpu_config()
+    logger.info("Dask %s cluster, dashboard at %s", kind, redact(client.dashboard_link))
     return client
+
+
+class ClusterClient(Client):
+    """A ``distributed.Client`` that closes the cluster eoxr started for it when it closes, also on leaving a
+    ``with`` block. A client of a scheduler given by address owns no cluster: closing it leaves the scheduler
+    and its workers running for their other clients.
+
+    ``gpu`` is True for a client of GPU workers (:func:`connect` with ``"cuda"``, or a scheduler whose workers
+    declare :data:`GPU`): model steps then ask for a GPU, also before an adaptive pool has started its workers,
+    and :data:`KEEP_ANNOTATIONS` holds until the client closes."""
+
+    def __init__(self, *args, owns_cluster: bool = False, **kwargs):
+        self._owns_cluster = owns_cluster
+        self.gpu = False
+        self._gpu_config = None
+        super().__init__(*args, **kwargs)
+
+    def hold_gpu_config(self) -> None:
+        """Mark this client as one of GPU workers and hold :data:`KEEP_ANNOTATIONS` until it closes."""
+        self.gpu = True
+        if self._gpu_config is None:
+            self._gpu_config = dask.config.set(KEEP_ANNOTATIONS)
+
+    def close(self, *args, **kwargs):
+        # getattr: distributed also calls close() from __del__ of a client whose __init__ failed
+        open_ = getattr(self, "status", "closed") not in ("closed", "newly-created")
+        cluster = getattr(self, "cluster", None) if self._owns_cluster and open_ else None
+        result = super().close(*args, **kwargs)
+        if getattr(self, "_gpu_config", None) is not None:
+            self._gpu_config.__exit__(None, None, None)
+            self._gpu_config = None
+        if cluster is not None and not self._is_finalizing():
+            cluster.close()
+        return result
 
 
 def close(client) -> None:
     """Close ``client`` and, when it started its cluster (local, gateway, kubernetes, slurm), the cluster."""
-    cluster = getattr(client, "cluster", None)
+    cluster = None if isinstance(client, ClusterClient) else getattr(client, "cluster", None)
     client.close()
     if cluster is not None:
         cluster.close()
 
 
+# ------------------------------------------------------------------------------------------------- GPUs
+def _current_client(client=None):
+    if client is not None:
+        return client
+    try:
+        current = Client.current()
+    except ValueError:  # no client: the threaded or synchronous scheduler
+        return None
+    return current if current.status == "running" else None
+
+
+def gpu_workers(client=None) -> list[str]:
+    """Addresses of the workers of ``client`` (default: the current client) that declare the resource
+    :data:`GPU`; empty without a client."""
+    client = _current_client(client)
+    if client is None:
+        return []
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return sorted(a for a, w in workers.items() if (w.get("resources") or {}).get(GPU, 0) > 0)
+
+
+def gpu_annotations(device: str = "auto", client=None) -> dict:
+    """Dask annotations for a task that runs a model on ``device``: ``{"resources": {"GPU": 1}}`` where the
+    cluster of ``client`` (default: the current client) has GPU workers (or is a GPU pool from
+    ``connect("cuda")`` whose workers are still starting), else none: on the threaded scheduler, with
+    ``device="cpu"``, or on a cluster without GPU workers, where the task would wait for one forever.
+
+    Put them around the model step alone (``with dask.annotate(**gpu_annotations(device)): ...``), so that
+    reading and decoding stay on any worker's CPU threads.
+    """
+    if str(device) == "cpu":
+        return {}
+    client = _current_client(client)
+    if client is None or not (getattr(client, "gpu", False) or gpu_workers(client)):
+        return {}
+    return {"resources": {GPU: 1}}
+
+
+def _no_gpu_workers(pool: str) -> str:
+    (name, value), = GPU_WORKER_ENV.items()
+    return (f"the workers of the {pool} cluster declare no {GPU!r} resource, so no task would run on a GPU: start "
+            f"GPU workers with `dask worker <scheduler> --resources {GPU}=1` (or {name}='{value}' in their "
+            "environment; the GPU profiles in deploy/ do so), or call eoxr.cluster.connect() for a CPU cluster.")
+
+
+def _cuda(n_workers, threads_per_worker, memory_limit, **kw):
+    pool = str(_config("cuda.pool", "local"))
+    if pool not in GPU_POOLS:
+        raise ClusterError(f"unknown GPU pool {pool!r} in eoxr.cluster.cuda.pool: use one of {GPU_POOLS} "
+                           "(DASK_EOXR__CLUSTER__CUDA__POOL).")
+    if pool == "local":
+        client = _local_cuda(n_workers, threads_per_worker, memory_limit, **kw)
+    elif pool == "address":
+        client = _address(_config("address"), **kw)
+    elif pool == "gateway":
+        client = _gateway(n_workers, **{**(_config("cuda.gateway-options") or {}), **kw})
+    elif pool == "kubernetes":
+        spec = _config("cuda.kubernetes-spec")
+        if spec is None and "custom_cluster_spec" not in kw:
+            raise ClusterError("a Kubernetes GPU pool needs a DaskCluster of GPU workers: set "
+                               "eoxr.cluster.cuda.kubernetes-spec to deploy/kubernetes/daskcluster-gpu.yaml (or "
+                               "your own spec whose workers request nvidia.com/gpu and declare --resources GPU=1).")
+        client = _kubernetes(n_workers, **({"custom_cluster_spec": os.path.expanduser(spec)} if spec else {}), **kw)
+    else:
+        client = _slurm(n_workers, **{"config_name": _config("cuda.slurm-config", "slurm-gpu"), **kw})
+    if client.scheduler_info(n_workers=-1)["workers"] and not gpu_workers(client):
+        close(client)
+        raise ClusterError(_no_gpu_workers(pool))
+    client.hold_gpu_config()
+    return client
+
+
+def _local_cuda(n_workers, threads_per_worker, memory_limit, **kw):
+    """dask-cuda's LocalCUDACluster: one worker process per visible GPU, each declaring ``GPU=1``, with the
+    machine's cores shared among them as threads for reading and decoding."""
+    import importlib
+
+    try:
+        dask_cuda = importlib.import_module("dask_cuda")
+    except ImportError as exc:
+        raise ClusterError(
+            "connect('cuda') starts one worker per GPU with dask-cuda, which is not installed: `pip install "
+            "dask-cuda` (or `conda install -c rapidsai -c conda-forge dask-cuda`, the release made for your dask). "
+            f"For GPU workers elsewhere, set eoxr.cluster.cuda.pool to one of {GPU_POOLS[1:]} with workers that "
+            f"declare the resource {GPU}=1 (deploy/README.md, GPU profiles).") from exc
+    threads = threads_per_worker or _config("cuda.threads-per-worker")
+    kw.setdefault("dashboard_address", _config("local.dashboard-address", ":8787"))
+    try:
+        if not threads:
+            n_gpus = n_workers or importlib.import_module("dask_cuda.utils").get_n_gpus()
+            threads = max(1, local_sizing(1)["threads_per_worker"] // max(1, n_gpus))
+        with worker_environ():
+            cluster = dask_cuda.LocalCUDACluster(n_workers=n_workers, threads_per_worker=int(threads),
+                                                 memory_limit=memory_limit or "auto", resources={GPU: 1}, **kw)
+    except Exception as exc:  # noqa: BLE001 - no driver (NVML), no GPU visible, a bad CUDA_VISIBLE_DEVICES
+        raise ClusterError(
+            f"dask-cuda could not start GPU workers ({type(exc).__name__}: {exc}); check that `nvidia-smi` lists "
+            "the GPUs and that CUDA_VISIBLE_DEVICES names them, or call eoxr.cluster.connect() for a CPU "
+            "cluster.") from exc
+    return ClusterClient(cluster, owns_cluster=True)
+
+
 # ---------------------------------------------------------------------------------------------- kinds
 def _local(n_workers, threads_per_worker, memory_limit, processes, **kw):
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     sizing = local_sizing(n_workers, threads_per_worker, memory_limit, processes)
     kw.setdefault("dashboard_address", _config("local.dashboard-address", ":8787"))
@@ -202,22 +387,97 @@ def _local(n_workers, threads_per_worker, memory_limit, processes, **kw):
     except Exception as exc:  # noqa: BLE001 - port in use, bad memory string, spawn failure
         raise ClusterError(f"could not start a local Dask cluster with {sizing} ({type(exc).__name__}: {exc}); "
                            "try fewer workers, dashboard_address=':0', or processes=False.") from exc
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _address(address, timeout=None, **kw):
-    from distributed import Client
+    from dask.utils import parse_timedelta
 
     if not address:
         raise ClusterError("kind 'address' needs a scheduler address: connect('tcp://host:8786') or set "
                            "eoxr.cluster.address (DASK_EOXR__CLUSTER__ADDRESS).")
     timeout = timeout or _config("timeout", "10s")
+    seconds = parse_timedelta(timeout, default="seconds")
+    _check_address(address)
+    _probe_scheduler(address, seconds, kw.get("security"))
     try:
-        return Client(address, timeout=timeout, **kw)
+        return ClusterClient(address, timeout=timeout, **kw)
     except (OSError, TimeoutError) as exc:
-        raise ClusterError(f"no Dask scheduler answered at {address} within {timeout} ({exc}). Start one "
-                           f"(`dask scheduler` on that host, then `dask worker {address}`), check the address "
-                           "and firewall, or call eoxr.cluster.connect() for a local cluster.") from exc
+        raise ClusterError(_no_scheduler(address, timeout, exc)) from exc
+
+
+def _no_scheduler(address, timeout, exc) -> str:
+    return (f"no Dask scheduler answered at {address} within {timeout} ({exc}). Start one (`dask scheduler` on "
+            f"that host, then `dask worker {address}`), check the address and firewall, or call "
+            "eoxr.cluster.connect() for a local cluster.")
+
+
+def _check_address(address: str) -> None:
+    """Refuse what is not a scheduler address before trying to reach it."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address, strict=False)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise ClusterError(f"{address!r} is neither a cluster kind {KINDS} nor a scheduler address ({exc}); "
+                           "pass one such as 'tcp://10.0.0.5:8786' (the scheduler's port, 8786 by default), or a "
+                           "kind.") from None
+
+
+def _probe_scheduler(address: str, seconds: float, security=None) -> None:
+    """Ask ``address`` who it is within ``seconds``: distributed waits without end on a server that accepts the
+    connection and never speaks its protocol (the dashboard's web server, on 8787)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from distributed.core import rpc
+
+    async def identity():
+        args = security.get_connection_args("client") if security is not None else {}
+        async with rpc(address, timeout=seconds, connection_args=args) as scheduler:
+            return await scheduler.identity()
+
+    async def bounded():
+        return await asyncio.wait_for(identity(), seconds)
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop: the caller may run one (a notebook)
+        try:
+            who = pool.submit(asyncio.run, bounded()).result(timeout=seconds + 5)
+        except (OSError, TimeoutError, FutureTimeout, asyncio.TimeoutError) as exc:
+            failure = ClusterError(_not_a_scheduler(address, seconds) or _no_scheduler(address, f"{seconds:g} s", exc))
+        else:
+            failure = None
+    if failure is not None:
+        raise failure
+    kind = who.get("type") if isinstance(who, dict) else None
+    if kind != "Scheduler":
+        raise ClusterError(f"{address} is a Dask {kind or 'server'}, not a scheduler: connect to the scheduler's "
+                           "address (it is in the worker's log line 'Registered to: tcp://...').")
+
+
+def _not_a_scheduler(address: str, seconds: float) -> str | None:
+    """The fix when ``address`` answers HTTP (a dashboard, a proxy), or None."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address, strict=False)
+    if scheme not in ("tcp", "tls"):
+        return None
+    host, port = parse_host_port(location)
+    try:
+        with socket.create_connection((host, port), timeout=min(seconds, 5)) as conn:
+            conn.settimeout(min(seconds, 5))
+            conn.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+            answer = conn.recv(16)
+    except OSError:
+        return None
+    if not answer.startswith(b"HTTP/"):
+        return None
+    return (f"{address} answers HTTP: it is a web server (the Dask dashboard listens on 8787), not a Dask "
+            f"scheduler. Connect to the scheduler's port instead, e.g. connect('{scheme}://{host}:8786') (the "
+            "scheduler prints it as 'Scheduler at: tcp://...'); open the dashboard in a browser.")
 
 
 def _require(kind: str):
@@ -257,12 +517,11 @@ def _gateway(n_workers, **kw):
                            "gateway.auth config, and the options the gateway offers "
                            "(Gateway().cluster_options()).") from exc
     _scale(cluster, n_workers, "gateway")
-    return cluster.get_client()
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _kubernetes(n_workers, **kw):
     _require("kubernetes")
-    from distributed import Client
     from dask_kubernetes.operator import KubeCluster
 
     spec = _config("kubernetes.spec")
@@ -280,12 +539,11 @@ def _kubernetes(n_workers, **kw):
                            "kubectl access, that the dask-kubernetes operator is installed in the cluster, and "
                            "the spec (deploy/kubernetes/daskcluster.yaml).") from exc
     _scale(cluster, n_workers, "kubernetes")
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 def _slurm(n_workers, **kw):
     dask_jobqueue = _require("slurm")
-    from distributed import Client
 
     # SLURMCluster reads cores, memory, walltime, queue... from the jobqueue.slurm dask config
     # (deploy/hpc/jobqueue.yaml); keywords here override it.
@@ -301,4 +559,4 @@ def _slurm(n_workers, **kw):
         cluster.close()
         raise ClusterError(f"submitting SLURM worker jobs failed ({type(exc).__name__}: {exc}); run this on a "
                            "login node where `sbatch` works, and check queue/account in jobqueue.slurm.") from exc
-    return Client(cluster)
+    return ClusterClient(cluster, owns_cluster=True)

@@ -93,7 +93,16 @@ def _key(units: str) -> str:
 
 
 _ALIASES = {_key(alias): name for name, (*_, aliases) in _TABLE.items() for alias in (name, *aliases)}
-_RAISE = object()
+
+
+class _Raise:
+    """Default of :func:`canonical`'s ``default``: raise for an unknown unit."""
+
+    def __repr__(self) -> str:
+        return "<raise UnitsError>"
+
+
+_RAISE = _Raise()
 
 
 def canonical(units: str, default=_RAISE) -> str:
@@ -216,7 +225,7 @@ def declare_units(**expected):
         unknown = sorted(set(expected) - set(sig.parameters))
         if unknown:
             raise ParameterError(f"declare_units names {unknown}, which are not parameters of {func.__qualname__}; "
-                                 f"it has {list(sig.parameters)}")
+                                 f"it has {list(sig.parameters)}: declare units of those only")
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
@@ -240,6 +249,9 @@ def declare_units(**expected):
 
 def _range_hint(lo: float, hi: float, found_lo: float, found_hi: float, units: str | None) -> str:
     """The likely mistake behind values [found_lo, found_hi] outside [lo, hi]."""
+    if math.isinf(found_lo) or math.isinf(found_hi):
+        return ("infinite values (a division by zero, e.g. an NDVI where nir + red = 0): mask them with "
+                "da.where(np.isfinite(da))")
     if found_lo <= -999.0:
         return (f"values down to {found_lo:g} look like a fill value left in the data: mask it, e.g. "
                 f"da.where(da != {found_lo:g})")
@@ -257,12 +269,14 @@ def _range_hint(lo: float, hi: float, found_lo: float, found_hi: float, units: s
 
 
 def _assert_range(values: np.ndarray, lo: float, hi: float, name: str, hint: str | None, units, whole: bool):
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    # fmin/fmax skip NaN without a copy of the data (an infinite value counts, and is out of any range)
+    found_lo = float(np.fmin.reduce(values, axis=None)) if values.size else np.nan
+    found_hi = float(np.fmax.reduce(values, axis=None)) if values.size else np.nan
+    if np.isnan(found_lo):
         if whole:
-            raise NoDataError(f"{name} holds no finite value: check its mask, its bounds and its fill values")
+            raise NoDataError(f"{name} holds no value, every pixel is NaN: check its mask, its bounds and its "
+                              "fill values")
         return
-    found_lo, found_hi = float(finite.min()), float(finite.max())
     if found_lo < lo or found_hi > hi:
         unit = f" {units}" if units else ""
         raise PhysicalRangeError(
@@ -277,7 +291,7 @@ def _check_block(block, lo, hi, name, hint, units):
 
 
 def check_range(da, lo: float, hi: float, *, name: str | None = None, hint: str | None = None):
-    """``da`` once its finite values are checked to lie in [lo, hi] (NaN are allowed).
+    """``da`` once its values are checked to lie in [lo, hi] (NaN are allowed, infinities are not).
 
     numpy data are checked at once; dask data stay lazy: each block is checked when it is computed
     (a ``map_blocks``; no block waits for another). Out of range: :class:`~eoxr.errors.PhysicalRangeError`

@@ -55,7 +55,8 @@ that way; a cloud is masked to show that no value is invented under it."""),
     ("code", """obs = degrade(truth["lst"], 4)
 cloud = synth.gaussian_field(obs.shape, 3.0, np.random.default_rng(1)) > 1.6
 obs_cloudy = obs.where(~cloud)
-print("mean radiance truth vs 1 km:", float((truth["lst"] ** 4).mean()), float((obs ** 4).mean()))
+radiance = {"truth": float((truth["lst"] ** 4).mean()), "1 km": float((obs ** 4).mean())}
+print("mean radiance (T^4, K^4) truth vs 1 km:", radiance)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 obs_cloudy.plot.imshow(ax=axes[0], cmap="inferno", cbar_kwargs={"label": "LST [K]"}); axes[0].set_title("1 km observation with a cloud")
 degrade(truth["lst"], 4, mtf=0.3).plot.imshow(ax=axes[1], cmap="inferno", cbar_kwargs={"label": "LST [K]"})
@@ -187,7 +188,8 @@ if real_file.exists():
                "tsharp": {"method": "tsharp", "guide": guide}, "sisr-synth": {"method": "sisr"},
                "sisr": {"method": "sisr", "model": scene_ckpt}}
     real = {m: c4.lst.superres(4, **kw)["lst"].load() for m, kw in options.items()}
-    print({m: round(float(np.sqrt(np.nanmean((p - t1) ** 2))), 3) for m, p in real.items()}, "K RMSE")
+    real_rmse = {m: round(float(np.sqrt(np.nanmean((p - t1) ** 2))), 3) for m, p in real.items()}
+    print(real_rmse, "K RMSE")
     real = {m: real[m] for m in ["bicubic", "tsharp", "sisr"]}
     fig, axes = plt.subplots(2, 4, figsize=(18, 8))
     t1.plot.imshow(ax=axes[0, 0], cmap="inferno", cbar_kwargs={"label": "LST [K]"}); axes[0, 0].set_title("real 1 km")
@@ -201,6 +203,7 @@ if real_file.exists():
     for ax in axes.ravel(): ax.set_aspect("equal"); ax.set_xlabel(""); ax.set_ylabel("")
     plt.tight_layout()
 else:
+    real_rmse = None
     print("real data folder absent:", real_file)"""),
     ("md", """## Take-aways
 
@@ -212,6 +215,17 @@ else:
   over-energetic. Matching the energy ("match") improves nothing in RMSE: the network's detail is a
   least-squares estimate and amplifying it adds error; compare `disr` with `disr+match`, and the extrapolated
   targets with the true E(250 m). The benchmark `eoxr bench lst` reports this over several seeds."""),
+    ("md", """## Key figures
+
+The scores of this run, saved as `figures.json` beside the notebook (the tests hold them to bounds)."""),
+    ("code", """import json
+
+figures = {"synthetic": table.to_dict(orient="index"), "real_rmse_K": real_rmse,
+           "radiance_mean_relative_gap": abs(radiance["1 km"] / radiance["truth"] - 1),
+           "detail_energy_250m_K2": {"target": target, "truth": true_e[0]}}
+with open("figures.json", "w") as f:
+    json.dump(figures, f, indent=1, default=float)
+figures"""),
 ]
 
 

@@ -11,8 +11,9 @@ through ``next`` links) but neither CQL2 ``filter`` nor the ``query`` extension:
 ``query`` client-side on such APIs. GET ``/search?bbox=...`` answers 500 there; pystac-client searches
 with POST, which works.
 
-The module also offers ``free_port`` (for a port where nothing listens) and a ``stac_api`` pytest
-fixture (module scope) serving every real recorded item.
+The module also offers ``free_port`` (for a port where nothing listens), ``build_static_catalog`` (the
+same items as a static catalog on disk) and a ``stac_api`` pytest fixture (module scope) serving every real
+recorded item.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pystac
 import pytest
 
 #: FeatureCollections of real STAC items recorded from Earth Search and Planetary Computer
@@ -51,6 +53,19 @@ def real_items(real_data: Path) -> list[dict]:
                 seen.add(key)
                 items.append(item)
     return items
+
+
+def build_static_catalog(items: list[dict], root: Path) -> Path:
+    """A self-contained pystac Catalog with one Collection per collection id, saved under ``root``."""
+    cat = pystac.Catalog(id="real-recorded", description="real STAC items recorded from public APIs")
+    for cid in sorted({i["collection"] for i in items}):
+        members = [pystac.Item.from_dict(i) for i in items if i["collection"] == cid]
+        coll = pystac.Collection(id=cid, description=cid, extent=pystac.Extent.from_items(members))
+        coll.add_items(members)
+        cat.add_child(coll)
+    cat.normalize_hrefs(str(root))
+    cat.save(pystac.CatalogType.SELF_CONTAINED)
+    return root / "catalog.json"
 
 
 def rustac_binary() -> str:

@@ -99,6 +99,9 @@ def test_halo_map_boundary_none_leaves_the_edges_to_the_kernel(field):
 
     assert_chunked_equals_unchunked(lambda d: arrays.halo_map(edge_aware, d, 3, "none"), field,
                                     [(1, 10, 26), (2, 11, 9)], rtol=0, atol=1e-12)
+    # a halo wider than the array: its chunks merge into one, which has no neighbour to borrow from
+    wide = arrays.halo_map(edge_aware, dsa.from_array(field, chunks=(1, 10, 13)), 40, "none")
+    np.testing.assert_allclose(wide.compute(), arrays.halo_map(edge_aware, field, 40, "none"), rtol=0, atol=1e-12)
 
 
 def test_halo_map_with_a_kernel_that_changes_the_block_size(field):

@@ -1,8 +1,14 @@
+"""The benchmark harness on a toy benchmark, and every shipped benchmark run in its smallest form (``--smoke``)."""
 import json
+import numbers
 
 import pytest
 
 from eoxr import bench
+
+# smoke-run by the tests; urban has no smoke size and its quick run takes minutes
+SMOKE = ("io", "ml", "lst")
+NEEDS_REAL_DATA = {"lst"}  # its real-data targets need ../shared/data/real
 
 
 def _run(cfg):
@@ -42,3 +48,37 @@ def test_process_scaling_times_both_kernels_on_two_processes():
     assert set(out) == {"machine_speedup_2_vs_1_process_in_cache", "machine_speedup_2_vs_1_process_memory_bound"}
     # half the work per process: never slower than half speed, never faster than 2 processes allow (with slack)
     assert all(0.5 < v < 2.6 for v in out.values()), out
+
+
+def test_every_shipped_benchmark_is_smoke_tested_or_named_as_not():
+    assert set(bench.available()) == {*SMOKE, "urban"}
+
+
+def _check_report(report: dict, name: str, seed: int, targets: dict) -> None:
+    assert report["name"] == name and report["seed"] == seed and report["quick"] is True and report["smoke"] is True
+    assert report["device"] in ("cpu", "cuda") and {"python", "eoxr", "numpy", "xarray"} <= set(report["versions"])
+    assert report["command"].startswith(f"eoxr bench {name} --smoke --seed {seed}")
+    assert report["results"]
+    for row in report["results"]:
+        assert set(row) == {"case", "method", "metrics"}, row
+        assert isinstance(row["case"], dict) and row["case"] and isinstance(row["method"], str)
+        assert row["metrics"] and all(isinstance(v, numbers.Real) or (v is None and row["case"].get("unmeasured"))
+                                      for v in row["metrics"].values()), row  # a null says why in its case
+    assert set(report["targets"]) == set(targets)
+    for metric, t in report["targets"].items():
+        assert t["method"] == targets[metric]["method"] and ("max" in t) != ("min" in t), t
+        if t.get("device", report["device"]) != report["device"]:  # a GPU target on a CPU run: null, with why
+            assert t["value"] is None and t["met"] is None and t["device"] in t["reason"], t
+            continue
+        assert t["met"] in (True, False), f"target {metric} was never measured: {t}"  # evaluated, met or not
+        assert isinstance(t["value"], numbers.Real)
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_benchmark_smoke_run_measures_every_target(name, tmp_path, request):
+    if name in NEEDS_REAL_DATA:
+        request.getfixturevalue("real_data")
+    mod = bench.load_benchmark(name)
+    bench.run(name, mod.run, mod.TARGETS, quick=False, seed=1, out=tmp_path, device="cpu", smoke=True)
+    _check_report(json.loads((tmp_path / f"{name}.json").read_text()), name, 1, mod.TARGETS)
+    assert (tmp_path / f"{name}.md").read_text().startswith(f"# benchmark `{name}`")

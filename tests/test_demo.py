@@ -1,10 +1,12 @@
+import json
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
+from figures import DEMO as BOUNDS, check_spine
 
-from eoxr import cube, demo
+from eoxr import _DOMAINS, cube, demo
 
 
 def test_spine_demo_outputs(tmp_path, monkeypatch, capsys):
@@ -21,6 +23,13 @@ def test_spine_demo_outputs(tmp_path, monkeypatch, capsys):
         assert out[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert "s2_sample.zarr" in printed and "outputs:" in printed
+    figures = json.loads(out["metrics"].read_text())
+    assert set(figures) == {"spine"} and figures["spine"] == json.loads(out["spine.metrics"].read_text())
+    check_spine(figures["spine"])
+
+
+def test_every_demo_step_has_bounds_on_its_figures():
+    assert set(BOUNDS) == {"spine", *_DOMAINS}
 
 
 @pytest.mark.slow
@@ -31,3 +40,7 @@ def test_cli_demo_runs_every_workflow(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for step in ("== spine", "== urban", "== lst", "== rain", "outputs:"):
         assert step in proc.stdout
+    figures = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(figures) == set(BOUNDS)
+    for step, check in BOUNDS.items():
+        check(figures[step])

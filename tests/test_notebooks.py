@@ -1,9 +1,11 @@
-"""Every notebook in notebooks/ runs top to bottom (EOXR_QUICK=1: reduced sizes) without error, and is what its
-build script writes."""
+"""Every notebook in notebooks/ runs top to bottom (EOXR_QUICK=1: reduced sizes) without error, records its key
+figures (``figures.json``) within the bounds of ``figures.NOTEBOOKS``, and is what its build script writes."""
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
+from figures import NOTEBOOKS as BOUNDS
 
 HERE = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(HERE.glob("*.ipynb"))
@@ -41,3 +43,10 @@ def test_notebook_executes(path, tmp_path, monkeypatch):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
     assert images, f"{path.name} shows no figure"
+    figures = tmp_path / "figures.json"
+    assert figures.is_file(), f"{path.name} records no key figures: end it with a cell that writes figures.json"
+    BOUNDS[path.stem](json.loads(figures.read_text()))
+
+
+def test_every_notebook_has_bounds_on_its_figures():
+    assert {p.stem for p in NOTEBOOKS} == set(BOUNDS)

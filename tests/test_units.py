@@ -166,7 +166,9 @@ def test_check_range_on_numpy_names_the_variable_the_ranges_and_the_fix():
         units.check_range(_da([-9999.0, 0.5], "1", name="ndvi"), -1, 1)
     with pytest.raises(PhysicalRangeError, match="guide.*my own hint"):
         units.check_range(_da([5.0], "1"), -1, 1, name="guide", hint="my own hint")
-    with pytest.raises(NoDataError, match="no finite value"):
+    with pytest.raises(PhysicalRangeError, match="to inf K.*infinite values"):
+        units.check_range(_da([300.0, np.inf], "K", name="lst"), 150, 400)
+    with pytest.raises(NoDataError, match="every pixel is NaN"):
         units.check_range(_da([np.nan, np.nan], "K", name="lst"), 150, 400)
 
 

@@ -1,4 +1,5 @@
-"""Item Search on a STAC API with pystac-client: retries with back-off, paging, client-side ``query``."""
+"""Item Search on a STAC API with pystac-client: bounded, retried requests, paging, client-side ``query``,
+CQL2 ``filter`` and ``sortby`` where the API conforms to them."""
 from __future__ import annotations
 
 import warnings
@@ -6,42 +7,41 @@ import warnings
 import pystac
 
 from ..errors import CatalogError
+from .http import Http, open_client, request_failed
 from .match import match_query
-from .results import empty_or_unknown, finish, unknown_collections
+from .results import finish, unknown_collections
 from .static import static_collection_ids
 
-RETRY_STATUS = (429, 500, 502, 503, 504)
+# Search parameters an API must advertise a conformance class for: (parameter, class name, what it is).
+_NEEDS_CONFORMANCE = (
+    ("filter", "FILTER", "the Filter extension (CQL2)"),
+    ("sortby", "SORT", "the Sort extension"),
+)
 
 
-def search_api(url, params, max_items, limit, retries, backoff, timeout) -> pystac.ItemCollection:
-    from pystac_client import Client
+def search_api(url, params, max_items, limit, http: Http) -> list[dict] | pystac.ItemCollection:
+    """Items of ``url`` matching ``params``: an ItemCollection, or an empty list when nothing matches."""
     from pystac_client.conformance import ConformanceClasses
-    from pystac_client.stac_api_io import StacApiIO
-    from pystac_client.warnings import FallbackToPystac, NoConformsTo
-    from urllib3 import Retry
+    from pystac_client.warnings import FallbackToPystac
 
-    retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, other=0,
-        backoff_factor=backoff, status_forcelist=RETRY_STATUS,
-        allowed_methods=frozenset({"GET", "POST", "HEAD"}),  # search is a POST: retry it too
-        raise_on_status=True, respect_retry_after_header=True,
-    )
-    stac_io = StacApiIO(max_retries=retry, timeout=timeout)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoConformsTo)  # a static catalog over HTTP has none: walked below
-            client = Client.open(url, stac_io=stac_io)
-    except Exception as err:
-        raise _unreachable(url, retries, err) from err
+    client = open_client(url, http)
     if not client.conforms_to(ConformanceClasses.ITEM_SEARCH):
         # a static catalog served over HTTP: walk it and filter here
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FallbackToPystac)  # walking the links is the intent here
-            items = list(client.get_items(recursive=True))
-        return finish(url, items, params, max_items, lambda: static_collection_ids(client, items))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FallbackToPystac)  # walking the links is the intent here
+                items = list(client.get_items(recursive=True))
+        except Exception as err:  # noqa: BLE001 - any failure to fetch a child or an item
+            failure = request_failed(url, err, http, "walk the static catalog at")
+        else:
+            return finish(url, items, params, max_items, lambda: static_collection_ids(client, items))
+        raise failure  # outside the except block, as in open_client
+    _check_conformance(client, url, params)
     _check_api_collections(client, params)
 
     server_params = dict(params)
+    if "filter-lang" in server_params:
+        server_params["filter_lang"] = server_params.pop("filter-lang")  # the keyword of Client.search
     client_query = None
     if "query" in params and not client.conforms_to(ConformanceClasses.QUERY):
         client_query = server_params.pop("query")  # the API does not implement it: filter its pages here
@@ -50,7 +50,7 @@ def search_api(url, params, max_items, limit, retries, backoff, timeout) -> pyst
     item_search = client.search(
         method=method, limit=limit, max_items=None if client_query else max_items, **server_params,
     )
-    found = []
+    found, failure = [], None
     try:
         for item in item_search.items_as_dicts():
             if client_query and not match_query(item.get("properties", {}), client_query):
@@ -58,24 +58,34 @@ def search_api(url, params, max_items, limit, retries, backoff, timeout) -> pyst
             found.append(item)
             if max_items and len(found) >= max_items:
                 break
-    except Exception as err:
-        unknown = unknown_collections(params, lambda: _api_collection_ids(client))
-        if unknown:
-            raise unknown from err
-        raise _unreachable(url, retries, err, what="search") from err
+    except Exception as err:  # noqa: BLE001 - requests, urllib3 and pystac-client errors
+        failure = unknown_collections(params, lambda: _api_collection_ids(client)) \
+            or request_failed(url, err, http, "search the STAC API at")
+    if failure is not None:
+        raise failure
     if not found:
-        raise empty_or_unknown(url, params, lambda: _api_collection_ids(client))
+        unknown = unknown_collections(params, lambda: _api_collection_ids(client))
+        if unknown is not None:
+            raise unknown
+        return []
     return pystac.ItemCollection.from_dict(
         {"type": "FeatureCollection", "features": found}, preserve_dict=False, root=client
     )
 
 
-def _unreachable(url: str, retries: int, err: Exception, what: str = "open") -> CatalogError:
-    return CatalogError(
-        f"could not {what} the STAC API at {url} after {retries} retries: {type(err).__name__}: {err}. "
-        "Check the URL and your network (or proxy), raise retries=/backoff= for a flaky server, "
-        "or search a local static catalog instead."
-    )
+def _check_conformance(client, url: str, params: dict) -> None:
+    """Refuse a parameter the API does not implement: it would ignore it and return unfiltered items."""
+    from pystac_client.conformance import ConformanceClasses
+
+    for parameter, name, extension in _NEEDS_CONFORMANCE:
+        conformance = ConformanceClasses[name]
+        if parameter in params and not client.conforms_to(conformance):
+            raise CatalogError(
+                f"{parameter}= needs {extension}, but the STAC API at {url} does not advertise its conformance "
+                f"class https://api.stacspec.org/v1.0.0{conformance.value} (nor another version of it) in "
+                f"conformsTo. Drop {parameter}= (use query= to filter on properties: eoxr applies it client-side "
+                "where the API lacks it; sort the ItemCollection yourself), or search an API that implements it."
+            )
 
 
 def _check_api_collections(client, params: dict) -> None:
@@ -88,7 +98,7 @@ def _check_api_collections(client, params: dict) -> None:
         return
     try:
         missing = [cid for cid in wanted if client.get_collection(cid) is None]
-    except Exception:
+    except Exception:  # noqa: BLE001
         return  # the API cannot say; an empty search is checked again afterwards
     if missing:
         raise unknown_collections({"collections": missing}, lambda: _api_collection_ids(client)) or CatalogError(
@@ -100,5 +110,5 @@ def _check_api_collections(client, params: dict) -> None:
 def _api_collection_ids(client) -> list[str] | None:
     try:
         return sorted(c.id for c in client.get_collections())
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None  # the API lists no collections: nothing to compare with

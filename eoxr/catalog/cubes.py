@@ -6,14 +6,14 @@ import os
 from pathlib import Path
 
 from ..errors import CatalogError
-from .names import catalogs_dir
+from .names import user_catalogs_dir
 
 DEFAULT_CUBE_CATALOG = "catalogs/datacubes.yaml"
 
 
 def _cube_catalog_path(catalog_path) -> Path:
     if str(catalog_path) == DEFAULT_CUBE_CATALOG:
-        return catalogs_dir() / "datacubes.yaml"  # the default lives beside endpoints.yaml, whatever the cwd
+        return user_catalogs_dir() / "datacubes.yaml"  # beside endpoints.yaml where it may be written, whatever the cwd
     return Path(catalog_path).expanduser()
 
 

@@ -8,7 +8,7 @@ from datetime import timezone
 import pystac
 
 from ..errors import CatalogError
-from .filters import QUERY_OPERATORS
+from .filters import QUERY_OPERATORS, _horizontal
 
 
 def matches(item: pystac.Item, params: dict) -> bool:
@@ -26,11 +26,6 @@ def matches(item: pystac.Item, params: dict) -> bool:
     if "query" in params and not match_query(item.properties, params["query"]):
         return False
     return True
-
-
-def _horizontal(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    """``[west, south, east, north]`` of a 4- or 6-value (with heights) STAC bbox."""
-    return (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else tuple(bbox)
 
 
 def _item_bounds(item: pystac.Item) -> tuple[float, float, float, float] | None:
@@ -150,3 +145,33 @@ def _comparable(value, wanted):
         except ValueError:
             return value, wanted
     return value, wanted
+
+
+def sort_items(items: list[pystac.Item], sortby: list[dict] | None) -> list[pystac.Item]:
+    """``items`` ordered as the STAC Sort extension orders them: by each ``{"field", "direction"}`` in turn
+    (``id``, ``collection`` or a property, ``properties.`` prefix optional); items lacking a field go last."""
+    for key in reversed(sortby or []):  # stable sorts, least significant key first
+        field, descending = key["field"], key.get("direction", "asc") == "desc"
+        values = {id(item): _sort_value(item, field) for item in items}
+        present = [item for item in items if values[id(item)] is not None]
+        try:
+            present.sort(key=lambda item: values[id(item)], reverse=descending)
+        except TypeError as err:
+            raise CatalogError(
+                f"sortby field {field!r} holds values of different types ({err}); sort by a field whose values "
+                "are all numbers, all text or all dates."
+            ) from None
+        items = present + [item for item in items if values[id(item)] is None]
+    return items
+
+
+def _sort_value(item: pystac.Item, field: str):
+    if field == "id":
+        return item.id
+    if field == "collection":
+        return item.collection_id
+    name = field.removeprefix("properties.")
+    value = item.properties.get(name)
+    if isinstance(value, str) and name.endswith("datetime"):
+        return _parse_instant(value)
+    return value

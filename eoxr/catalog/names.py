@@ -3,22 +3,40 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from ..errors import CatalogError
 
-_REPO_CATALOGS = Path(__file__).resolve().parents[2] / "catalogs"
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def shipped_catalogs_dir() -> Path:
+    """The ``catalogs/`` folder shipped as ``eoxr.catalogs``: the checkout's own in an editable install, a
+    copy inside the installed package otherwise."""
+    return Path(str(resources.files("eoxr.catalogs")))
 
 
 def catalogs_dir() -> Path:
-    """The ``catalogs/`` folder at the repository root, where ``endpoints.yaml`` lives."""
+    """The folder of ``endpoints.yaml``: ``$EOXR_CATALOGS`` when set, else the shipped ``catalogs/``."""
     override = os.environ.get("EOXR_CATALOGS")
-    folder = Path(override) if override else _REPO_CATALOGS
+    folder = Path(override).expanduser() if override else shipped_catalogs_dir()
     if not (folder / "endpoints.yaml").is_file():
         raise CatalogError(
-            f"no endpoints.yaml in {folder}. Run eoxr from its source checkout (catalogs/ beside eoxr/) "
-            "or set EOXR_CATALOGS to a folder holding endpoints.yaml."
+            f"no endpoints.yaml in {folder}. Set EOXR_CATALOGS to a folder holding endpoints.yaml (copy "
+            f"{shipped_catalogs_dir()} to start from eoxr's own), or unset it."
         )
+    return folder
+
+
+def user_catalogs_dir() -> Path:
+    """Where eoxr writes catalogs of its user's own (``datacubes.yaml``): beside ``endpoints.yaml``, unless
+    that is the read-only copy inside an installed package; then ``$XDG_DATA_HOME/eoxr`` (default
+    ``~/.local/share/eoxr``)."""
+    folder = catalogs_dir()
+    if folder.resolve().is_relative_to(_PACKAGE):
+        data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+        return Path(data_home) / "eoxr"
     return folder
 
 

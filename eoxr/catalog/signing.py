@@ -4,7 +4,7 @@ from __future__ import annotations
 import warnings
 from urllib.parse import urlparse
 
-from ..errors import CatalogError
+from ..errors import CatalogError, EoxrWarning
 
 PLANETARY_COMPUTER_HOST = "planetarycomputer.microsoft.com"
 
@@ -24,7 +24,7 @@ def signer(target, sign: bool | None, entry: dict | None):
             warnings.warn(
                 f"{target} serves assets that need signing, but planetary-computer is not installed: reading "
                 "them will fail with 403. pip install planetary-computer (or eoxr[pc]), or pass sign=False.",
-                stacklevel=3,
+                EoxrWarning, stacklevel=3,
             )
             return None
         return planetary_computer.sign_inplace

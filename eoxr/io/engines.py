@@ -7,6 +7,7 @@ import xarray as xr
 from ..errors import CRSError
 from .gdal import odc_env, stackstac_env
 from .readers import NamedOdcDriver, NamedRioReader
+from .retry import ReadRetry
 
 
 def load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, on_error, options, where,
@@ -22,8 +23,10 @@ def load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_d
             f"engine='stackstac' needs a CRS with an EPSG code, got {out_crs.to_string()}; "
             "pass crs='EPSG:....' or use engine='odc'"
         )
-    errors = (Exception(".*"),) if on_error == "nodata" else ()
-    reader = functools.partial(NamedRioReader, where=where)
+    # Failed reads are handled by the reader (marked with on_error="nodata"), not by stackstac, whose
+    # errors_as_nodata would leave no trace of them.
+    reader = functools.partial(NamedRioReader, where=where, retry=ReadRetry.from_options(options),
+                               nodata_on_error=on_error == "nodata")
     arr = stackstac.stack(
         items,
         assets=bands,
@@ -41,7 +44,7 @@ def load_stackstac(items, bands, out_crs, res, bounds, chunks, resampling, raw_d
         properties=False,
         band_coords=False,
         gdal_env=stackstac_env(options),
-        errors_as_nodata=errors,
+        errors_as_nodata=(),
         reader=reader,
     )
     arr = arr.assign_coords(time=("time", np.asarray(arr["time"].values, dtype="datetime64[ns]")))
@@ -73,8 +76,8 @@ def load_odc(items, bands, out_crs, res, bounds, chunks, resampling, raw_dtype, 
         dtype=raw_dtype,
         nodata=None if np.isnan(fill) else fill,  # integer reads: the STAC nodata fills the gaps
         chunks={"time": chunks["time"], "y": chunks["y"], "x": chunks["x"]},
-        fail_on_error=on_error != "nodata",
-        driver=NamedOdcDriver(odc_env(options), where),
+        fail_on_error=True,  # failures reach the reader, which names them or marks them (on_error="nodata")
+        driver=NamedOdcDriver(odc_env(options), where, nodata_on_error=on_error == "nodata"),
     )
     rename = {k: v for k, v in {"latitude": "y", "longitude": "x"}.items() if k in ds.dims}
     ds = ds.rename(rename)

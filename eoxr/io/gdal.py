@@ -24,7 +24,9 @@ DEFAULT_GDAL_OPTIONS: dict[str, Any] = {
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
     # Cache the header requests of each opened file.
     "VSI_CACHE": "TRUE",
-    "GDAL_HTTP_TIMEOUT": 60,  # seconds
+    # Seconds to connect, and for a whole request: a server that accepts and never answers fails in bounded time.
+    "GDAL_HTTP_CONNECTTIMEOUT": 10,
+    "GDAL_HTTP_TIMEOUT": 60,
 }
 
 

@@ -42,7 +42,7 @@ def output_grid(items, per_item, crs, resolution, bbox, bbox_crs):
             raise CRSError(
                 f"bbox {tuple(bbox)} in {parse_crs(bbox_crs).to_string()} is {tuple(round(v, 3) for v in wanted)} in "
                 f"{out_crs.to_string()} and does not overlap the items' footprint {tuple(round(v, 3) for v in footprint)}; "
-                "check the bbox order (minx, miny, maxx, maxy) and that bbox_crs names its CRS"
+                f"{_swap_hint(bbox, bbox_crs, out_crs, footprint)}"
             )
     else:
         wanted = footprint
@@ -84,14 +84,20 @@ def _output_resolution(per_item, out_crs, resolution) -> float:
                 "(e.g. 0.0003 for about 30 m) or pass crs= a projected CRS (UTM) to use metres"
             )
         return res
-    native = [info.resolution for chosen in per_item for info in chosen.values()
-              if info.resolution is not None and info.epsg is not None and parse_crs(f"EPSG:{info.epsg}") == out_crs]
-    if native:
-        return min(native)
+    native = native_resolution(per_item, out_crs)
+    if native is not None:
+        return native
     raise CRSError(
         f"cannot infer a resolution in {out_crs.to_string()} from the items (they are on another CRS or "
         "lack proj:transform); pass resolution= in the units of the output CRS (e.g. 10 for metres)"
     )
+
+
+def native_resolution(per_item, out_crs) -> float | None:
+    """The finest pixel size of the requested assets that are on ``out_crs`` (None when none is)."""
+    native = [info.resolution for chosen in per_item for info in chosen.values()
+              if info.resolution is not None and info.epsg is not None and parse_crs(f"EPSG:{info.epsg}") == out_crs]
+    return min(native) if native else None
 
 
 def _anchor(per_item, out_crs, res) -> tuple[float, float]:
@@ -139,14 +145,29 @@ def _request_bounds(bbox, bbox_crs, out_crs) -> tuple[float, float, float, float
     if not (minx < maxx and miny < maxy):
         raise CRSError(f"bbox {bbox!r} is empty or reversed; give it as (minx, miny, maxx, maxy) in {bbox_crs}")
     src = parse_crs(bbox_crs)
-    if src.is_geographic and (abs(minx) > 180 or abs(maxx) > 180 or abs(miny) > 90 or abs(maxy) > 90):
-        raise CRSError(
-            f"bbox {bbox!r} is outside longitude/latitude range but bbox_crs is {src.to_string()}; "
-            "if it is in projected metres pass bbox_crs='EPSG:<its code>' (e.g. the items' UTM zone)"
-        )
+    if src.is_geographic and not _in_degrees(minx, miny, maxx, maxy):
+        hint = ("if it is in projected metres pass bbox_crs='EPSG:<its code>' (e.g. the items' UTM zone)"
+                if not _in_degrees(miny, minx, maxy, maxx) else
+                f"it reads as latitude first: pass bbox={(miny, minx, maxy, maxx)} (min lon, min lat, max lon, max lat)")
+        raise CRSError(f"bbox {bbox!r} is outside longitude/latitude range but bbox_crs is {src.to_string()}; {hint}")
     if src == out_crs:
         return minx, miny, maxx, maxy
     return transform_bounds(src, out_crs, minx, miny, maxx, maxy, densify_pts=21)
+
+
+def _in_degrees(minx, miny, maxx, maxy) -> bool:
+    return all(abs(v) <= 180 for v in (minx, maxx)) and all(abs(v) <= 90 for v in (miny, maxy))
+
+
+def _swap_hint(bbox, bbox_crs, out_crs, footprint) -> str:
+    """The fix for a bbox that misses the items: its latitude-first reading when that one hits them."""
+    minx, miny, maxx, maxy = map(float, bbox)
+    if parse_crs(bbox_crs).is_geographic and _in_degrees(miny, minx, maxy, maxx):
+        swapped = _request_bounds((miny, minx, maxy, maxx), bbox_crs, out_crs)
+        if _overlaps(swapped, footprint):
+            return (f"read latitude first it covers the items: pass bbox={(miny, minx, maxy, maxx)} "
+                    "(min lon, min lat, max lon, max lat)")
+    return "check the bbox order (minx, miny, maxx, maxy) and that bbox_crs names its CRS"
 
 
 def _snap(bounds, res, anchor) -> tuple[float, float, float, float]:

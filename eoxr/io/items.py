@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlparse
 
 import pandas as pd
 
-from ..errors import GridError, MissingVariableError, ReadError
+from ..errors import GridError, MissingVariableError, ParameterError, ReadError
 from .assets import eo_bands, native_epsg
 
 
@@ -35,7 +35,8 @@ def as_item_dicts(items) -> list[dict]:
             if self_href and not any(lk.get("rel") == "self" for lk in d.get("links", [])):
                 d.setdefault("links", []).append({"rel": "self", "href": self_href})
         else:
-            raise TypeError(f"load() takes STAC items (pystac.Item or dict), got {type(it).__name__}")
+            raise ParameterError(f"load() takes STAC items (pystac.Item or dict), got {type(it).__name__}; pass the "
+                                 "ItemCollection of eoxr.catalog.search, a list of pystac.Item or of item dicts")
         out.append(d)
     if not out:
         raise MissingVariableError("load() got no STAC item; pass the items of a non-empty search")
@@ -64,6 +65,21 @@ def item_time(item: dict) -> pd.Timestamp:
         raise GridError(f"item {item['id']!r} has no datetime; set properties.datetime")
     when = pd.Timestamp(value)
     return when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
+
+
+# item fields that say which product the pixels are (surface or top-of-atmosphere reflectance, ...): recorded
+# in the loaded Dataset's attrs where every item agrees, so that methods can tell an L2A image from an L1C one
+PRODUCT_FIELDS = ("collection", "processing:level", "s2:product_type")
+
+
+def product_attrs(items: list[dict]) -> dict:
+    """The :data:`PRODUCT_FIELDS` (the item's ``collection``, or a property) that every item shares."""
+    out = {}
+    for key in PRODUCT_FIELDS:
+        values = {str(d.get(key) if key == "collection" else d.get("properties", {}).get(key)) for d in items}
+        if len(values) == 1 and values != {"None"}:
+            out[key] = values.pop()
+    return out
 
 
 def engine_items(items: list[dict], per_item: list[dict]) -> tuple[list[dict], dict[str, tuple[str, str]]]:

@@ -22,16 +22,18 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ..attrs import stamp
-from ..errors import GridError, MissingVariableError, NoDataError
+from ..attrs import item_ref, stamp
+from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 from .assets import AssetInfo, asset_info, native_epsg
 from .bands import resolve_bands
+from .cubes import is_cube_item, load_cubes
 from .engines import load_odc, load_stackstac
 from .gdal import gdal_options
-from .grid import axis_units, output_grid, parse_crs, pixel_centres
-from .items import as_item_dicts, engine_items, item_time
+from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
+from .items import as_item_dicts, engine_items, item_time, product_attrs
+from .limits import check_output_size
 from .mosaic import mosaic_solar_day
-from .readers import with_read_flags
+from .readers import read_failures
 from .scaling import band_attrs, needs_float64, scaled, source_packing
 
 ENGINES = ("stackstac", "odc")
@@ -53,8 +55,13 @@ def load(
     resampling: str = "nearest",
     on_error: str = "raise",
     gdal_env: Mapping[str, Any] | None = None,
+    storage_options: dict | None = None,
 ) -> xr.Dataset:
     """Build a lazy ``(time, y, x)`` Dataset, one variable per band, from STAC items.
+
+    Items of Zarr datacubes (a Zarr asset, as :func:`eoxr.cube.write` with ``catalog=`` makes them) are
+    opened as stored (:func:`eoxr.cube.open`): one cube as it is, several joined along ``time``; ``bands``
+    selects variables, ``bbox`` clips, ``chunks`` rechunks, and the options of raster assets are refused.
 
     Parameters
     ----------
@@ -91,45 +98,53 @@ def load(
         rasterio resampling name (``"nearest"``, ``"bilinear"``, ``"average"``...).
     on_error
         ``"raise"``: an unreadable asset makes compute raise :class:`eoxr.errors.ReadError` naming the
-        item id and href. ``"nodata"``: its pixels are NaN and the boolean variable
-        ``read_ok(time, band)`` is False for it (True elsewhere); one extra header read per asset.
+        item id and href. ``"nodata"``: the windows that could not be read (a missing, truncated or corrupt
+        file, a server that fails) are NaN, and the boolean variable ``read_ok(time, band)`` is False where
+        any window of that asset failed (True elsewhere). ``read_ok`` comes from the reads themselves:
+        compute it together with the bands (``ds.compute()``) so that each chunk is read once.
     gdal_env
-        GDAL options overriding :data:`eoxr.io.gdal.DEFAULT_GDAL_OPTIONS`; they reach Dask workers.
+        GDAL options overriding :data:`eoxr.io.gdal.DEFAULT_GDAL_OPTIONS`; they reach Dask workers. A remote
+        read waits at most ``GDAL_HTTP_TIMEOUT`` seconds per request and is tried ``GDAL_HTTP_MAX_RETRY`` more
+        times on 429/5xx answers, timeouts and dropped connections (:mod:`eoxr.io.retry`).
+    storage_options
+        fsspec options for the Zarr assets of cube items on object stores (``s3://...``).
 
     Returns
     -------
     xarray.Dataset
         Variables ``(time, y, x)`` with ``units`` and ``long_name``, ``spatial_ref`` CRS, ``x``/``y``
         pixel centres. Nothing is read until compute. A scene with no valid pixel in the bbox stays
-        NaN; :func:`check_valid` finds (and drops) such scenes.
-    """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if groupby not in (None, "solar_day"):
-        raise ValueError(f"groupby must be None or 'solar_day', got {groupby!r}")
-    if on_error not in ("raise", "nodata"):
-        raise ValueError(f"on_error must be 'raise' or 'nodata', got {on_error!r}")
-    source = isinstance(dtype, str) and dtype == "source"
-    if source and (groupby is not None or on_error != "raise" or resampling != "nearest"):
-        raise ValueError("dtype='source' reads the files' integers as they are: it needs groupby=None, "
-                         "on_error='raise' and resampling='nearest'; use a float dtype for the others")
-    out_dtype = np.dtype("float32" if source else dtype)
-    if out_dtype.kind != "f":
-        raise ValueError(f"dtype must be a float type (nodata becomes NaN) or 'source', got {dtype!r}")
-    from rasterio.enums import Resampling
+        NaN; :func:`check_valid` finds (and drops) such scenes. ``attrs["eoxr_inputs"]`` names the items
+        loaded (id, self href, collection, time), as :mod:`eoxr.attrs` describes.
 
-    if resampling not in Resampling.__members__:
-        raise ValueError(f"resampling must be one of {sorted(Resampling.__members__)}, got {resampling!r}")
+    Raises
+    ------
+    ParameterError
+        An argument value load cannot use, or an output larger than the dask config setting
+        ``eoxr.io.max-output-bytes`` (default 1 TiB, see :mod:`eoxr.io.limits`), refused before any array
+        or task is made.
+    """
+    _check_arguments(engine, groupby, on_error, dtype, resampling)
+    source = isinstance(dtype, str) and dtype == "source"
+    out_dtype = np.dtype("float32" if source else dtype)
+    item_dicts = as_item_dicts(items)
+    if any(is_cube_item(d) for d in item_dicts):
+        raster_only = dict(resolution=resolution, crs=crs, groupby=groupby, gdal_env=gdal_env,
+                           dtype=None if isinstance(dtype, str) and dtype == "float32" else dtype,
+                           resampling=None if resampling == "nearest" else resampling,
+                           on_error=None if on_error == "raise" else on_error)
+        return load_cubes(item_dicts, bands=bands, bbox=bbox, bbox_crs=bbox_crs, chunks=chunks,
+                          storage_options=storage_options, raster_only=raster_only)
     chunks = {**DEFAULT_CHUNKS, **dict(chunks or {})}
     options = gdal_options(gdal_env)
-
-    item_dicts = as_item_dicts(items)
     item_dicts.sort(key=lambda d: (item_time(d), d["id"]))
     names, per_item = resolve_bands(item_dicts, bands)
 
     out_crs, res, bounds, inside = output_grid(item_dicts, per_item, crs, resolution, bbox, bbox_crs)
     item_dicts = [item_dicts[i] for i in inside]
     per_item = [per_item[i] for i in inside]
+    check_output_size(len(item_dicts), names, bounds, res, out_crs, out_dtype, chunks,
+                      native_resolution(per_item, out_crs))
     items_for_engine, where = engine_items(item_dicts, per_item)
 
     # Integers up to 24 bits are exact in float32; wider sources are read as float64.
@@ -153,7 +168,11 @@ def load(
     raw = raw.assign_coords(time=("time", times))
 
     ds = xr.Dataset(coords={"time": raw["time"], "y": raw["y"], "x": raw["x"]})
+    read_ok = {}
     for name in names:
+        if on_error == "nodata":
+            values, read_ok[name] = read_failures(raw[name].data)
+            raw[name] = raw[name].copy(data=values)
         infos = [chosen[name] for chosen in per_item]
         attrs = band_attrs(infos, name)
         if source:  # the integers as stored, with the CF attributes that decode them
@@ -167,7 +186,7 @@ def load(
         ds[name] = xr.DataArray(data, dims=raw[name].dims, coords=raw[name].coords, attrs=attrs)
 
     if on_error == "nodata":
-        ds = with_read_flags(ds, names, items_for_engine, options)
+        ds["read_ok"] = _read_flags(read_ok, ds["time"])
 
     if groupby == "solar_day":
         ds = mosaic_solar_day(ds, item_dicts)
@@ -177,8 +196,48 @@ def load(
     ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
     ds = ds.rio.write_crs(out_crs)
     ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
-    return stamp(ds, "eoxr.io.load", engine=engine, bands=names, crs=out_crs.to_string(), resolution=res,
-                 bounds=tuple(float(b) for b in bounds), groupby=groupby, on_error=on_error, n_items=len(item_dicts))
+    ds.attrs.update(product_attrs(item_dicts))
+    return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names,
+                 crs=out_crs.to_string(), resolution=res, bounds=tuple(float(b) for b in bounds), groupby=groupby,
+                 on_error=on_error, n_items=len(item_dicts))
+
+
+def _check_arguments(engine, groupby, on_error, dtype, resampling) -> None:
+    """Refuse argument values :func:`load` cannot use before reading any item."""
+    from rasterio.enums import Resampling
+
+    if engine not in ENGINES:
+        raise ParameterError(f"engine={engine!r}; pass one of {ENGINES} (same grid and values from both).")
+    if groupby not in (None, "solar_day"):
+        raise ParameterError(f"groupby={groupby!r}; pass None (one time step per item) or 'solar_day' (items of "
+                             "one local solar day mosaicked).")
+    if on_error not in ("raise", "nodata"):
+        raise ParameterError(f"on_error={on_error!r}; pass 'raise' (a failed read fails the compute) or 'nodata' "
+                             "(its pixels NaN, flagged in 'read_ok').")
+    source = isinstance(dtype, str) and dtype == "source"
+    if source and (groupby is not None or on_error != "raise" or resampling != "nearest"):
+        raise ParameterError("dtype='source' reads the files' integers as they are: it needs groupby=None, "
+                             "on_error='raise' and resampling='nearest'; pass dtype='float32' for the others.")
+    try:
+        floating = source or np.dtype(dtype).kind == "f"
+    except TypeError:
+        floating = False
+    if not floating:
+        raise ParameterError(f"dtype={dtype!r}; pass a float type such as 'float32' (nodata becomes NaN) or "
+                             "'source' (the files' integers with CF scale_factor/_FillValue attributes).")
+    if resampling not in Resampling.__members__:
+        raise ParameterError(f"resampling={resampling!r}; pass one of {sorted(Resampling.__members__)}.")
+
+
+def _read_flags(read_ok: dict, time) -> xr.DataArray:
+    """``read_ok(time, band)`` from each band's per-time-step flags (see :func:`.readers.read_failures`)."""
+    import dask.array as da
+
+    names = list(read_ok)
+    flags = xr.DataArray(da.stack([read_ok[n] for n in names], axis=1), dims=("time", "band"),
+                         coords={"time": time, "band": names})
+    return flags.assign_attrs(units="1", long_name="every window of this band and time step was read (False: the "
+                                                   "windows that failed are NaN)")
 
 
 def check_valid(ds: xr.Dataset, variables: Sequence[str] | None = None, *, drop: bool = True) -> xr.Dataset:

@@ -12,12 +12,28 @@ import xarray as xr
 from ..arrays import fine_coord, pixel_size
 from ..attrs import require_dims
 from ..errors import CRSError, GridError
+from ..units import check_range
+
+#: physical range of land surface temperature (K): the coldest polar night to the hottest desert, with margin
+LST_RANGE_K = (150.0, 400.0)
+#: range of the guides (NDVI, reflectance, emissivity: dimensionless)
+GUIDE_RANGE = (-1.0, 1.0)
 
 
 def spatial(da: xr.DataArray, what: str = "lst") -> xr.DataArray:
     """``da`` with dims ordered (..., y, x)."""
     require_dims(da, ("y", "x"), what)
     return da.transpose(..., "y", "x")
+
+
+def checked_lst(lst: xr.DataArray, name: str = "lst") -> xr.DataArray:
+    """``lst`` (K) once its values are checked to lie in :data:`LST_RANGE_K` (lazy on dask)."""
+    return check_range(lst, *LST_RANGE_K, name=name)
+
+
+def checked_guide(guide: xr.DataArray, name: str = "guide") -> xr.DataArray:
+    """A guide (NDVI, reflectance or emissivity, 1) once its values are checked to lie in :data:`GUIDE_RANGE`."""
+    return check_range(guide, *GUIDE_RANGE, name=name)
 
 
 def crs_of(obj):
@@ -49,9 +65,10 @@ def align_guide(guide: xr.DataArray, lst: xr.DataArray, factor: int) -> xr.DataA
     """``guide`` on the fine grid of ``lst`` (its grid refined ``factor`` times), as (..., y, x).
 
     A guide finer than the target by an integer ratio is block-averaged to it. Raises
-    :class:`CRSError` for another CRS and :class:`GridError` for a coarser or shifted grid.
+    :class:`CRSError` for another CRS, :class:`GridError` for a coarser or shifted grid and
+    :class:`~eoxr.errors.PhysicalRangeError` for values outside :data:`GUIDE_RANGE` (lazily on dask).
     """
-    guide = spatial(guide, "guide")
+    guide = checked_guide(spatial(guide, "guide"))
     c_lst, c_guide = crs_of(lst), crs_of(guide)
     if c_lst is not None and c_guide is not None and c_lst != c_guide:
         raise CRSError(

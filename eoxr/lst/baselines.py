@@ -14,15 +14,15 @@ the coarse LST. Fine pixels under a cloudy (NaN) coarse pixel stay NaN.
 """
 from __future__ import annotations
 
-import dask.array as dsa
-from dask.array.overlap import ensure_minimum_chunksize
 import numpy as np
 import xarray as xr
 
+from ..arrays import as_float, block_mean, check_factor, fine_coord, halo_map, is_lazy, linear_fit, namespace, \
+    repeat_blocks
 from ..attrs import stamp
 from ..errors import NoDataError
-from ..arrays import block_sum, check_factor, fine_coord, is_lazy, repeat_blocks
-from ._grid import align_guide, like, spatial
+from ..units import declare_units, when
+from ._grid import align_guide, checked_lst, like, spatial
 from .degrade import aggregate, from_radiance, to_radiance
 
 HALO = 2  # coarse pixels of context the cubic kernel needs on each side
@@ -78,30 +78,25 @@ def _upsample_block(block: np.ndarray, factor: int, halo: int = HALO) -> np.ndar
     return np.where(parent, out, np.nan)
 
 
+def _upsampled_chunks(chunks: tuple, factor: int) -> tuple:
+    return chunks[:-2] + tuple(tuple(c * factor for c in axis) for axis in chunks[-2:])
+
+
 def upsample_data(data, factor: int):
-    """Bicubic upsampling of (..., y, x) numpy or dask data; dask through ``map_overlap`` (halo 2 coarse px)."""
+    """Bicubic upsampling of (..., y, x) numpy or dask data: one kernel with a halo of 2 coarse pixels
+    (edges repeated), lazy for dask."""
     if factor == 1:
         return data
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype("f8")
-    if not is_lazy(data):
-        pad = [(0, 0)] * (data.ndim - 2) + [(HALO, HALO), (HALO, HALO)]
-        return _upsample_block(np.pad(data, pad, mode="edge"), factor)
-    # every chunk must hold the halo it lends to its neighbours
-    data = data.rechunk({data.ndim - 2: ensure_minimum_chunksize(HALO, data.chunks[-2]),
-                         data.ndim - 1: ensure_minimum_chunksize(HALO, data.chunks[-1])})
-    depth = {i: 0 for i in range(data.ndim - 2)}
-    depth.update({data.ndim - 2: HALO, data.ndim - 1: HALO})
-    chunks = data.chunks[:-2] + (tuple(c * factor for c in data.chunks[-2]),
-                                 tuple(c * factor for c in data.chunks[-1]))
-    return dsa.map_overlap(_upsample_block, data, depth=depth, boundary="nearest", trim=False,
-                           chunks=chunks, dtype=data.dtype, factor=factor)
+    data = as_float(data)
+    return halo_map(_upsample_block, data, HALO, boundary="nearest", trim=False, dtype=data.dtype,
+                    chunks=lambda chunks: _upsampled_chunks(chunks, factor), factor=factor)
 
 
+@declare_units(lst="K")
 def bicubic(lst: xr.DataArray, factor: int) -> xr.DataArray:
     """LST (K) interpolated by cubic convolution onto the grid ``factor`` times finer. Lazy for dask input."""
     factor = check_factor(factor)
-    lst = spatial(lst)
+    lst = checked_lst(spatial(lst))
     out = like(upsample_data(lst.data, factor), lst, fine_coord(lst.y, factor), fine_coord(lst.x, factor),
                "lst", "K", "land surface temperature, bicubic interpolation")
     return stamp(out, "lst.bicubic", factor=factor)
@@ -115,20 +110,14 @@ BACKPROJECTIONS = 5
 
 def _coarse_residual(xf, xc, factor: int):
     """Coarse observation minus the block mean of the valid fine pixels (NaN where a block has none)."""
-    lib = dsa if (is_lazy(xf) or is_lazy(xc)) else np
-    valid = lib.isfinite(xf)
-    total = block_sum(lib.where(valid, xf, 0.0), factor)
-    count = block_sum(valid.astype(xf.dtype), factor)
-    residual = lib.where(count > 0, xc - total / lib.where(count > 0, count, 1.0), np.nan)
-    if is_lazy(xf) and not is_lazy(residual):
-        residual = dsa.from_array(residual, chunks=tuple(c // factor for c in xf.chunksize))
-    return residual
+    return xc - block_mean(xf, factor, min_valid=0.0)
 
 
 def _on_chunks_of(a, like_):
     return a.rechunk(like_.chunks) if is_lazy(a) and is_lazy(like_) else a
 
 
+@declare_units(fine=when("domain", radiance="K"), coarse=when("domain", radiance="K"))
 def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str = "radiance",
              backprojections: int = 0) -> xr.DataArray:
     """Add the coarse residual back so that ``aggregate(result, factor, domain) == coarse``.
@@ -148,35 +137,22 @@ def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str 
     lin = domain != "radiance"
     xf = f if lin else to_radiance(f)
     xc = c if lin else to_radiance(c)
-    lib = dsa if (is_lazy(xf) or is_lazy(xc)) else np
+    xp = namespace(xf, xc)
     for _ in range(backprojections):
         residual = _coarse_residual(xf, xc, factor)
-        smooth = upsample_data(lib.where(lib.isfinite(residual), residual, 0.0), factor)
+        smooth = upsample_data(xp.where(xp.isfinite(residual), residual, 0.0), factor)
         xf = xf + _on_chunks_of(smooth, xf)
     rep = _on_chunks_of(repeat_blocks(_coarse_residual(xf, xc, factor), factor), xf)
     out = xf + rep
     if not lin:
-        out = from_radiance(lib.where(out > 0, out, np.nan))
+        out = from_radiance(xp.where(out > 0, out, np.nan))
     return fine.copy(data=out)
-
-
-def _lstsq(x, y):
-    """Slope and intercept of y = a + b x over pairs where both are finite (dask scalars stay lazy)."""
-    lib = dsa if (is_lazy(x) or is_lazy(y)) else np
-    ok = lib.isfinite(x) & lib.isfinite(y)
-    n = ok.sum()
-    xm = lib.where(ok, x, 0.0).sum() / n
-    ym = lib.where(ok, y, 0.0).sum() / n
-    sxy = lib.where(ok, (x - xm) * (y - ym), 0.0).sum()
-    sxx = lib.where(ok, (x - xm) ** 2, 0.0).sum()
-    b = sxy / sxx
-    return ym - b * xm, b, n
 
 
 def fractional_cover(ndvi, ndvi_min, ndvi_max, exponent: float = 0.625):
     """fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin)) ** 0.625, clipped to [0, 1]."""
-    lib = dsa if is_lazy(ndvi) else np
-    s = lib.clip((ndvi_max - ndvi) / (ndvi_max - ndvi_min), 0.0, 1.0)
+    xp = namespace(ndvi)
+    s = xp.clip((ndvi_max - ndvi) / (ndvi_max - ndvi_min), 0.0, 1.0)
     return 1.0 - s ** exponent
 
 
@@ -184,24 +160,26 @@ def regression_sharpen(lst: xr.DataArray, guide: xr.DataArray, factor: int, pred
                        domain: str = "radiance") -> xr.DataArray:
     """Shared TsHARP / DisTrad core. ``guide`` must already be on the fine grid (see ``align_guide``)."""
     lst = spatial(lst)
-    g_f = guide.data if np.issubdtype(guide.dtype, np.floating) else guide.data.astype("f8")
+    g_f = as_float(guide.data)
     g_c = aggregate(guide, factor, domain="linear", min_valid=0.5).data
     if predictor == "fc":
-        lib = dsa if is_lazy(g_f) else np
-        lo, hi = lib.nanmin(g_f), lib.nanmax(g_f)
+        xp = namespace(g_f)
+        lo, hi = xp.nanmin(g_f), xp.nanmax(g_f)
         p_f, p_c = fractional_cover(g_f, lo, hi), fractional_cover(g_c, lo, hi)
     else:
         p_f, p_c = g_f, g_c
-    t_c = lst.data if np.issubdtype(lst.dtype, np.floating) else lst.data.astype("f8")
+    t_c = as_float(lst.data)
     if not is_lazy(t_c) and not is_lazy(p_c):
         if np.isfinite(t_c).sum() < 3:
-            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on")
-    a, b, _ = _lstsq(p_c, t_c)
+            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on; pass a "
+                              "larger or clearer scene, or fill the clouds first (superres(..., fill='mean'))")
+    a, b, _ = linear_fit(p_c, t_c)
     first = like(a + b * p_f, guide, guide.y.values, guide.x.values, "lst", "K", "first guess")
     coarse = lst.copy(data=t_c)
     return conserve(first, coarse, factor, domain)
 
 
+@declare_units(lst="K", guide="1")
 def tsharp(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "radiance") -> xr.DataArray:
     """TsHARP (Agam et al. 2007): LST = a + b * guide fitted on coarse pixels, coarse residual added back.
 
@@ -209,6 +187,7 @@ def tsharp(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "r
     (or finer still by an integer ratio: it is block-averaged). Returns fine LST (K), lazy for dask input.
     """
     factor = check_factor(factor)
+    lst = checked_lst(spatial(lst))
     g = align_guide(guide, lst, factor)
     out = regression_sharpen(lst, g, factor, "linear", domain)
     out = like(out.data, g, g.y.values, g.x.values, "lst", "K", "land surface temperature, TsHARP sharpened",
@@ -216,9 +195,11 @@ def tsharp(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "r
     return stamp(out, "lst.tsharp", factor=factor, domain=domain)
 
 
+@declare_units(lst="K", guide="1")
 def distrad(lst: xr.DataArray, guide: xr.DataArray, factor: int, domain: str = "radiance") -> xr.DataArray:
     """DisTrad (Kustas et al. 2003), fractional-cover variant: LST = a + b fc(NDVI), residual added back."""
     factor = check_factor(factor)
+    lst = checked_lst(spatial(lst))
     g = align_guide(guide, lst, factor)
     out = regression_sharpen(lst, g, factor, "fc", domain)
     out = like(out.data, g, g.y.values, g.x.values, "lst", "K", "land surface temperature, DisTrad sharpened",

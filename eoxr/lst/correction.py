@@ -27,13 +27,13 @@ redistribution: Agam et al. 2007, doi:10.1016/j.rse.2006.10.006.
 """
 from __future__ import annotations
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from ..arrays import check_factor, namespace, pixel_size
 from ..attrs import cf
 from ..errors import ParameterError
-from ..arrays import check_factor, is_lazy, pixel_size
+from ..units import declare_units
 from ._grid import spatial
 from .baselines import BACKPROJECTIONS, conserve, upsample_data
 from .degrade import aggregate
@@ -47,13 +47,14 @@ MODES = {"shrink": 1.0, "match": 2.0, "conserve": None}
 
 
 def _variance(a):
-    lib = dsa if is_lazy(a) else np
-    ok = lib.isfinite(a)
+    xp = namespace(a)
+    ok = xp.isfinite(a)
     n = ok.sum()
-    m = lib.where(ok, a, 0.0).sum() / n
-    return lib.where(ok, (a - m) ** 2, 0.0).sum() / n
+    m = xp.where(ok, a, 0.0).sum() / n
+    return xp.where(ok, (a - m) ** 2, 0.0).sum() / n
 
 
+@declare_units(lst="K")
 def detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, min_pixels: int = 4) -> xr.DataArray:
     """E(L) (K2): variance of T_L minus the bicubic upsampling of T_{factor L}, over dim ``scale`` (CRS units).
 
@@ -73,8 +74,8 @@ def detail_energy(lst: xr.DataArray, factor: int, scales=SCALES, min_pixels: int
         ny, nx = up.shape[-2:]
         values.append(_variance(t.data[..., :ny, :nx] - up))
         kept.append(s * step)
-    lib = dsa if is_lazy(lst.data) else np
-    out = xr.DataArray(lib.stack([lib.asarray(v, dtype="f8") for v in values]), dims="scale",
+    xp = namespace(lst.data)
+    out = xr.DataArray(xp.stack([xp.asarray(v, dtype="f8") for v in values]), dims="scale",
                        coords={"scale": kept}, name="detail_energy")
     return cf(out, "K2", f"variance of the x{factor} super-resolution detail")
 
@@ -129,12 +130,13 @@ def extrapolate_detail_energy(e: xr.DataArray, to_scale: float) -> xr.DataArray:
 
 def detail_gain(detail, target_energy, max_gain: float = MAX_GAIN):
     """Gain g in [0, max_gain] with var(g detail) = target_energy (g = 1 where undefined)."""
-    lib = dsa if any(is_lazy(a) for a in (detail, target_energy)) else np
+    xp = namespace(detail, target_energy)
     with np.errstate(invalid="ignore", divide="ignore"):
-        g = lib.sqrt(target_energy / _variance(detail))
-    return lib.clip(lib.where(lib.isfinite(g), g, 1.0), 0.0, max_gain)
+        g = xp.sqrt(target_energy / _variance(detail))
+    return xp.clip(xp.where(xp.isfinite(g), g, 1.0), 0.0, max_gain)
 
 
+@declare_units(fine="K", base="K", lst="K")
 def scale_correct(fine: xr.DataArray, base: xr.DataArray, lst: xr.DataArray, factor: int,
                   scales=SCALES, order: int = ORDER, domain: str = "radiance", mode: str = "shrink",
                   clip: bool = True) -> tuple[xr.DataArray, xr.DataArray]:
@@ -155,7 +157,7 @@ def scale_correct(fine: xr.DataArray, base: xr.DataArray, lst: xr.DataArray, fac
         target = target_detail_energy(lst, factor, scales, order, clip).data
         g = detail_gain(detail, target, max_gain)
     else:
-        g = (dsa if is_lazy(detail) else np).asarray(1.0)
+        g = namespace(detail).asarray(1.0)
     adjusted = fine.copy(data=base.data + g * detail)
     out = conserve(adjusted, lst, factor, domain, backprojections=BACKPROJECTIONS)
     gain = cf(xr.DataArray(g, name="detail_gain"), "1",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from ..arrays import as_float, block_mean, check_factor, coarse_coord, halo_map, rechunk_multiple
 from ..attrs import cf, stamp
 from ..errors import ParameterError
-from ..arrays import block_sum, check_factor, coarse_coord, is_lazy, rechunk_multiple
-from ._grid import crs_of, spatial
+from ..units import declare_units, when
+from ._grid import checked_lst, crs_of, spatial
 
 DOMAINS = ("radiance", "temperature", "linear")
 
@@ -39,7 +39,8 @@ def psf_sigma(factor: int, mtf: float) -> float:
     1 / (2 factor) cycles per fine pixel, hence s = factor sqrt(-2 ln mtf) / pi.
     """
     if not 0.0 < mtf < 1.0:
-        raise ParameterError(f"mtf must lie in (0, 1) (modulation at the coarse Nyquist frequency), not {mtf!r}")
+        raise ParameterError(f"mtf must lie in (0, 1) (modulation at the coarse Nyquist frequency), not {mtf!r}: "
+                             "e.g. mtf=0.3, or mtf=None for no PSF")
     return factor * math.sqrt(-2.0 * math.log(mtf)) / math.pi
 
 
@@ -56,42 +57,34 @@ def _nan_gaussian(block: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def blur(data, sigma: float):
-    """Gaussian blur of (..., y, x) numpy or dask data; dask runs through ``map_overlap`` with a 4-sigma halo."""
-    halo = int(4.0 * sigma + 0.5)
-    if not is_lazy(data):
-        return _nan_gaussian(data, sigma)
-    depth = {data.ndim - 2: halo, data.ndim - 1: halo}
-    depth.update({i: 0 for i in range(data.ndim - 2)})
-    return dsa.map_overlap(_nan_gaussian, data, depth=depth, boundary="reflect", dtype=data.dtype, sigma=sigma)
+    """Gaussian blur of (..., y, x) numpy or dask data, edges mirrored: one kernel with a 4-sigma halo (the
+    kernel's own truncation), lazy for dask."""
+    return halo_map(_nan_gaussian, data, int(4.0 * sigma + 0.5), boundary="reflect", sigma=sigma)
 
 
-def _block_mean(data, factor: int, min_valid: float):
-    valid = np.isfinite(data) if not is_lazy(data) else dsa.isfinite(data)
-    lib = dsa if is_lazy(data) else np
-    total = block_sum(lib.where(valid, data, 0.0), factor)
-    count = block_sum(valid.astype(data.dtype), factor)
-    mean = total / lib.where(count > 0, count, 1.0)  # no 0/0 warnings from empty blocks
-    return lib.where((count > 0) & (count >= min_valid * factor * factor - 1e-9), mean, np.nan)
+#: the domains in which a coarse pixel of temperature is formed (and so is in K)
+_KELVIN = when("domain", radiance="K", temperature="K")
 
 
+@declare_units(da=_KELVIN)
 def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid: float = 1.0) -> xr.DataArray:
     """Block-aggregate ``da`` by ``factor`` (coarse pixel = mean of factor x factor fine pixels).
 
-    domain: "radiance" averages T^4 (temperature in K), "temperature"/"linear" averages the values.
+    domain: "radiance" averages T^4 (temperature in K), "temperature" averages temperatures (K), "linear"
+    averages the values of any intensive quantity (NDVI, reflectance: no units expected).
     min_valid: fraction of valid fine pixels a coarse pixel needs; below it the coarse pixel is NaN
-    (default 1.0: any cloud in the block masks the coarse pixel).
+    (default 1.0: any cloud in the block masks the coarse pixel). A partly-cloudy block that has enough is
+    the mean of its valid pixels.
     """
     factor = check_factor(factor)
     if domain not in DOMAINS:
         raise ParameterError(f"domain must be one of {DOMAINS}, not {domain!r}")
     da = spatial(da, da.name or "input")
-    data = da.data
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype("f8")
-    if is_lazy(data):
-        data = rechunk_multiple(data, factor)
+    if domain != "linear":
+        da = checked_lst(da, da.name or "temperature")
+    data = rechunk_multiple(as_float(da.data), factor)
     x = to_radiance(data) if domain == "radiance" else data
-    mean = _block_mean(x, factor, min_valid)
+    mean = block_mean(x, factor, min_valid)
     out = from_radiance(mean) if domain == "radiance" else mean
     coords = {d: da[d] for d in da.dims[:-2] if d in da.coords}
     coords.update(y=coarse_coord(da.y, factor), x=coarse_coord(da.x, factor))
@@ -100,18 +93,21 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     return res.rio.write_crs(crs) if crs is not None else res
 
 
+@declare_units(da=_KELVIN)
 def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str = "radiance",
             min_valid: float = 1.0) -> xr.DataArray:
     """Simulate the coarse sensor: Gaussian PSF (MTF ``mtf`` at the coarse Nyquist) + block aggregation.
 
-    ``da`` is temperature in K (domain "radiance") or any intensive quantity (domain "linear").
+    ``da`` is temperature in K (domains "radiance", "temperature"; Celsius is converted, a range outside
+    150-400 K refused) or any intensive quantity (domain "linear").
     ``mtf=None`` skips the PSF (pure block aggregation, as a gridded product of a perfect sensor).
     Lazy for dask input. Returns the coarse field with the same units and CRS.
     """
     factor = check_factor(factor)
     da = spatial(da, da.name or "input")
+    source = da
     if mtf is not None:
-        data = da.data if np.issubdtype(da.dtype, np.floating) else da.data.astype("f8")
+        data = as_float(da.data)
         sig = psf_sigma(factor, mtf)
         if domain == "radiance":
             data = from_radiance(blur(to_radiance(data), sig))
@@ -121,4 +117,5 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
     out = aggregate(da, factor, domain=domain, min_valid=min_valid)
     out = cf(out, da.attrs.get("units", "K" if domain == "radiance" else "1"),
              f"{da.attrs.get('long_name', da.name or 'field')} degraded x{factor}")
-    return stamp(out, "lst.degrade", factor=factor, mtf=mtf, domain=domain, min_valid=min_valid)
+    return stamp(out, "lst.degrade", made_from=[source], factor=factor, mtf=mtf, domain=domain,
+                 min_valid=min_valid)

@@ -14,10 +14,12 @@ import numpy as np
 import xarray as xr
 
 from .. import metrics
+from ..units import declare_units
 from .degrade import aggregate
 from .scaling import spectral_slope
 
 
+@declare_units(pred="K", truth="K", coarse="K")
 def scores(pred: xr.DataArray, truth: xr.DataArray, coarse: xr.DataArray | None = None, factor: int | None = None,
            slope: bool = True) -> dict:
     """Metric dict (names carry units) of ``pred`` against ``truth`` on pixels finite in both."""

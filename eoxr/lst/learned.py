@@ -6,7 +6,7 @@ upsampled back by bicubic interpolation, and the network learns the residual tha
 it is then applied one scale finer (1 km -> 250 m), where no truth exists. For DISR the guide is degraded
 alongside (block mean) so that it has the same ratio to the training target as at application.
 
-At application the coarse LST is upsampled lazily (bicubic, ``map_overlap``), stacked with the guide on the
+At application the coarse LST is upsampled lazily (bicubic, ``arrays.halo_map``), stacked with the guide on the
 fine grid, and the network runs through :func:`eoxr.ml.predict` (halo prediction, no seams). Fine pixels
 under a cloudy coarse pixel stay NaN.
 """
@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from ..arrays import as_float, check_factor, fine_coord, is_lazy, namespace, repeat_blocks
 from ..attrs import cf, stamp
 from ..errors import CheckpointError, MissingVariableError, NoDataError, ParameterError
-from ..arrays import check_factor, fine_coord, is_lazy, repeat_blocks
-from ._grid import align_guide, crs_of, like, spatial
+from ..units import declare_units
+from ._grid import align_guide, checked_lst, crs_of, like, spatial
 from .baselines import upsample_data
 from .degrade import degrade
 
@@ -55,6 +55,7 @@ def resolve_model(model, method: str, factor: int) -> Path:
     return registry.path(str(model))
 
 
+@declare_units(lst="K", guide="1")
 def wald_pairs(lst: xr.DataArray, factor: int, guide: xr.DataArray | None = None, mtf: float | None = None,
                domain: str = "radiance") -> xr.Dataset:
     """Training pairs one scale coarser than ``lst`` (Wald's protocol), on the grid of ``lst``.
@@ -64,7 +65,7 @@ def wald_pairs(lst: xr.DataArray, factor: int, guide: xr.DataArray | None = None
     (block-averaged when the guide is finer). Lazy for dask input.
     """
     factor = check_factor(factor)
-    lst = spatial(lst)
+    lst = checked_lst(spatial(lst))
     ny, nx = (lst.sizes["y"] // factor) * factor, (lst.sizes["x"] // factor) * factor
     lst = lst.isel(y=slice(0, ny), x=slice(0, nx))
     coarse = degrade(lst, factor, mtf=mtf, domain=domain)
@@ -92,6 +93,7 @@ def _flip(obj, fy: int, fx: int):
     return out.assign_coords(y=obj.y.values, x=obj.x.values)
 
 
+@declare_units(lst="K", guide="1")
 def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.DataArray | None = None,
                  device: str = "auto", batch_size: int = 16, halo: int | None = None,
                  ensemble: bool = True) -> xr.DataArray:
@@ -119,7 +121,7 @@ def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.Dat
             f"checkpoint {checkpoint} is a guided (DISR) model: pass guide= (fine NDVI or reflectance on the grid "
             f"{factor} times finer than the LST)"
         )
-    data = lst.data if np.issubdtype(lst.dtype, np.floating) else lst.data.astype("f8")
+    data = as_float(checked_lst(lst).data)
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     up = like(upsample_data(data, factor), lst, y, x, INPUT_LST, "K", "bicubic upsampled LST")
     ds = xr.Dataset({INPUT_LST: up})
@@ -137,14 +139,14 @@ def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.Dat
     out = sum(runs[1:], runs[0]) / len(runs) if len(runs) > 1 else runs[0]
     out = out.assign_attrs(runs[0].attrs)
     out = out.astype(data.dtype)
-    lib = dsa if is_lazy(data) else np
-    parent = repeat_blocks(lib.isfinite(data), factor)  # no value invented under a cloud
+    parent = repeat_blocks(namespace(data).isfinite(data), factor)  # no value invented under a cloud
     if is_lazy(out.data) and is_lazy(parent):
         parent = parent.rechunk(out.data.chunks)
-    return out.copy(data=dsa.where(parent, out.data, np.nan))
+    return out.copy(data=namespace(out.data, parent).where(parent, out.data, np.nan))
 
 
 
+@declare_units(lst="K", guide="1")
 def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.DataArray | None = None,
               **kw) -> Path:
     """Train a SISR (or, with ``guide``, DISR) network on one scene by Wald's protocol; returns the checkpoint.

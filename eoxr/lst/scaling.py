@@ -12,19 +12,15 @@ Everything is lazy for dask input (spectra through ``apply_ufunc`` with the spat
 """
 from __future__ import annotations
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from ..arrays import as_float, check_factor, is_lazy, linear_fit, namespace, pixel_size
 from ..attrs import cf, stamp
 from ..errors import ParameterError
-from ..arrays import check_factor, is_lazy, pixel_size
-from ._grid import spatial
+from ..units import declare_units
+from ._grid import checked_guide, checked_lst, spatial
 from .degrade import aggregate
-
-
-def _lib(a):
-    return dsa if is_lazy(a) else np
 
 
 def _increment_moments(data, lag: int, orders) -> list:
@@ -35,9 +31,9 @@ def _increment_moments(data, lag: int, orders) -> list:
     for q in orders:
         tot, n = 0.0, 0
         for d in (dx, dy):
-            lib = _lib(d)
-            ok = lib.isfinite(d)
-            tot = tot + lib.where(ok, abs(d) ** q, 0.0).sum()
+            xp = namespace(d)
+            ok = xp.isfinite(d)
+            tot = tot + xp.where(ok, abs(d) ** q, 0.0).sum()
             n = n + ok.sum()
         out.append(tot / n)
     return out
@@ -49,10 +45,10 @@ def structure_function(da: xr.DataArray, lags=(1, 2, 4, 8), orders=(1, 2, 3, 4))
     Units: (units of da)^q. NaN pixels are skipped pair by pair.
     """
     da = spatial(da, da.name or "field")
-    data = da.data.astype("f8") if not np.issubdtype(da.dtype, np.floating) else da.data
+    data = as_float(da.data)
     rows = [_increment_moments(data, int(lag), orders) for lag in lags]
-    lib = dsa if is_lazy(data) else np
-    arr = lib.stack([lib.stack([lib.asarray(v) for v in row]) for row in rows], axis=1)
+    xp = namespace(data)
+    arr = xp.stack([xp.stack([xp.asarray(v) for v in row]) for row in rows], axis=1)
     step = abs(pixel_size(da.x))
     out = xr.DataArray(arr, dims=("order", "lag"), coords={"order": list(orders), "lag": [lag * step for lag in lags]})
     units = da.attrs.get("units", "1")
@@ -131,14 +127,10 @@ def spectral_slope(da: xr.DataArray, nbins: int = 16, kmin_px: float = 4.0 / 64,
 
 def regression_slope(lst: xr.DataArray, ndvi: xr.DataArray):
     """Least-squares slope dLST/dNDVI (K per unit NDVI) over pixels where both are finite."""
-    x, y = spatial(ndvi).data, spatial(lst).data
-    lib = dsa if (is_lazy(x) or is_lazy(y)) else np
-    ok = lib.isfinite(x) & lib.isfinite(y)
-    n = ok.sum()
-    xm, ym = lib.where(ok, x, 0.0).sum() / n, lib.where(ok, y, 0.0).sum() / n
-    return lib.where(ok, (x - xm) * (y - ym), 0.0).sum() / lib.where(ok, (x - xm) ** 2, 0.0).sum()
+    return linear_fit(spatial(ndvi).data, spatial(lst).data)[1]
 
 
+@declare_units(lst="K", ndvi="1")
 def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 4, 16),
                min_pixels: int = 8) -> xr.Dataset:
     """Statistics of ``lst`` (and ``ndvi``) aggregated by each factor, over dim ``scale`` (CRS units).
@@ -147,18 +139,21 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
     ``lst_spectral_slope`` (1), and with ``ndvi``: ``ndvi_s2``, ``ndvi_flatness``, ``ndvi_spectral_slope``,
     ``regression_slope`` (K, dLST/dNDVI). Scales whose field is under ``min_pixels`` per side are skipped.
     """
-    lst = spatial(lst)
+    lst = checked_lst(spatial(lst))
     step = abs(pixel_size(lst.x))
     fields = {"lst": (lst, "radiance", "K")}
     if ndvi is not None:
-        fields["ndvi"] = (spatial(ndvi, "ndvi"), "linear", "1")
-    factors = [check_factor(f) for f in factors if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
+        fields["ndvi"] = (checked_guide(spatial(ndvi, "ndvi"), "ndvi"), "linear", "1")
+    asked = tuple(factors)
+    factors = [check_factor(f) for f in asked if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
     if not factors:
-        raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px")
+        raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px "
+                             f"aggregated by {asked} leaves fewer than min_pixels={min_pixels} per side; pass "
+                             "smaller factors= or a larger field")
     rows: dict[str, list] = {}
     agg = {}
     for f in factors:
-        for name, (da, domain, units) in fields.items():
+        for name, (da, domain, _) in fields.items():
             a = aggregate(da, f, domain=domain, min_valid=0.5)
             agg[name] = a
             s2, s4 = _increment_moments(a.data, 1, (2, 4))
@@ -168,21 +163,22 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
             rows.setdefault(f"{name}_spectral_slope", []).append(getattr(slope, "data", slope))
         if ndvi is not None:
             rows.setdefault("regression_slope", []).append(regression_slope(agg["lst"], agg["ndvi"]))
-    lib = dsa if is_lazy(lst.data) else np
     scale = np.array([f * step for f in factors])
     out = xr.Dataset(coords={"scale": scale})
     out.scale.attrs.update(units="CRS units", long_name="pixel size of the aggregated field")
     meta = {"s2": ("({u})^2", "increment variance at one pixel"), "flatness": ("1", "increment flatness at one pixel"),
             "spectral_slope": ("1", "log-log power spectrum slope")}
     for key, vals in rows.items():
-        arr = lib.stack([lib.asarray(v, dtype="f8") for v in vals])
+        xp = namespace(*vals)
+        arr = xp.stack([xp.asarray(v, dtype="f8") for v in vals])
         if key == "regression_slope":
             units, long_name = "K", "LST-NDVI regression slope"
         else:
             name, stat = key.split("_", 1)
             units, long_name = meta[stat][0].format(u=fields[name][2]), f"{name} {meta[stat][1]}"
         out[key] = cf(xr.DataArray(arr, dims="scale"), units, long_name)
-    return stamp(out, "lst.scaling", factors=list(factors))
+    return stamp(out, "lst.scaling", made_from=[lst] + ([ndvi] if ndvi is not None else []),
+                 factors=list(factors))
 
 
 def extrapolate(stat: xr.DataArray, to_scale: float, order: int = 1, log_value: bool | None = None):

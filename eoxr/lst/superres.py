@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import xarray as xr
 
+from ..arrays import check_factor, fine_coord
 from ..attrs import require, stamp
 from ..errors import MissingVariableError, ParameterError
-from ..arrays import check_factor, fine_coord
-from ._grid import align_guide, crs_of, like, spatial
+from ..units import declare_units
+from ._grid import align_guide, checked_lst, crs_of, like, spatial
 from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
@@ -24,13 +25,16 @@ def _fill(lst: xr.DataArray, fill) -> xr.DataArray:
     return lst.fillna(float(fill))
 
 
+@declare_units(lst="K", guide="1")
 def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bicubic",
              guide: xr.DataArray | None = None, scale_correction: bool | str = False, fill=None, model=None,
              conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance",
              ensemble: bool = True) -> xr.Dataset:
     """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for factor=4).
 
-    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS.
+    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS; one in
+        Celsius (``units="degC"``) is converted, one without ``units`` is taken as K, values outside
+        150-400 K are refused (:class:`~eoxr.errors.PhysicalRangeError`, lazily on dask).
     method: "bicubic", "tsharp", "distrad" (guided regressions), "sisr" (CNN, single image),
         "disr" (CNN guided by ``guide``).
     guide: fine NDVI (or another predictor) on the grid ``factor`` times finer than ``lst`` (an integer
@@ -49,6 +53,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
     scale_correction).
     """
+    sources = [lst] + ([guide] if guide is not None else [])  # provenance: a Dataset's attrs name its items
     if isinstance(lst, xr.Dataset):
         require(lst, ["lst"], "superres input")
         lst = lst["lst"]
@@ -58,7 +63,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     if scale_correction not in (False, True, "shrink", "match", "conserve"):
         raise ParameterError(f"scale_correction must be False, True, 'shrink', 'match' or 'conserve', not "
                              f"{scale_correction!r}")
-    lst = _fill(spatial(lst), fill)
+    lst = _fill(checked_lst(spatial(lst)), fill)
     if method in GUIDED and guide is None:
         raise MissingVariableError(
             f"method {method!r} needs guide= (fine NDVI or reflectance on the grid {factor} times finer than "
@@ -66,6 +71,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         )
     if guide is not None:
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    checkpoint_sha256 = None
     if method == "bicubic":
         fine = bicubic(lst, factor)
     elif method == "tsharp":
@@ -73,9 +79,11 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     elif method == "distrad":
         fine = distrad(lst, guide, factor, domain=domain)
     else:
+        from ..ml.checkpoint import sha256
         from .learned import predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
+        checkpoint_sha256 = sha256(ckpt)
         fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
                             ensemble=ensemble)
     fine = spatial(fine)
@@ -101,7 +109,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     crs = crs_of(lst)
     if crs is not None:
         out = out.rio.write_crs(crs)
-    return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
-                 fill=fill, model=str(model) if model is not None else None,
+    return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
+                 factor=factor, scale_correction=scale_correction, fill=fill,
+                 model=str(model) if model is not None else None,
                  ensemble=ensemble if method in ("sisr", "disr") else None)
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 
 _REGISTRY: dict[str, type] = {}
 
@@ -57,7 +57,8 @@ def register(name: str):
                     params.update(value)
                 elif sig.parameters[key].kind is inspect.Parameter.VAR_POSITIONAL:
                     if value:
-                        raise TypeError(f"{name}: registered networks take keyword arguments only")
+                        raise ParameterError(f"{name}: registered networks take keyword arguments only; pass "
+                                             f"nets.build({name!r}, in_channels=..., width=...)")
                 else:
                     params[key] = value
             init(self, *args, **kwargs)
@@ -244,7 +245,8 @@ def _norm(kind: str | None, ch: int) -> nn.Module:
         return nn.BatchNorm2d(ch)
     if kind in (None, "none"):
         return nn.Identity()
-    raise ValueError(f"norm must be 'batch' or None, not {kind!r} (group/layer norms pool over the image)")
+    raise ParameterError(f"norm must be 'batch' or None, not {kind!r}: group and layer norms pool over the image, "
+                         "which halo prediction cannot reproduce chunk by chunk")
 
 
 class _DoubleConv(nn.Sequential):
@@ -271,9 +273,10 @@ class UNet(_UShaped, nn.Module):
                  norm: str | None = "batch", upsample: str = "transpose"):
         super().__init__()
         if depth < 0 or width < 1:
-            raise ValueError("UNet needs depth >= 0 and width >= 1")
+            raise ParameterError(f"UNet needs depth >= 0 and width >= 1, not depth={depth}, width={width}; "
+                                 "e.g. depth=3, width=32")
         if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"upsample must be 'transpose' or 'bilinear', not {upsample!r}")
+            raise ParameterError(f"upsample must be 'transpose' or 'bilinear', not {upsample!r}")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.upsample = upsample
         widths = [width * 2**level for level in range(depth + 1)]
@@ -365,9 +368,10 @@ class SmaAtUNet(_UShaped, nn.Module):
                  norm: str | None = "batch"):
         super().__init__()
         if depth < 1:
-            raise ValueError("SmaAtUNet needs depth >= 1")
+            raise ParameterError(f"SmaAtUNet needs depth >= 1, not {depth}; e.g. depth=4")
         if attention_window % 2 != 1:
-            raise ValueError("attention_window must be odd")
+            raise ParameterError(f"attention_window must be odd (centred on the pixel), not {attention_window}; "
+                                 "e.g. 7")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.attention_window = attention_window
         widths = [width * 2**level for level in range(depth + 1)]
@@ -423,7 +427,7 @@ class ConvVAE(_UShaped, nn.Module):
                  latent_channels: int = 8, beta: float = 1e-3, norm: str | None = "batch"):
         super().__init__()
         if depth < 1:
-            raise ValueError("ConvVAE needs depth >= 1")
+            raise ParameterError(f"ConvVAE needs depth >= 1, not {depth}; e.g. depth=3")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.latent_channels, self.beta = latent_channels, beta
         widths = [width * 2**level for level in range(depth + 1)]

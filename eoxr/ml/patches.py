@@ -23,7 +23,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from ..attrs import require, require_dims
-from ..errors import GridError, MissingVariableError, NoDataError
+from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 
 SPACE = ("y", "x")
 
@@ -32,7 +32,8 @@ def _as_dims(value, what: str) -> dict[str, int]:
     if isinstance(value, int):
         return {"y": value, "x": value}
     if not isinstance(value, dict) or set(value) != set(SPACE):
-        raise ValueError(f"{what} must be an int or a dict {{'y': n, 'x': n}}, not {value!r}")
+        raise ParameterError(f"{what} must be an int or a dict {{'y': n, 'x': n}} of pixels, not {value!r}; e.g. "
+                             f"{what}=64 or {what}={{'y': 64, 'x': 32}}")
     return {d: int(value[d]) for d in SPACE}
 
 
@@ -429,18 +430,21 @@ def patches(ds: xr.Dataset, inputs: Sequence[str], target: str | None = None, si
     size = _as_dims(size, "size")
     stride = size if stride is None else _as_dims(stride, "stride")
     if any(stride[d] < 1 or stride[d] > size[d] for d in SPACE):
-        raise ValueError(f"stride must be between 1 and the patch size {size}, not {stride}")
+        raise ParameterError(f"stride must be between 1 and the patch size {size}, not {stride}; leave stride=None "
+                             "for non-overlapping patches")
     for d in SPACE:
         if size[d] > ds.sizes[d]:
             raise GridError(f"patch size {size[d]} along {d!r} exceeds the dataset's {ds.sizes[d]} pixels; "
                             f"pass a smaller size=")
     if not 0.0 <= max_nan <= 1.0:
-        raise ValueError(f"max_nan is a fraction of the patch's pixels in [0, 1], not {max_nan}")
+        raise ParameterError(f"max_nan is a fraction of the patch's pixels in [0, 1], not {max_nan}; e.g. 0.3 to "
+                             "keep patches with up to 30 % invalid pixels")
     if sample_dims is None:
         sample_dims = [d for d in ("time",) if d in ds.dims]
     sample_dims = list(sample_dims)
     if len(sample_dims) > 1:
-        raise ValueError(f"one sample dimension is supported, got {sample_dims}; stack them first with ds.stack()")
+        raise ParameterError(f"one sample dimension is supported, got {sample_dims}; stack them first, e.g. "
+                             f"ds.stack(sample={sample_dims})")
 
     # patch geometry from xbatcher: one selector per (sample, y window, x window)
     template = xr.Dataset(coords={d: np.arange(ds.sizes[d]) for d in [*sample_dims, *SPACE]})

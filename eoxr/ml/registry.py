@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ParameterError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "models"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -65,7 +65,8 @@ def add(name: str, checkpoint: str | Path, folder: str | Path | None = None, ove
     from .checkpoint import load, sidecar
 
     if not _NAME.match(name):
-        raise ValueError(f"model name {name!r} may hold letters, digits, '_', '-', '.' only")
+        raise ParameterError(f"model name {name!r} may hold letters, digits, '_', '-', '.' only; rename it, "
+                             "e.g. 'lst.residual_sr'")
     load(checkpoint)
     folder = Path(folder) if folder is not None else SHIPPED
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,9 +89,10 @@ def add(name: str, checkpoint: str | Path, folder: str | Path | None = None, ove
     return dest
 
 
-def load(name: str, device: str = "cpu"):
-    """``(model, Checkpoint)`` of model ``name``, in eval mode on ``device``."""
+def load(name: str, device: str = "cpu", trusted_modules=()):
+    """``(model, Checkpoint)`` of model ``name``, in eval mode on ``device``; ``trusted_modules`` as in
+    :meth:`eoxr.ml.checkpoint.Checkpoint.build_model`."""
     from .checkpoint import load as load_ckpt
 
     ck = load_ckpt(path(name))
-    return ck.build_model(device), ck
+    return ck.build_model(device, trusted_modules=trusted_modules), ck

@@ -9,13 +9,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import MissingVariableError, NoDataError
+from ..errors import MissingVariableError, NoDataError, ParameterError
 from .patches import SPACE, Patches, _as_dims, _integral, _window_counts
 
 
 def _pick(n_blocks: int, fraction: float, seed: int) -> np.ndarray:
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction is the share of blocks held out for validation, in (0, 1), not {fraction}")
+        raise ParameterError(f"fraction is the share of blocks held out for validation, in (0, 1), not {fraction}; "
+                             "e.g. fraction=0.2")
     if n_blocks < 2:
         raise NoDataError(f"only {n_blocks} block to split; pass a smaller block= or use more data")
     n_val = min(max(1, int(round(fraction * n_blocks))), n_blocks - 1)
@@ -52,13 +53,15 @@ def split(data, by: str = "space", fraction: float = 0.2, seed: int = 0, block=N
     the other part's pixels are NaN (``patches(..., mask="valid")`` then never serves them).
     """
     if by not in ("space", "time"):
-        raise ValueError(f"by must be 'space' or 'time', not {by!r}")
+        raise ParameterError(f"by must be 'space' or 'time', not {by!r}: hold out blocks of pixels (by='space') or "
+                             "runs of time steps (by='time')")
     if isinstance(data, Patches):
         return _split_patches(data, by, fraction, seed, block)
     if isinstance(data, xr.DataArray):
         data = data.to_dataset()
     if not isinstance(data, xr.Dataset):
-        raise TypeError(f"split takes eoxr.ml.Patches or an xarray Dataset, not {type(data).__name__}")
+        raise ParameterError(f"split takes eoxr.ml.Patches or an xarray Dataset, not {type(data).__name__}; build "
+                             "patches with ml.patches(ds, inputs=[...], target='name')")
     return _split_dataset(data, by, fraction, seed, block)
 
 

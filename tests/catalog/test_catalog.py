@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import warnings
@@ -13,7 +14,7 @@ import pystac
 import pytest
 import xarray as xr
 from shapely.geometry import box, shape
-from stac_api import free_port, real_items, serve_items, stac_api  # noqa: F401  (stac_api is a fixture)
+from stac_api import build_static_catalog, free_port, real_items, serve_items, stac_api  # noqa: F401
 
 import eoxr.catalog as catalog
 from eoxr.errors import CatalogError, EmptySearchError
@@ -49,19 +50,6 @@ def expected_ids(items, collections=None, bbox=None, start=None, end=None, where
 @pytest.fixture(scope="module")
 def items(real_data) -> list[dict]:
     return real_items(real_data)
-
-
-def build_static_catalog(items: list[dict], root: Path) -> Path:
-    """A self-contained pystac Catalog with one Collection per collection id, saved under ``root``."""
-    cat = pystac.Catalog(id="real-recorded", description="real STAC items recorded from public APIs")
-    for cid in sorted({i["collection"] for i in items}):
-        members = [pystac.Item.from_dict(i) for i in items if i["collection"] == cid]
-        coll = pystac.Collection(id=cid, description=cid, extent=pystac.Extent.from_items(members))
-        coll.add_items(members)
-        cat.add_child(coll)
-    cat.normalize_hrefs(str(root))
-    cat.save(pystac.CatalogType.SELF_CONTAINED)
-    return root / "catalog.json"
 
 
 @pytest.fixture(scope="module")
@@ -172,13 +160,21 @@ def test_static_catalog_items_have_absolute_asset_hrefs(tmp_path):
 # --------------------------------------------------------------------------- errors
 
 
-def test_empty_search_repeats_the_filters_and_says_what_to_widen(stac_api, static_catalog):  # noqa: F811
+def test_empty_search_returns_no_item_and_says_what_to_widen(stac_api, static_catalog, caplog):  # noqa: F811
+    filters = {"collections": "naip", "bbox": [0, 0, 1, 1], "datetime": "2019"}
     for source in (stac_api, static_catalog):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="eoxr.catalog"):
+            found = catalog.search(source, **filters)
+        assert isinstance(found, pystac.ItemCollection) and len(found) == 0
+        logged = [r for r in caplog.records if r.name.startswith("eoxr.catalog") and r.levelno == logging.INFO]
+        assert len(logged) == 1 and "enlarge the bbox" in logged[0].getMessage()
         with pytest.raises(EmptySearchError) as err:
-            catalog.search(source, collections="naip", bbox=[0, 0, 1, 1], datetime="2019")
+            catalog.search(source, require_items=True, **filters)
         message = str(err.value)
         assert "naip" in message and "(0.0, 0.0, 1.0, 1.0)" in message and "2019-01-01" in message
         assert "enlarge the bbox" in message and "lengthen the datetime" in message
+        assert message == logged[0].getMessage()
 
 
 def test_unknown_collection_lists_the_available_ones(stac_api, static_catalog):  # noqa: F811
@@ -217,6 +213,12 @@ def test_bad_filters_and_unknown_name(static_catalog):
         catalog.search(static_catalog, query={"eo:cloud_cover": {"below": 3}})
     with pytest.raises(CatalogError, match="limit"):
         catalog.search(static_catalog, limit=0)
+    for bad in ({"timeout": 0}, {"timeout": None}, {"timeout": float("inf")}):  # None would wait without end
+        with pytest.raises(CatalogError, match="pass a positive number of seconds"):
+            catalog.search(static_catalog, **bad)
+    for bad in ({"retries": -1}, {"retries": 1.5}, {"backoff": "1s"}):
+        with pytest.raises(CatalogError, match="pass retries >= 0 and backoff >= 0"):
+            catalog.search(static_catalog, **bad)
     with pytest.raises(CatalogError) as err:
         catalog.search("earth-serch")
     assert "unknown catalog name 'earth-serch'" in str(err.value)
@@ -463,8 +465,7 @@ def test_time_ranges_relative_hrefs_and_partial_dates(tmp_path):
     assert ids(datetime="2023-07") == ["instant"]
     assert ids(datetime="../2023-06-01T00:00:00Z") == ["month"]  # closed bounds touch the range start
     assert ids(datetime="2023-06-30T12:00:00Z/2023-07-01T00:00:00Z") == ["instant", "month"]
-    with pytest.raises(EmptySearchError):
-        catalog.search(path, datetime="2023-05-31T23:59:59Z")
+    assert ids(datetime="2023-05-31T23:59:59Z") == []
     found = catalog.search(path, ids="instant")
     assert found[0].assets["data"].href == str(tmp_path / "sub" / "b.tif")
 
@@ -479,5 +480,5 @@ def test_query_is_sent_to_an_api_that_implements_it(items):
     assert [i.id for i in found] == [f["id"] for f in features]
     with FlakyAPI(features, failures={}) as api:  # no query conformance: filtered here instead
         with pytest.raises(EmptySearchError, match="relax or drop the query"):
-            catalog.search(api.url, query=query)
+            catalog.search(api.url, query=query, require_items=True)
     assert "query" not in api.bodies[0]

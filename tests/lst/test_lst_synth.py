@@ -1,5 +1,8 @@
 """Synthetic scenes (seeded, realistic ranges, broken scale invariance), the sample items and the demo."""
+import json
+
 import numpy as np
+from figures import check_lst_demo
 
 import eoxr  # noqa: F401
 from eoxr.lst import synth
@@ -68,3 +71,4 @@ def test_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys):
     assert cube.rio.crs.to_epsg() == 32631 and cube["lst_disr"].attrs["units"] == "K"
     printed = capsys.readouterr().out
     assert "RMSE vs truth" in printed
+    check_lst_demo(json.loads(outputs["metrics"].read_text()))

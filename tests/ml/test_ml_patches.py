@@ -148,9 +148,17 @@ def test_split_time_and_dataset_splits():
     strain, sval = ml.split(ds, by="space", fraction=0.25, seed=0)
     both = strain.a.notnull() & sval.a.notnull()
     assert not bool(both.any()) and bool(strain.a.notnull().any()) and bool(sval.a.notnull().any())
-    # patches of the masked halves never overlap either
-    gt, gv = ml.patches(strain, ["a"], "t", size=8), ml.patches(sval, ["a"], "t", size=8)
+    # patches of the masked halves never overlap either: no pixel is seen by both
+    gt, gv = ml.patches(strain, ["a"], "t", size=8, stride=1), ml.patches(sval, ["a"], "t", size=8, stride=1)
     assert len(gt) and len(gv)
+
+    def seen(gen):
+        pixels = np.zeros((ds.sizes["y"], ds.sizes["x"]), bool)
+        for _, y0, x0 in gen.starts:
+            pixels[y0:y0 + 8, x0:x0 + 8] = True
+        return pixels
+
+    assert not (seen(gt) & seen(gv)).any()
 
 
 def test_bad_inputs_raise_clear_errors():

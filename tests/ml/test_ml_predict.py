@@ -1,5 +1,8 @@
 """Halo prediction: no seams, lazy, grid/CRS/units kept, model loaded once, NaN handling, clear errors."""
+import hashlib
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,8 +10,11 @@ import xarray as xr
 
 torch = pytest.importorskip("torch")
 
+from checks import assert_chunked_equals_unchunked  # noqa: E402
+
 from eoxr import ml  # noqa: E402
-from eoxr.errors import CheckpointError, GridError, MissingVariableError  # noqa: E402
+from eoxr.arrays import halo_depth  # noqa: E402
+from eoxr.errors import CheckpointError, EoxrWarning, GridError, MissingVariableError, ParameterError  # noqa: E402
 from eoxr.ml.predict import clear_cache, infer_array  # noqa: E402
 
 
@@ -68,9 +74,40 @@ def test_chunked_prediction_equals_one_forward_over_the_whole_array(tmp_path, ar
         if arch == "ConvVAE":
             np.testing.assert_allclose(out.t_std.values, ref[1], atol=1e-5)
             assert (out.t_std.values >= 0).all() and out.t_std.attrs["units"] == "K"
-    with pytest.warns(UserWarning, match="seams"):
+    with pytest.warns(EoxrWarning, match="seams"):
         seams = ml.predict(ds[["a", "b"]].chunk({"y": 37, "x": 41}), path, halo=0, tile=48, n_samples=4).compute()
     assert np.abs(seams.t.values - ref[0]).max() > 1e-3  # without the halo the chunk edges show
+
+
+@pytest.mark.parametrize("arch,kwargs", [("UNet", {"width": 4, "depth": 2}), ("SmaAtUNet", {"width": 8, "depth": 2})])
+def test_no_halo_seams_in_y_over_several_y_chunks(tmp_path, arch, kwargs):
+    """A tall scene cut into y-chunks only: every seam is a y seam."""
+    path = trained(tmp_path, arch, **kwargs)
+    ds = scene(7, ny=200, nx=36)[["a", "b"]]
+    chunked = ml.predict(ds.chunk({"y": 30}), path)
+    assert len(chunked.t.chunks[0]) >= 3 and len(chunked.t.chunks[1]) == 1
+    assert_chunked_equals_unchunked(lambda d: ml.predict(d, path, tile=64).t, ds, [{"y": 30}, {"y": 41}],
+                                    rtol=0, atol=1e-4)
+
+
+def test_halo_is_half_the_receptive_field_rounded_up_to_the_pooling_factor(tmp_path):
+    path = trained(tmp_path, "UNet", width=4, depth=2)  # receptive field 44 px, pooling factor 4
+    cfg = ml.load_checkpoint(path).config
+    rf, align = cfg["receptive_field"], cfg["align"]
+    ds = scene(8)[["a", "b"]].chunk({"y": 30, "x": 40})
+
+    def halo_of(out):
+        return int(re.search(r"halo=(\d+)", out.attrs["history"]).group(1))
+
+    default = halo_of(ml.predict(ds, path))
+    assert default == halo_depth(rf, align) and default % align == 0 and 2 * default >= rf
+    asked = rf // 2 - 1  # one pixel short of the need, not a multiple of the pooling factor
+    assert asked % align and round(asked / align) * align < rf // 2  # rounding to nearest or down would fall short
+    assert halo_of(ml.predict(ds, path, halo=asked)) == -(-asked // align) * align >= rf // 2
+    with pytest.warns(EoxrWarning, match="seams"):
+        assert halo_of(ml.predict(ds, path, halo=align)) == align
+    with pytest.raises(ParameterError, match="halo must be >= 0"):
+        ml.predict(ds, path, halo=-1)
 
 
 def test_output_is_lazy_and_keeps_grid_crs_units_history(unet_ckpt, no_compute):
@@ -83,6 +120,8 @@ def test_output_is_lazy_and_keeps_grid_crs_units_history(unet_ckpt, no_compute):
     assert out.rio.crs.to_epsg() == 32631 and "spatial_ref" in out.coords
     assert t.attrs["units"] == "K" and t.attrs["long_name"] == "surface temperature"
     assert "ml.predict" in out.attrs["history"] and str(unet_ckpt) in out.attrs["history"]
+    assert out.attrs["eoxr_method"] == "ml.predict"
+    assert out.attrs["eoxr_checkpoint_sha256"] == hashlib.sha256(Path(unet_ckpt).read_bytes()).hexdigest()
 
 
 def test_values_per_time_step_and_nan_handling(unet_ckpt):

@@ -9,7 +9,7 @@ from scipy import ndimage
 torch = pytest.importorskip("torch")
 
 from eoxr import ml  # noqa: E402
-from eoxr.errors import CheckpointError, MissingVariableError  # noqa: E402
+from eoxr.errors import CheckpointError, ConvergenceError, MissingVariableError, ParameterError  # noqa: E402
 
 KERNEL = np.array([[0.0, 0.1, 0.0], [0.1, 1.0, 0.2], [0.0, -0.1, 0.05]])
 
@@ -184,5 +184,13 @@ def test_custom_loss_callable():
     fit = ml.train(ml.nets.build("testml.Filter", seed=0), gen, epochs=2, loss=loss, progress=False)
     assert len(calls) >= 2 and calls[0][1:] == (1, 16, 16)
     assert fit.train_loss[1] < fit.train_loss[0]
-    with pytest.raises(ValueError, match="loss must be"):
+    with pytest.raises(ParameterError, match="loss must be"):
         ml.train(ml.nets.build("testml.Filter"), gen, epochs=1, loss="nope", progress=False)
+    with pytest.raises(ParameterError, match="ml.patches"):
+        ml.train(ml.nets.build("testml.Filter"), filtered_scene(seed=17), epochs=1, progress=False)
+
+
+def test_a_diverging_loss_names_the_fix():
+    gen = ml.patches(filtered_scene(seed=18), ["x"], "y", size=16)
+    with pytest.raises(ConvergenceError, match="lower lr="):
+        ml.train(ml.nets.build("testml.Filter", seed=0), gen, epochs=5, lr=1e30, progress=False)

@@ -1,8 +1,11 @@
 """Synthetic urban scenes: sample catalog items (COGs + STAC), seeds, and the urban demo on them."""
+import json
+
 import numpy as np
 import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
+from figures import check_urban_demo
 
 from eoxr.urban import synth
 
@@ -60,3 +63,4 @@ def test_urban_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys):
     assert 0.0 < float(res.albedo.mean()) < 0.6
     out = capsys.readouterr().out
     assert "net shortwave" in out and "element temperature" in out
+    check_urban_demo(json.loads(paths["metrics"].read_text()))

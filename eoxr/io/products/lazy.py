@@ -5,6 +5,7 @@ workers; each chunk opens the file, reads its slice and closes it again.
 """
 from __future__ import annotations
 
+import abc
 import os
 import threading
 
@@ -12,12 +13,15 @@ import dask.array as dsa
 import numpy as np
 from dask.base import tokenize
 
+from ...errors import ReadError
+
 # The HDF4 library is not thread-safe: every pyhdf call goes through this lock.
 HDF4_LOCK = threading.Lock()
 
 
-class _FileDataset:
-    """Array-like view of one dataset in a file; ``__getitem__`` reads only the requested slice."""
+class _FileDataset(abc.ABC):
+    """Array-like view of one dataset in a file; ``__getitem__`` reads only the requested slice and names the
+    file when it cannot (a file moved, deleted or damaged after the lazy open fails at compute)."""
 
     def __init__(self, path: str, name: str, shape: tuple[int, ...], dtype):
         self.path = str(path)
@@ -27,13 +31,25 @@ class _FileDataset:
         self.ndim = len(self.shape)
 
     def __getitem__(self, key):
-        raise NotImplementedError
+        try:
+            return self._read(key)
+        except Exception as err:  # noqa: BLE001 - pyhdf and h5py raise their own kinds, without the file name
+            failure = ReadError(
+                f"{self.path}: could not read {self.name!r} ({type(err).__name__}: {err}); the file was opened "
+                "lazily and has since been moved, deleted or damaged. Put it back (or re-download it) and "
+                "open it again with eoxr.io.open_product."
+            )
+        raise failure  # outside the except block: pyhdf's exception may not unpickle on a distributed client
+
+    @abc.abstractmethod
+    def _read(self, key) -> np.ndarray:
+        """The values of ``self.name`` at ``key``, read from the file."""
 
 
 class HDF4Dataset(_FileDataset):
     """One scientific data set (SDS) of an HDF4 file, read with pyhdf."""
 
-    def __getitem__(self, key):
+    def _read(self, key):
         from pyhdf.SD import SD, SDC
 
         with HDF4_LOCK:
@@ -51,7 +67,7 @@ class HDF4Dataset(_FileDataset):
 class HDF5Dataset(_FileDataset):
     """One dataset of an HDF5 file, read with h5py (which serialises its own calls)."""
 
-    def __getitem__(self, key):
+    def _read(self, key):
         import h5py
 
         with h5py.File(self.path, "r") as f:

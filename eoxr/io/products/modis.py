@@ -409,7 +409,8 @@ def open_modis(path, grid: str | None = None, variables=None, chunks=None) -> xr
         missing = [v for v in wanted if v not in ds]
         if missing:
             raise MissingVariableError(
-                f"{path}: variables {missing} are not in this {product} file; it has {sorted(ds.data_vars)}."
+                f"{path}: variables {missing} are not in this {product} file; it has {sorted(ds.data_vars)}. "
+                "Pass variables= from these, or None for all."
             )
         ds = ds[wanted]
     when = acquisition_time(path, core)

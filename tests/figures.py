@@ -1,0 +1,78 @@
+"""Bounds on the key figures that ``eoxr demo`` (``OUT/metrics.json``) and the notebooks (``figures.json``) record.
+
+Scores against the known truth of the synthetic scenes, and the physical invariants the workflows keep (energy
+closure of the urban forward model, conservation of the observed radiance by the LST methods): a physics bug moves
+a figure out of its bounds, which a run that only checks for errors and pictures would not see. Bounds hold for the
+quick and the full sizes, with room for other seeds' scatter.
+"""
+import math
+
+# LST methods whose output aggregated back to the observation's grid is the observation (radiance domain)
+CONSERVING = ("tsharp", "sisr", "sisr+corr", "disr-single", "disr", "disr+corr", "disr+match", "disr_corrected")
+
+
+def _finite(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
+
+
+def check_spine(fig: dict) -> None:
+    assert fig["items"] == 3 and fig["epsg"] == 32631, fig
+    valid = fig["valid_fraction_red"]
+    assert valid[0] == 1.0 and valid[1] < 0.97, valid  # the second date has a cloud, masked
+    assert -1.0 <= fig["ndvi_min"] < 0.0 < fig["ndvi_max"] <= 1.0, fig
+    means = fig["mean"]
+    assert means["nir"] > 2 * means["red"] and 0.02 < means["blue"] < means["green"] < 0.2, means  # vegetated
+
+
+def check_urban_demo(fig: dict) -> None:
+    assert fig["energy_closure_error"] < 1e-9, fig["energy_closure_error"]
+    assert 0.1 < fig["albedo"] < 0.3 and 500 < fig["net_shortwave_W_m2"] < 1000, fig
+    assert 600 < fig["emitted_longwave_W_m2"] < 850, fig
+    assert fig["median_relative_residual"] < 0.03, fig  # the scenes carry 1 % noise
+    assert all(0.0 < a < 0.6 for a in fig["element_albedo"].values()), fig["element_albedo"]
+    assert all(285 < t < 335 for t in fig["element_temperature_K"].values()), fig["element_temperature_K"]
+
+
+def check_lst_scores(scores: dict, ceiling_K: float) -> None:
+    """``scores``: {method: {"rmse_K", "coarse_consistency_K", ...}} of super-resolution x4 against the truth."""
+    rmse = {m: s["rmse_K"] for m, s in scores.items()}
+    assert rmse["disr"] < rmse["tsharp"] < rmse["bicubic"] and rmse["disr"] < ceiling_K, rmse
+    gaps = {m: s["coarse_consistency_K"] for m, s in scores.items()}
+    assert all(gaps[m] < 0.01 for m in CONSERVING if m in gaps), gaps
+    assert gaps["bicubic"] > 0.1, gaps  # bicubic does not conserve: the check is not vacuous
+
+
+def check_lst_demo(fig: dict) -> None:
+    check_lst_scores(fig, ceiling_K=1.3)
+
+
+DEMO = {"spine": check_spine, "urban": check_urban_demo, "lst": check_lst_demo}
+
+
+def check_urban_notebook(fig: dict) -> None:
+    assert fig["energy_closure_error"] < 1e-9, fig["energy_closure_error"]
+    r3, rf = _finite(fig["reflectance_rmse"]["3-D"]), _finite(fig["reflectance_rmse"]["flat"])
+    assert len(r3) >= 5 and max(r3.values()) < 0.04, r3
+    both = set(r3) & set(rf)
+    assert sum(r3[e] for e in both) < 0.6 * sum(rf[e] for e in both), (r3, rf)
+    albedo, net = fig["albedo_rmse"], fig["net_shortwave_rmse_W_m2"]
+    assert albedo["3-D"] < 0.02 and albedo["3-D"] < albedo["flat"] / 3, albedo
+    assert net["3-D"] < 40 and net["3-D"] < net["flat"] / 4, net
+    temps = _finite(fig["temperature_rmse_K"])
+    assert len(temps) >= 3 and max(temps.values()) < 3.5, temps
+    assert fig["shift_m"] == [0.0, 0.0] and 1.0 < fig["psf_scale"] < 1.5, fig  # registered; PSF wider than nominal
+
+
+def check_lst_notebook(fig: dict) -> None:
+    check_lst_scores(fig["synthetic"], ceiling_K=1.3)
+    raw = {m: s["coarse_consistency_K"] for m, s in fig["synthetic"].items() if m.endswith("-raw")}
+    assert raw and all(g > 0.05 for g in raw.values()), raw  # the bare networks do not conserve
+    assert fig["radiance_mean_relative_gap"] < 1e-9, fig["radiance_mean_relative_gap"]  # degrade keeps mean T^4
+    energy = fig["detail_energy_250m_K2"]
+    assert 1 / 3 < energy["target"] / energy["truth"] < 3, energy
+    if fig["real_rmse_K"] is not None:  # real MODIS, Wald's protocol
+        real = fig["real_rmse_K"]
+        assert real["sisr"] < real["bicubic"] and max(real.values()) < 2.0, real
+
+
+NOTEBOOKS = {"urban_radiative_budget": check_urban_notebook, "lst_superresolution": check_lst_notebook}
