@@ -7,8 +7,8 @@ import pytest
 from eoxr import bench
 
 # smoke-run by the tests; urban has no smoke size and its quick run takes minutes
-SMOKE = ("io", "ml", "lst")
-NEEDS_REAL_DATA = {"lst"}  # its real-data targets need ../shared/data/real
+SMOKE = ("io", "ml", "lst", "rain")
+NEEDS_REAL_DATA = {"lst", "rain"}  # their real-data targets need ../shared/data/real
 
 
 def _run(cfg):

@@ -160,8 +160,10 @@ def _bayes(tb, surface, tpw, database, radiometer, **kw) -> xr.DataArray:
     return xr.DataArray(stats, dims=(*space, "statistic"))
 
 
-def _result(stats: xr.DataArray, tb: xr.DataArray, method: str, radiometer: Radiometer, **params) -> xr.Dataset:
-    """The three output variables on ``tb``'s pixels and coordinates, with CF attributes and history."""
+def _result(stats: xr.DataArray, tb: xr.DataArray, method: str, radiometer: Radiometer,
+            checkpoint_sha256: str | None = None, **params) -> xr.Dataset:
+    """The three output variables on ``tb``'s pixels and coordinates, with CF attributes, history and provenance
+    (made from ``tb``; the network's checkpoint SHA-256)."""
     coords = {k: v for k, v in tb.coords.items() if "channel" not in v.dims}
     out = xr.Dataset(coords=coords)
     for i, (name, (units, long_name, standard)) in enumerate(OUTPUTS.items()):
@@ -171,7 +173,8 @@ def _result(stats: xr.DataArray, tb: xr.DataArray, method: str, radiometer: Radi
         out[name] = cf(da.assign_coords(coords), units, f"{long_name} ({method}, {radiometer.name.upper()})",
                        standard_name=standard)
     out.attrs.update({k: v for k, v in tb.attrs.items() if k == "history"})
-    return stamp(out, f"rain.retrieve[{method}]", sensor=radiometer.name, **params)
+    return stamp(out, f"rain.retrieve[{method}]", made_from=[tb], checkpoint_sha256=checkpoint_sha256,
+                 sensor=radiometer.name, **params)
 
 
 @declare_units(tb="K", tpw="kg m-2")
@@ -225,7 +228,9 @@ def retrieve(tb: xr.DataArray, method: str = "bayes", *, sensor: str | Radiomete
         stats = _bayes(tb, surface.astype(np.int8), tpw, database, radiometer, k=k, model_error=model_error,
                        tpw_error=tpw_error)
         return _result(stats, tb, method, radiometer, k=k, model_error=model_error, tpw=tpw is not None)
-    from .learned import predict
+    from ..ml.checkpoint import sha256
+    from .learned import predict, resolve_model
 
     stats = predict(tb, surface.astype(np.int8), radiometer, model=model, device=device)
-    return _result(stats, tb, method, radiometer, model=str(model) if model is not None else None)
+    return _result(stats, tb, method, radiometer, checkpoint_sha256=sha256(resolve_model(model, radiometer)),
+                   model=str(model) if model is not None else None)

@@ -7,7 +7,7 @@ from eoxr.rain import bayes
 
 
 def _pixels(ds):
-    tb = ds["brightness_temperature"].values.reshape(-1, 13)
+    tb = ds["brightness_temperature"].values.reshape(-1, 13).copy()  # the session's swath stays as drawn
     return tb, ds["surface_type"].values.ravel(), ds["rain_rate"].values.ravel()
 
 

@@ -6,6 +6,7 @@ from checks import assert_cf, assert_chunked_equals_unchunked, assert_lazy
 
 import eoxr  # noqa: F401
 from eoxr.errors import CheckpointError
+from eoxr.ml import checkpoint
 from eoxr.rain import learned, retrieve, synth
 from eoxr.rain.radiometers import GMI, get
 
@@ -32,8 +33,6 @@ def test_training_lowers_the_loss(trained):
 
 
 def test_checkpoint_round_trip(trained, scenes):
-    from eoxr.ml import checkpoint
-
     path, fit = trained
     ck = checkpoint.load(path)
     assert ck.config["metadata"]["sensor"] == "gmi" and ck.config["metadata"]["channels"] == GMI.channel_names
@@ -48,6 +47,7 @@ def test_unet_retrieval_outputs(trained, swath):
     out = swath.rain.retrieve(method="unet", model=path, device="cpu").compute()
     assert_cf(out, units={"rain_rate": "mm h-1", "rain_rate_std": "mm h-1", "rain_probability": "1"})
     assert out["rain_rate"].dims == ("along_track", "cross_track") and "latitude" in out.coords
+    assert out.attrs["eoxr_checkpoint_sha256"] == checkpoint.sha256(path)  # the network it came from
     v = {k: out[k].values for k in out.data_vars}
     assert np.isfinite(v["rain_rate"]).all() and v["rain_rate"].min() >= 0
     assert v["rain_rate_std"].min() >= 0.01 and 0 <= v["rain_probability"].min() <= v["rain_probability"].max() <= 1
@@ -76,7 +76,6 @@ def test_fill_pixels_stay_nan(trained, swath):
 
 def test_eoxr_train_rain_ships_a_small_checkpoint(tmp_path):
     from eoxr import cli
-    from eoxr.ml import checkpoint
 
     argv = ["train", "rain", "--out", str(tmp_path), "--seed0", "700", "--scenes", "2", "--scans", "96",
             "--epochs", "1", "--width", "4", "--ship"]

@@ -16,6 +16,7 @@ def test_outputs_on_the_swath(swath, database):
     assert out["rain_rate"].dims == ("along_track", "cross_track")
     np.testing.assert_array_equal(out["latitude"].values, swath["latitude"].values)
     assert "rain.retrieve[bayes]" in out.attrs["history"]
+    assert out.attrs["eoxr_method"] == "rain.retrieve[bayes]" and "eoxr_checkpoint_sha256" not in out.attrs
     p = out["rain_probability"].values
     assert np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1
     wet = swath["rain_rate"].values > 1.0
