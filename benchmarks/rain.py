@@ -17,8 +17,8 @@ data as context.
   already loaded), on the benchmark's device.
 - Context: GPROF V7 on real GMI over CONUS against MRMS (the IPWG baseline file): not a like-for-like score.
 
-``--quick``: 2 GMI test scenes of 64 scans, 24 calibration scenes, transfer from 4 AMSR2 scenes (30 steps) to
-1; ``--smoke`` (the tests' run) evaluates every target on the smallest case: 1 short test scene, a database of 2
+``--quick``: 2 GMI test scenes of 64 scans, 24 calibration scenes, transfer from 8 short AMSR2 scenes (30
+steps) to 1; ``--smoke`` (the tests' run) evaluates every target on the smallest case: 1 short test scene, a database of 2
 short training scenes, 6 calibration scenes, transfer of 4 steps from 2 narrow AMSR2 scenes.
 """
 from __future__ import annotations
@@ -52,8 +52,8 @@ def _sizes(cfg) -> dict:
         return {"test": 1, "scans": 32, "calibration": 6, "cal_scans": 8, "pool": 2, "amsr2_test": 1,
                 "amsr2_scans": 48, "amsr2_pixels": 64, "steps": 4, "database": (SMOKE_DATABASE, 32)}
     if cfg.quick:
-        return {"test": 2, "scans": 64, "calibration": 24, "cal_scans": 16, "pool": 4, "amsr2_test": 1,
-                "amsr2_scans": 64, "amsr2_pixels": 128, "steps": 30, "database": None}
+        return {"test": 2, "scans": 64, "calibration": 24, "cal_scans": 16, "pool": 8, "amsr2_test": 1,
+                "amsr2_scans": 48, "amsr2_pixels": 128, "steps": 30, "database": None}
     return {"test": 8, "scans": 128, "calibration": 128, "cal_scans": 16, "pool": 24, "amsr2_test": 4,
             "amsr2_scans": 96, "amsr2_pixels": None, "steps": 300, "database": None}
 

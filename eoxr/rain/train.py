@@ -12,7 +12,7 @@ methods learn from the same scenes. On 2 CPU cores drawing the scenes takes abou
 (about 17 minutes in all; more on a loaded machine). ``--mirror`` adds each training swath mirrored across track,
 at twice the cost per epoch. AMSR2: the GMI network mapped onto
 AMSR2 (:func:`eoxr.rain.transfer.map_channels`) and fine-tuned with 10 % of the labelled patches of scenes
-20000-20011 (96 scans), about 300 batches. With ``--init`` a checkpoint of the same sensor continues its
+20000-20011 (96 scans), about 300 batches (drawing the scenes and fine-tuning: 4 CPU-minutes). With ``--init`` a checkpoint of the same sensor continues its
 training; of another sensor, it is fine-tuned for ``--sensor``. The benchmark scores scenes ``1000 * seed + i``
 with seed below 10 (AMSR2: ``1000 * seed + 500 + i``), the tests use seeds below 1000: none is a training
 scene. ``--ship`` writes ``rain-unet-<sensor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays
