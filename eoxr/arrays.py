@@ -107,9 +107,9 @@ def halo_depth(receptive_field: int, align: int = 1) -> int:
 
 
 def _check_halo_args(data, depth, boundary) -> int:
-    if data.ndim < 2:
-        raise GridError(f"halo_map works on (..., y, x) arrays; this one has shape {data.shape}: add the y and x "
-                        "dimensions")
+    if data.ndim < 2 or 0 in data.shape[-2:]:
+        raise GridError(f"halo_map works on (..., y, x) arrays with pixels; this one has shape {data.shape}: pass "
+                        "data with y and x dimensions of at least one pixel")
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
         raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}: pass "
                              "the kernel's reach, e.g. int(4 * sigma + 0.5) for a Gaussian")

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import xarray as xr
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import ALL_NAN, EMPTY, fields, grids, mismatched, outcome
+from strategies import ALL_NAN, EMPTY, KINDS, fields, grids, mismatched, outcome
 
 import eoxr.cube
 from eoxr.errors import CubeError
@@ -27,11 +28,11 @@ ATTR_VALUES = st.one_of(st.text(max_size=8), st.integers(-2**40, 2**40), st.floa
 
 
 @st.composite
-def cubes(draw, grid=None, times: int | None = None, start: int = 0):
-    """A (time, y, x) dataset of one drawn field and its CRS, with odd attributes."""
+def cubes(draw, grid=None, times: int | None = None, start: int = 0, kinds=KINDS):
+    """A (time, y, x) dataset of one drawn field of ``kinds`` and its CRS, with odd attributes."""
     g = grid or draw(grids(min_side=1, max_side=6))
     nt = times if times is not None else draw(st.integers(1, 3))
-    case = draw(fields((-1e30, 1e30), name="v", units="K", grid=g, lead={"time": nt}))
+    case = draw(fields((-1e30, 1e30), name="v", units="K", grid=g, lead={"time": nt}, kinds=kinds))
     da = case.da.assign_coords(time=pd.date_range("2024-01-01", periods=nt, freq="D") + pd.Timedelta(days=start))
     da = da.assign_attrs({f"a{i}": v for i, v in enumerate(draw(st.lists(ATTR_VALUES, max_size=3)))})
     return da.to_dataset(), case
@@ -42,9 +43,11 @@ def _stored(values: np.ndarray) -> np.ndarray:
     return values.astype("f4") if values.dtype == "f8" else values
 
 
-@given(data=cubes())
-def test_write_then_open_gives_the_dataset_back(data):
-    ds, case = data
+@pytest.mark.parametrize("kind", KINDS)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_write_then_open_gives_the_dataset_back(kind, data):
+    ds, case = data.draw(cubes(kinds=(kind,)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.zarr"
         written = outcome(eoxr.cube.write, ds, path)
@@ -60,13 +63,15 @@ def test_write_then_open_gives_the_dataset_back(data):
         assert eoxr.cube.verify(path).ok
 
 
+APPENDS = ("next", "grid", "overlap", "rename", "int")
+
+
 @st.composite
-def appends(draw):
-    """A cube's dataset and data to append: the next days on its grid, or on a mismatched one, overlapping
-    times, another variable, another dtype."""
+def appends(draw, how: str):
+    """A cube's dataset and data to append (``how``): the next days on its grid, or on a mismatched one,
+    overlapping times, another variable, another dtype."""
     g = draw(grids(min_side=1, max_side=5))
     first, _ = draw(cubes(grid=g, times=2))
-    how = draw(st.sampled_from(["next", "next", "grid", "overlap", "rename", "int"]))
     grid = draw(mismatched(g)) if how == "grid" else g
     second, case = draw(cubes(grid=grid, times=draw(st.integers(1, 2)), start=1 if how == "overlap" else 2))
     if how == "rename":
@@ -76,9 +81,11 @@ def appends(draw):
     return first, second, how, case
 
 
-@given(data=appends())
-def test_append_adds_the_steps_or_leaves_the_cube_untouched(data):
-    first, second, how, case = data
+@pytest.mark.parametrize("how", APPENDS)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_append_adds_the_steps_or_leaves_the_cube_untouched(how, data):
+    first, second, how, case = data.draw(appends(how))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.zarr"
         try:

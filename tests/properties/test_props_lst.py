@@ -8,10 +8,11 @@ result left all-NaN from a field with valid values; otherwise an eoxr error.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import ALL_NAN, CONSTANT, EMPTY, EXTREME, MASKED, VALID, WRONG_DTYPE, fields, grids, mismatched, \
-    outcome
+from strategies import ALL_NAN, CONSTANT, EMPTY, EXTREME, KINDS, MASKED, VALID, WRONG_DTYPE, fields, grids, \
+    mismatched, outcome
 
 from eoxr import lst
 from eoxr.lst._grid import GUIDE_RANGE, LST_RANGE_K
@@ -44,8 +45,10 @@ def _usable(case) -> bool:
     return (case.physical or ints_in_range) and case.grid.ny >= 2 and case.grid.nx >= 2
 
 
-@given(case=_lst(), factor=FACTORS)
-def test_bicubic_is_nan_exactly_under_cloudy_coarse_pixels(case, factor):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), factor=FACTORS)
+def test_bicubic_is_nan_exactly_under_cloudy_coarse_pixels(kind, data, factor):
+    case = data.draw(_lst(kinds=(kind,)))
     out = outcome(lst.bicubic, case.da, factor)
     if _usable(case):
         assert out is not None, "a usable LST field was refused"
@@ -76,9 +79,10 @@ def _sharpened_valid(coarse, guide, factor) -> np.ndarray:
     return _parents(np.isfinite(coarse.da.values), factor) & np.isfinite(guide.da.values)
 
 
-@given(data=lst_and_guide(), method=st.sampled_from(["tsharp", "distrad"]))
-def test_guided_sharpening_is_defined_wherever_parent_and_guide_are(data, method):
-    coarse, guide, factor = data
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), method=st.sampled_from(["tsharp", "distrad"]))
+def test_guided_sharpening_is_defined_wherever_parent_and_guide_are(kind, data, method):
+    coarse, guide, factor = data.draw(lst_and_guide(guide_kinds=(kind,)))
     out = outcome(getattr(lst, method), coarse.da, guide.da, factor)
     usable = guide.physical and _guide_matches(coarse, guide, factor) and \
         np.isfinite(coarse.da.values).sum() >= 3 and not (guide.kind == MASKED)
@@ -116,10 +120,11 @@ def test_superres_returns_k_on_the_fine_grid_with_the_crs(data, method, fill):
         assert valid.any()
 
 
-@given(case=_lst(grid=grids(min_side=1, max_side=12)), factor=FACTORS,
-       mtf=st.sampled_from([None, 0.05, 0.3, 0.9, 1.0, 0.0, -1.0]), min_valid=st.sampled_from([0.0, 0.5, 1.0]),
-       domain=st.sampled_from(["radiance", "temperature"]))
-def test_degrade_keeps_the_cloud_mask_rule(case, factor, mtf, min_valid, domain):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), factor=FACTORS, mtf=st.sampled_from([None, 0.05, 0.3, 0.9, 1.0, 0.0, -1.0]),
+       min_valid=st.sampled_from([0.0, 0.5, 1.0]), domain=st.sampled_from(["radiance", "temperature"]))
+def test_degrade_keeps_the_cloud_mask_rule(kind, data, factor, mtf, min_valid, domain):
+    case = data.draw(_lst(kinds=(kind,), grid=grids(min_side=1, max_side=12)))
     out = outcome(lst.degrade, case.da, factor, mtf=mtf, domain=domain, min_valid=min_valid)
     if _usable(case) and mtf in (None, 0.05, 0.3, 0.9):
         assert out is not None
@@ -139,9 +144,10 @@ def test_degrade_keeps_the_cloud_mask_rule(case, factor, mtf, min_valid, domain)
         assert (got >= lo[enough] * (1 - 1e-9)).all() and (got <= hi[enough] * (1 + 1e-9)).all()
 
 
-@given(case=fields(GUIDE_RANGE, name="ndvi", units=None, grid=grids(min_side=1, max_side=12)), factor=FACTORS,
-       min_valid=st.sampled_from([0.0, 0.5, 1.0]))
-def test_aggregate_of_a_guide_in_the_linear_domain(case, factor, min_valid):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), factor=FACTORS, min_valid=st.sampled_from([0.0, 0.5, 1.0]))
+def test_aggregate_of_a_guide_in_the_linear_domain(kind, data, factor, min_valid):
+    case = data.draw(fields(GUIDE_RANGE, name="ndvi", units=None, kinds=(kind,), grid=grids(min_side=1, max_side=12)))
     out = outcome(lst.aggregate, case.da, factor, domain="linear", min_valid=min_valid)
     if case.physical:
         assert out is not None
@@ -151,13 +157,15 @@ def test_aggregate_of_a_guide_in_the_linear_domain(case, factor, min_valid):
     assert out.shape == (case.grid.ny // factor, case.grid.nx // factor)
 
 
-@given(case=_lst(grid=grids(min_side=4, max_side=20)), with_ndvi=st.booleans(),
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), with_ndvi=st.booleans(),
        factors=st.sampled_from([(1,), (1, 2), (1, 4, 16), (2, 3), (0,), (1.5,)]), min_pixels=st.integers(1, 8))
-def test_multiscale_statistics_or_an_error(case, with_ndvi, factors, min_pixels):
+def test_multiscale_statistics_or_an_error(kind, data, with_ndvi, factors, min_pixels):
+    case = data.draw(_lst(kinds=(kind,), grid=grids(min_side=4, max_side=20)))
     ndvi = None
     if with_ndvi:
-        ndvi = case.grid.array(np.linspace(-0.2, 0.9, case.grid.ny * case.grid.nx).reshape(case.grid.ny, -1),
-                               "ndvi", "1")
+        shape = (case.grid.ny, case.grid.nx)
+        ndvi = case.grid.array(np.linspace(-0.2, 0.9, shape[0] * shape[1]).reshape(shape), "ndvi", "1")
     out = outcome(lst.multiscale, case.da, ndvi, factors=factors, min_pixels=min_pixels)
     if out is None:
         return

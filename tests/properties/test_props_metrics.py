@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import WRONG_DTYPE, fields, grids, outcome
+from strategies import KINDS, MASKED, VALID, WRONG_DTYPE, fields, grids, outcome
 
 from eoxr import metrics
 
@@ -17,10 +18,10 @@ SAME_GRID = grids(min_side=1, max_side=8, crs="EPSG:32633")
 
 
 @st.composite
-def pairs(draw):
-    """(prediction, truth) cases: on one grid, or on grids of other shapes."""
+def pairs(draw, kind: str):
+    """(prediction of ``kind``, truth) cases: on one grid, or on grids of other shapes."""
     grid = draw(SAME_GRID)
-    pred = draw(fields((-1e3, 1e3), grid=grid))
+    pred = draw(fields((-1e3, 1e3), grid=grid, kinds=(kind,)))
     truth = draw(fields((-1e3, 1e3), grid=grid if draw(st.integers(0, 5)) else SAME_GRID))
     return pred, truth
 
@@ -31,8 +32,10 @@ def _both_finite(pred, truth) -> int:
     return int((np.isfinite(pred.da.values) & np.isfinite(truth.da.values)).sum())
 
 
-@given(pair=pairs())
-def test_error_scores_are_ordered_floats(pair):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_error_scores_are_ordered_floats(kind, data):
+    pair = data.draw(pairs(kind))
     pred, truth = pair
     scores = {name: outcome(getattr(metrics, name), pred.da, truth.da) for name in ("rmse", "mae", "bias")}
     if _both_finite(pred, truth):
@@ -45,8 +48,10 @@ def test_error_scores_are_ordered_floats(pair):
     assert scores["mae"] <= scores["rmse"] * (1 + 1e-9) + 1e-12
 
 
-@given(pair=pairs())
-def test_correlation_psnr_and_ssim_stay_in_their_ranges(pair):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data())
+def test_correlation_psnr_and_ssim_stay_in_their_ranges(kind, data):
+    pair = data.draw(pairs(kind))
     pred, truth = pair
     usable = _both_finite(pred, truth) > 0
     r = outcome(metrics.correlation, pred.da, truth.da)
@@ -62,8 +67,10 @@ def test_correlation_psnr_and_ssim_stay_in_their_ranges(pair):
         assert not math.isnan(p) and p != -math.inf
 
 
-@given(pair=pairs(), threshold=st.floats(-2e3, 2e3))
-def test_detection_scores_are_ratios(pair, threshold):
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), threshold=st.floats(-2e3, 2e3))
+def test_detection_scores_are_ratios(kind, data, threshold):
+    pair = data.draw(pairs(kind))
     pred, truth = pair
     got = outcome(metrics.contingency, pred.da, truth.da, threshold)
     assert (got is not None) == (_both_finite(pred, truth) > 0)
@@ -73,7 +80,8 @@ def test_detection_scores_are_ratios(pair, threshold):
         assert math.isnan(got["hss"]) or got["hss"] <= 1 + 1e-9
 
 
-@given(pair=pairs(), units=st.sampled_from([None, "mm h-1", "kg m-2 s-1", "mm/hr", "K", ""]))
+@given(pair=pairs(VALID) | pairs(MASKED) | pairs(WRONG_DTYPE),
+       units=st.sampled_from([None, "mm h-1", "kg m-2 s-1", "mm/hr", "K", ""]))
 def test_precip_counts_the_pixels_it_compares(pair, units):
     pred, truth = pair
     if units is not None:
