@@ -2,9 +2,9 @@
 
 Profile ``ci`` (the default): deterministic (``derandomize=True``: the same examples on every run and machine), a
 bounded number of examples per property so that ``pytest tests/properties`` takes under two minutes on 2 cores, no
-deadline (the first call of a method imports and warms caches), no example database (nothing is written into the
-checkout). ``HYPOTHESIS_PROFILE=explore pytest tests/properties`` draws many more random examples, to look for new
-failures.
+deadline (the first call of a method imports and warms caches), no example database (failing examples are not
+replayed from disk; hypothesis's own caches go to the git-ignored ``.hypothesis/``).
+``HYPOTHESIS_PROFILE=explore pytest tests/properties`` draws many more random examples, to look for new failures.
 """
 import os
 
