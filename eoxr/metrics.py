@@ -74,7 +74,10 @@ def psnr(pred, truth, data_range: float | None = None) -> float:
     """
     p, t = _pair(pred, truth)
     mse = np.mean((p - t) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(_data_range(t, data_range) ** 2 / mse))
+    if mse == 0:
+        return float("inf")
+    # in logarithms: the square of a tiny range (1e-189) underflows to 0, which would give -inf
+    return float(20 * np.log10(_data_range(t, data_range)) - 10 * np.log10(mse))
 
 
 def ssim(pred, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
