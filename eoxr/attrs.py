@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import MissingVariableError
+from .errors import MissingVariableError, ParameterError
 
 METHOD, PARAMETERS, INPUTS, CHECKPOINT, ITEM = (
     "eoxr_method", "eoxr_parameters", "eoxr_inputs", "eoxr_checkpoint_sha256", "eoxr_item")
@@ -103,10 +103,29 @@ def provenance_attrs(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     ``checkpoint_sha256``, ``item``, ``version`` and ``history`` (None or empty where absent)."""
     attrs = obj.attrs
     checkpoints = attrs.get(CHECKPOINT)
-    return {"method": attrs.get(METHOD), "parameters": from_json(attrs.get(PARAMETERS), {}),
-            "inputs": from_json(attrs.get(INPUTS), []), "checkpoint_sha256": checkpoints or None,
-            "item": from_json(attrs.get(ITEM), None), "version": attrs.get("eoxr_version"),
+    inputs = _decoded(attrs, INPUTS, [], list)
+    if not all(isinstance(ref, Mapping) for ref in inputs):
+        raise _broken(INPUTS, attrs[INPUTS], "a list of objects")
+    return {"method": attrs.get(METHOD), "parameters": _decoded(attrs, PARAMETERS, {}, Mapping),
+            "inputs": inputs, "checkpoint_sha256": checkpoints or None,
+            "item": _decoded(attrs, ITEM, None, Mapping), "version": attrs.get("eoxr_version"),
             "history": attrs.get("history")}
+
+
+def _decoded(attrs: Mapping, key: str, default, kind: type):
+    """The JSON attribute ``key`` decoded, checked to be a ``kind`` (``default`` where absent)."""
+    try:
+        value = from_json(attrs.get(key), default)
+    except (TypeError, ValueError):
+        value = None
+    if value is default or isinstance(value, kind):
+        return value
+    raise _broken(key, attrs[key], f"a JSON {'list' if kind is list else 'object'}")
+
+
+def _broken(key: str, value, expected: str) -> ParameterError:
+    return ParameterError(f"attribute {key!r} = {str(value)[:80]!r} is not {expected} as eoxr writes it "
+                          f"(see eoxr.attrs): remove it, del ds.attrs[{key!r}], or write it with eoxr.attrs.stamp")
 
 
 def _inputs_of(sources: Sequence) -> list[dict]:

@@ -2,26 +2,47 @@
 
 All functions take numpy arrays or xarray objects of the same shape, ignore pixels where either side is
 NaN, and return plain floats (or dicts of floats). Units follow the inputs: ``rmse`` of temperatures in K
-is in K.
+is in K. Complex, object and string data raise DtypeError, arrays of different shapes ParameterError, a pair
+with no pixel finite on both sides NoDataError.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .arrays import check_real
 from .errors import NoDataError, ParameterError
 
 
-def _pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(truth, dtype=np.float64)
+def _float64(x, what: str) -> np.ndarray:
+    """``x`` as a float64 numpy array; complex, object and string data raise DtypeError."""
+    return np.asarray(check_real(np.asarray(x), what), dtype=np.float64)
+
+
+def _aligned(pred, truth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pred`` and ``truth`` as float64 arrays of one shape, and where both are finite (some pixel is)."""
+    p, t = _float64(pred, "the prediction"), _float64(truth, "the truth")
     if p.shape != t.shape:
         raise ParameterError(f"prediction shape {p.shape} differs from truth shape {t.shape}: "
                              "compare them on the same grid (e.g. pred.interp_like(truth))")
     ok = np.isfinite(p) & np.isfinite(t)
     if not ok.any():
         raise NoDataError("no pixel where both prediction and truth are finite: check their masks and grids")
+    return p, t, ok
+
+
+def _pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+    p, t, ok = _aligned(pred, truth)
     return p[ok], t[ok]
+
+
+def _data_range(t: np.ndarray, data_range: float | None) -> float:
+    """``data_range``, or the spread of the truth ``t``; a range of zero defines no score."""
+    rng = float(t.max() - t.min()) if data_range is None else float(data_range)
+    if not rng > 0:
+        raise ParameterError(f"the data range is {rng:g} (the truth is constant where compared, or data_range "
+                             "was given so): pass data_range=, the span of valid values, as a positive number")
+    return rng
 
 
 def rmse(pred, truth) -> float:
@@ -47,24 +68,28 @@ def correlation(pred, truth) -> float:
 
 
 def psnr(pred, truth, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min."""
+    """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min.
+
+    Identical fields score inf; otherwise a data range of zero (a constant truth) raises ParameterError.
+    """
     p, t = _pair(pred, truth)
-    rng = float(t.max() - t.min()) if data_range is None else float(data_range)
     mse = np.mean((p - t) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(rng**2 / mse))
+    if mse == 0:
+        return float("inf")
+    # in logarithms: the square of a tiny range (1e-189) underflows to 0, which would give -inf
+    return float(20 * np.log10(_data_range(t, data_range)) - 10 * np.log10(mse))
 
 
 def ssim(pred, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
     """Mean structural similarity (Wang et al. 2004, doi:10.1109/TIP.2003.819861), Gaussian window.
 
-    NaN pixels are filled with the truth's mean before filtering and left out of the mean.
+    NaN pixels are filled with the truth's mean before filtering and left out of the mean. A data range of zero
+    (a constant truth where compared) raises ParameterError: the score's constants would be zero.
     """
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(truth, dtype=np.float64)
-    ok = np.isfinite(p) & np.isfinite(t)
+    p, t, ok = _aligned(pred, truth)
+    rng = _data_range(t[ok], data_range)
     fill = t[ok].mean()
     p, t = np.where(ok, p, fill), np.where(ok, t, fill)
-    rng = float(t[ok].max() - t[ok].min()) if data_range is None else float(data_range)
     c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
 
     def f(a):
@@ -117,7 +142,7 @@ def _mm_per_hour(x, what: str):
     if units not in RAIN_RATE_UNITS:
         raise ParameterError(f"{what} has units {units!r}; precip reads rain rates in {sorted(RAIN_RATE_UNITS)}. "
                              f"Convert it (e.g. {what} * 3600 for kg m-2 s-1) and set attrs['units'] = 'mm h-1'.")
-    return np.asarray(x, dtype=np.float64) * RAIN_RATE_UNITS[units]
+    return _float64(x, what) * RAIN_RATE_UNITS[units]
 
 
 def precip(pred, reference, threshold: float = 0.1) -> dict[str, float]:

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from eoxr import metrics
+from eoxr.errors import ParameterError
 
 
 def test_pointwise_scores_ignore_nan(rng):
@@ -95,3 +96,13 @@ def test_precip_reads_xarray_units_and_dask():
 
     with pytest.raises(ParameterError, match=r"units 'K'.*mm h-1"):
         metrics.precip(ref.assign_attrs(units="K"), ref)
+
+
+def test_psnr_of_a_tiny_range_is_finite_and_a_constant_truth_needs_a_range():
+    tiny = np.array([[5.9e-190, -6.3e-190]])  # its range squared underflows to 0
+    assert np.isfinite(metrics.psnr(np.array([[1e3, -1e3]]), tiny))
+    constant, off = np.ones((1, 2)), np.full((1, 2), 2.0)
+    for score in (metrics.psnr, metrics.ssim):
+        with pytest.raises(ParameterError, match="data_range"):
+            score(off, constant)
+    assert metrics.psnr(off, constant, data_range=10.0) == pytest.approx(20.0)

@@ -77,11 +77,20 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     the mean of its valid pixels.
     """
     factor = check_factor(factor)
+    da = _checked(da, domain)
+    return _aggregated(da, factor, domain, min_valid)
+
+
+def _checked(da: xr.DataArray, domain: str) -> xr.DataArray:
+    """``da`` as (..., y, x), its temperatures checked to lie in the LST range unless ``domain`` is linear."""
     if domain not in DOMAINS:
         raise ParameterError(f"domain must be one of {DOMAINS}, not {domain!r}")
     da = spatial(da, da.name or "input")
-    if domain != "linear":
-        da = checked_lst(da, da.name or "temperature")
+    return da if domain == "linear" else checked_lst(da, da.name or "temperature")
+
+
+def _aggregated(da: xr.DataArray, factor: int, domain: str, min_valid: float) -> xr.DataArray:
+    """The block means of ``da`` (already checked) in ``domain``, on the coarse grid with ``da``'s CRS."""
     data = rechunk_multiple(as_float(da.data), factor)
     x = to_radiance(data) if domain == "radiance" else data
     mean = block_mean(x, factor, min_valid)
@@ -104,7 +113,7 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
     Lazy for dask input. Returns the coarse field with the same units and CRS.
     """
     factor = check_factor(factor)
-    da = spatial(da, da.name or "input")
+    da = _checked(da, domain)  # before the PSF, whose rounding may carry a value at the range's end past it
     source = da
     if mtf is not None:
         data = as_float(da.data)
@@ -114,7 +123,7 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
         else:
             data = blur(data, sig)
         da = da.copy(data=data)
-    out = aggregate(da, factor, domain=domain, min_valid=min_valid)
+    out = _aggregated(da, factor, domain, min_valid)
     out = cf(out, da.attrs.get("units", "K" if domain == "radiance" else "1"),
              f"{da.attrs.get('long_name', da.name or 'field')} degraded x{factor}")
     return stamp(out, "lst.degrade", made_from=[source], factor=factor, mtf=mtf, domain=domain,

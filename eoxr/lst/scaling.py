@@ -137,7 +137,8 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
 
     Variables: ``lst_s2`` (K2, increment variance at one pixel of that scale), ``lst_flatness`` (1),
     ``lst_spectral_slope`` (1), and with ``ndvi``: ``ndvi_s2``, ``ndvi_flatness``, ``ndvi_spectral_slope``,
-    ``regression_slope`` (K, dLST/dNDVI). Scales whose field is under ``min_pixels`` per side are skipped.
+    ``regression_slope`` (K, dLST/dNDVI). Scales whose field is under ``min_pixels`` per side (and under 2, where
+    no increment is left) are skipped.
     """
     lst = checked_lst(spatial(lst))
     step = abs(pixel_size(lst.x))
@@ -145,10 +146,11 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
     if ndvi is not None:
         fields["ndvi"] = (checked_guide(spatial(ndvi, "ndvi"), "ndvi"), "linear", "1")
     asked = tuple(factors)
-    factors = [check_factor(f) for f in asked if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
+    side = max(min_pixels, 2)  # an increment needs two pixels
+    factors = [f for f in map(check_factor, asked) if min(lst.sizes["y"], lst.sizes["x"]) // f >= side]
     if not factors:
         raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px "
-                             f"aggregated by {asked} leaves fewer than min_pixels={min_pixels} per side; pass "
+                             f"aggregated by {asked} leaves fewer than {side} pixels per side; pass "
                              "smaller factors= or a larger field")
     rows: dict[str, list] = {}
     agg = {}
