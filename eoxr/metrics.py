@@ -7,8 +7,6 @@ is in K.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
-
 from .errors import NoDataError, ParameterError
 
 
@@ -47,33 +45,42 @@ def correlation(pred, truth) -> float:
 
 
 def psnr(pred, truth, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min."""
+    """Peak signal-to-noise ratio in dB, scikit-image's ``peak_signal_noise_ratio`` over the pixels finite in both
+    (infinite for identical images); ``data_range`` defaults to the truth's max - min there."""
+    from skimage.metrics import peak_signal_noise_ratio
+
     p, t = _pair(pred, truth)
     rng = float(t.max() - t.min()) if data_range is None else float(data_range)
-    mse = np.mean((p - t) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(rng**2 / mse))
+    with np.errstate(divide="ignore"):  # a zero error: scikit-image divides by it and returns inf
+        return float(peak_signal_noise_ratio(t, p, data_range=rng))
 
 
 def ssim(pred, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
-    """Mean structural similarity (Wang et al. 2004, doi:10.1109/TIP.2003.819861), Gaussian window.
+    """Mean structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004, doi:10.1109/TIP.2003.819861).
 
-    NaN pixels are filled with the truth's mean before filtering and left out of the mean.
+    scikit-image's ``structural_similarity`` with the paper's settings: a Gaussian window of ``sigma`` px
+    (11 taps for 1.5), population (co)variances, K1 = 0.01, K2 = 0.03; the mean leaves out the half-window
+    along the edges, as scikit-image does. ``data_range`` defaults to the truth's max - min. NaN pixels (clouds)
+    are filled with the truth's mean before filtering and left out of the mean; without NaN the value is
+    scikit-image's.
     """
+    from skimage.metrics import structural_similarity
+
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)
+    _pair(p, t)  # same shape, and some pixel finite in both
     ok = np.isfinite(p) & np.isfinite(t)
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's window for gaussian_weights=True (truncate 3.5)
+    if min(p.shape) <= 2 * radius:
+        raise ParameterError(f"ssim needs images larger than its {2 * radius + 1}-pixel window (sigma={sigma}); "
+                             f"these are {p.shape}: score them with rmse, or pass a smaller sigma")
     fill = t[ok].mean()
-    p, t = np.where(ok, p, fill), np.where(ok, t, fill)
     rng = float(t[ok].max() - t[ok].min()) if data_range is None else float(data_range)
-    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-
-    def f(a):
-        return gaussian_filter(a, sigma)
-
-    mp, mt = f(p), f(t)
-    vp, vt, cov = f(p * p) - mp**2, f(t * t) - mt**2, f(p * t) - mp * mt
-    s = ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
-    return float(s[ok].mean())
+    _, local = structural_similarity(np.where(ok, p, fill), np.where(ok, t, fill), data_range=rng,
+                                     gaussian_weights=True, sigma=sigma, use_sample_covariance=False,
+                                     win_size=2 * radius + 1, full=True)
+    inner = (slice(radius, -radius),) * p.ndim
+    return float(local[inner][ok[inner]].mean())
 
 
 # Plain numpy, not xskillscore: xskillscore 0.0.29's Contingency gives the same POD, FAR, CSI and HSS
