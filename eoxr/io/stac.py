@@ -31,7 +31,7 @@ from .gdal import gdal_options
 from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
 from .items import as_item_dicts, engine_items, item_time
 from .limits import check_output_size
-from .mosaic import mosaic_solar_day
+from .mosaic import mosaic_solar_day, solar_days
 from .readers import read_failures
 from .scaling import band_attrs, needs_float64, scaled, source_packing
 
@@ -79,8 +79,9 @@ def load(
     engine
         ``"stackstac"`` or ``"odc"`` (odc-stac). Same grid and values from both.
     groupby
-        ``None`` (one time step per item) or ``"solar_day"``: items of the same local solar day are
-        mosaicked, first valid pixel in time order wins; ``time`` is the earliest acquisition time.
+        ``None`` (one time step per item) or ``"solar_day"``: items of the same local solar day (as odc-stac's
+        ``groupby="solar_day"`` finds it: the time shifted by the longitude of the area's centre, in whole
+        hours) are mosaicked, first valid pixel in time order wins; ``time`` is the earliest acquisition time.
     dtype
         Floating output dtype. Nodata pixels are NaN; raster-extension scale/offset are applied.
         ``"source"``: the files' integers, unscaled, with CF ``scale_factor``, ``add_offset`` and
@@ -174,7 +175,7 @@ def load(
         ds["read_ok"] = _read_flags(read_ok, ds["time"])
 
     if groupby == "solar_day":
-        ds = mosaic_solar_day(ds, item_dicts)
+        ds = mosaic_solar_day(ds, solar_days(item_dicts, bounds, out_crs))
 
     ds = ds.transpose("time", ..., "y", "x")
     ds["x"].attrs.update(units=axis_units(out_crs), long_name="x coordinate of pixel centre")
