@@ -22,13 +22,13 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ..attrs import stamp
+from ..attrs import georeference, stamp
 from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 from .assets import AssetInfo, asset_info, native_epsg
 from .bands import resolve_bands
 from .engines import load_odc, load_stackstac
 from .gdal import gdal_options
-from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
+from .grid import native_resolution, output_grid, parse_crs, pixel_centres
 from .items import as_item_dicts, engine_items, item_time
 from .limits import check_output_size
 from .mosaic import mosaic_solar_day, solar_days
@@ -178,10 +178,7 @@ def load(
         ds = mosaic_solar_day(ds, solar_days(item_dicts, bounds, out_crs))
 
     ds = ds.transpose("time", ..., "y", "x")
-    ds["x"].attrs.update(units=axis_units(out_crs), long_name="x coordinate of pixel centre")
-    ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
-    ds = ds.rio.write_crs(out_crs)
-    ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
+    ds = georeference(ds, out_crs)
     return stamp(ds, "eoxr.io.load", engine=engine, bands=names, crs=out_crs.to_string(), resolution=res,
                  bounds=tuple(float(b) for b in bounds), groupby=groupby, on_error=on_error, n_items=len(item_dicts))
 

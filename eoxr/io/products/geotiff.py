@@ -15,7 +15,7 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import ReadError
 
 
@@ -66,6 +66,6 @@ def open_geotiff(path, chunks=None, name: str | None = None) -> xr.Dataset:
         da.attrs.pop("comment", None)
     else:
         default_name = _variable_name(path)
-    ds = da.to_dataset(name=name or default_name)
+    ds = georeference(da.to_dataset(name=name or default_name))
     ds.attrs.update(source=path.name)
     return stamp(ds, "eoxr.io.open_product", path=path.name)
