@@ -14,10 +14,10 @@ import xarray as xr
 from scipy import ndimage
 
 from ..arrays import as_float, block_mean, check_factor, coarse_coord, halo_map, rechunk_multiple
-from ..attrs import cf, stamp
+from ..attrs import cf, georeference, stamp
 from ..errors import ParameterError
 from ..units import declare_units, when
-from ._grid import checked_lst, crs_of, spatial
+from ._grid import checked_lst, spatial
 
 DOMAINS = ("radiance", "temperature", "linear")
 
@@ -89,8 +89,7 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     coords = {d: da[d] for d in da.dims[:-2] if d in da.coords}
     coords.update(y=coarse_coord(da.y, factor), x=coarse_coord(da.x, factor))
     res = xr.DataArray(out, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
-    crs = crs_of(da)
-    return res.rio.write_crs(crs) if crs is not None else res
+    return georeference(res, like=da)
 
 
 @declare_units(da=_KELVIN)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import xarray as xr
 
 from ..arrays import check_factor, fine_coord
-from ..attrs import require, stamp
+from ..attrs import georeference, require, stamp
 from ..errors import MissingVariableError, ParameterError
 from ..units import declare_units
 from ._grid import align_guide, checked_lst, crs_of, like, spatial
@@ -102,9 +102,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
-    crs = crs_of(lst)
-    if crs is not None:
-        out = out.rio.write_crs(crs)
+    out = georeference(out, like=lst)
     return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
                  fill=fill, model=str(model) if model is not None else None,
                  ensemble=ensemble if method in ("sisr", "disr") else None)

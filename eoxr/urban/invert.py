@@ -979,10 +979,12 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         rc = {**coords, "band": bc}
         k = ne * nb
         out["reflectance"] = A.cf(xr.DataArray(res[:k].reshape(ne, nb, ny, nx), dims=("element", "band", "y", "x"),
-                                               coords=rc), "1", "surface reflectance of each urban element")
+                                               coords=rc), "1", "surface reflectance of each urban element",
+                                 standard_name="surface_bidirectional_reflectance")
         out["reflectance_std"] = A.cf(xr.DataArray(res[k:2 * k].reshape(ne, nb, ny, nx),
                                                    dims=("element", "band", "y", "x"), coords=rc), "1",
-                                      "posterior standard deviation of the element reflectance")
+                                      "posterior standard deviation of the element reflectance",
+                                      standard_name="surface_bidirectional_reflectance standard_error")
         out["residual"] = A.cf(xr.DataArray(res[2 * k], dims=("y", "x"), coords=yx),
                                "1", "relative RMS radiance misfit over the window (reflective bands)")
         out["iterations"] = A.cf(xr.DataArray(res[2 * k + 1], dims=("y", "x"), coords=yx),
@@ -1043,17 +1045,20 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         t_parts_std = xr.DataArray(res[2 * ne + ns:2 * ne + 2 * ns].reshape(ne, 2, ny, nx), dims=dims_p, coords=pc)
         k = 2 * ne + 2 * ns
         out["temperature"] = A.cf(t_el, "K", "surface temperature of each urban element (its shaded and sunlit "
-                                             "facets weighted by their surface in the pixel)")
-        out["temperature_std"] = A.cf(t_el_std, "K", "posterior standard deviation of the element temperature")
+                                             "facets weighted by their surface in the pixel)", "surface_temperature")
+        out["temperature_std"] = A.cf(t_el_std, "K", "posterior standard deviation of the element temperature",
+                                      "surface_temperature standard_error")
         out["temperature_parts"] = A.cf(t_parts, "K", "surface temperature of the shaded and sunlit facets of "
-                                                      "each urban element")
-        out["temperature_parts_std"] = A.cf(t_parts_std, "K", "posterior standard deviation of temperature_parts")
+                                                      "each urban element", "surface_temperature")
+        out["temperature_parts_std"] = A.cf(t_parts_std, "K", "posterior standard deviation of temperature_parts",
+                                            "surface_temperature standard_error")
         out["emissivity"] = A.cf(xr.DataArray(res[k:k + ne * nbt].reshape(ne, nbt, ny, nx),
                                               dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
-                                 "emissivity of each urban element")
+                                 "emissivity of each urban element", "surface_longwave_emissivity")
         out["emissivity_std"] = A.cf(xr.DataArray(res[k + ne * nbt:k + 2 * ne * nbt].reshape(ne, nbt, ny, nx),
                                                   dims=("element", "thermal_band", "y", "x"), coords=tc), "1",
-                                     "posterior standard deviation of the element emissivity")
+                                     "posterior standard deviation of the element emissivity",
+                                     "surface_longwave_emissivity standard_error")
         if temperature_anomaly_std:
             out["temperature_anomaly"] = A.cf(xr.DataArray(res[nout - 4], dims=("y", "x"), coords=yx), "K",
                                               "temperature anomaly shared by all surfaces of the pixel (included in "
@@ -1070,7 +1075,5 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             lw = longwave_dataset(res[nout], res[nout + 1:nout + 1 + ne], res[nout + 1 + ne:nout + 1 + 2 * ne], coords)
             out.update(lw.data_vars)
 
-    ds = xr.Dataset(out)
-    if img.rio.crs is not None:
-        ds = ds.rio.write_crs(img.rio.crs)
+    ds = A.georeference(xr.Dataset(out), like=img)
     return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", **settings)

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from ..attrs import georeference
 from .atmosphere import Atmosphere, Geometry, reflective_terms, thermal_terms
 from .city import ELEMENTS, City
 from .forward import fine_reflective, simulate_reflective, simulate_thermal
@@ -242,15 +243,16 @@ def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *
         parts.append(y)
         names += [b.name for b in tb]
     rad = np.concatenate(parts)
-    ds = xr.Dataset({"radiance": (("band", "y", "x"), rad, {"units": "W m-2 sr-1 um-1",
-                                                            "long_name": "top-of-atmosphere radiance"})},
+    ds = xr.Dataset({"radiance": (("band", "y", "x"), rad, {
+        "units": "W m-2 sr-1 um-1", "long_name": "top-of-atmosphere radiance",
+        "standard_name": "toa_outgoing_radiance_per_unit_wavelength"})},
                     coords={"band": names, "y": ys, "x": xs})
     # where the ground each pixel sees lies from its nominal centre (east, north; m): the registration that
     # eoxr.urban.fit_shift should find
     ds.attrs.update(sun_zenith=geom.sun_zenith, sun_azimuth=geom.sun_azimuth, view_zenith=geom.view_zenith,
                     view_azimuth=geom.view_azimuth, sensor=sen.name, misregistration_x_m=float(shift[1] * px),
                     misregistration_y_m=float(-shift[0] * px))
-    return ds.rio.write_crs(city.crs)
+    return georeference(ds, city.crs)
 
 
 def element_truth(city: City, values: np.ndarray, grid, weights: np.ndarray | None = None) -> np.ndarray:
