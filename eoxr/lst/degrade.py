@@ -95,12 +95,41 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
 @declare_units(da=_KELVIN)
 def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str = "radiance",
             min_valid: float = 1.0) -> xr.DataArray:
-    """Simulate the coarse sensor: Gaussian PSF (MTF ``mtf`` at the coarse Nyquist) + block aggregation.
+    """Simulate the coarse sensor: a Gaussian PSF (MTF ``mtf`` at the coarse Nyquist), then block aggregation.
 
-    ``da`` is temperature in K (domains "radiance", "temperature"; Celsius is converted, a range outside
-    150-400 K refused) or any intensive quantity (domain "linear").
-    ``mtf=None`` skips the PSF (pure block aggregation, as a gridded product of a perfect sensor).
-    Lazy for dask input. Returns the coarse field with the same units and CRS.
+    ``ds.lst.degrade(...)`` is this function on ``ds["lst"]`` (``ds.lst`` is the accessor; the variable is
+    ``ds["lst"]``).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The fine field on (..., y, x): temperature in K for the domains ``"radiance"`` and ``"temperature"``
+        (Celsius is converted, values outside 150-400 K are refused), any intensive quantity (NDVI,
+        reflectance) for ``"linear"``.
+    factor : int
+        Aggregation factor: ``factor`` x ``factor`` fine pixels make one coarse pixel.
+    mtf : float, optional
+        Modulation transfer function of the Gaussian PSF at the coarse Nyquist frequency (0-1; e.g. 0.3).
+        None skips the PSF: pure block aggregation, as a gridded product of a perfect sensor.
+    domain : {"radiance", "temperature", "linear"}
+        What a coarse pixel averages: T^4 (the emitted radiance, ``mean(T^4) ** 0.25``), T, or the values.
+    min_valid : float
+        Fraction of valid fine pixels a coarse pixel needs (default 1.0: any NaN in the block masks it);
+        above it the coarse pixel is the mean of its valid pixels.
+
+    Returns
+    -------
+    xarray.DataArray
+        The coarse field (lazy for dask input) with the input's units, attributes, CRS and x/y coordinate
+        attributes, its ``long_name`` saying ``degraded x<factor>``.
+
+    Examples
+    --------
+    >>> from eoxr.lst import synth
+    >>> truth = synth.scene(seed=0, size=64)  # 250 m
+    >>> coarse = truth.lst.degrade(4, mtf=0.3)  # 1 km
+    >>> dict(coarse.sizes), coarse.attrs["units"]
+    ({'y': 16, 'x': 16}, 'K')
     """
     factor = check_factor(factor)
     da = spatial(da, da.name or "input")

@@ -795,41 +795,119 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            flat: bool = False, budget: bool = True, adjacency_m: float | None = None):
     """Per-element reflectance / emissivity / temperature maps and the radiative budget of a city.
 
-    ``obs``: Dataset with ``radiance`` (band, y, x; W m-2 sr-1 um-1) or ``reflectance`` (top-of-atmosphere, 1;
-    reflective bands only); band names as the sensor's (e.g. B02..B12, TIR1..TIR5); scene angles in attrs or
-    ``geometry=``. ``city``: :class:`~eoxr.urban.City` in the image's CRS, covering it, whose cell divides the
-    pixel. ``atmosphere``: dict or :class:`~eoxr.urban.Atmosphere`. ``window``: odd neighbourhood size (pixels).
-    ``noise``: relative radiance noise (default the sensor's), ``nedt``: K. ``temperature_std``: prior spread (K)
-    around the window's brightness temperature; ``contrast_std``: prior spread (K) of the sunlit-minus-shaded
-    temperature difference of an element (None: free); ``thermal_model_error`` (K) is added in quadrature to
-    the NEdT: the temperature variation inside a window that one temperature per element part cannot follow;
-    ``temperature_scene_std`` (K): a second thermal pass draws each element part toward its scene-level
-    temperature from the first pass with that spread (:func:`scene_means`; None: one pass);
-    ``shaded_std`` (K): shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that
-    as their prior (None: the window's brightness temperature like sunlit ones); it matters for shaded parts
-    the sensor barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface
-    temperatures). ``temperature_anomaly_std`` (K): every pixel gets a temperature anomaly shared by all the
-    surfaces it holds, with a prior 0 +- that (local air temperature, wind and humidity shift a neighbourhood's
-    surfaces together, which a window of parts constant over its pixels cannot follow; output
-    ``temperature_anomaly``, K; None: no anomaly term; with two passes only the second has it; e.g. 1.0 with
-    ``thermal_model_error=0.3``). It is off by default: on synthetic cities (:mod:`.synth`), whose anomaly field
-    varies within a pixel, it lowered the error on some scenes and raised it on others. The thermal defaults
-    (``contrast_std``, ``thermal_model_error``, ``temperature_scene_std``, ``shaded_std``) were chosen on
-    synthetic cities (seeds 4-6, 8, 9);
-    ``reflective_model_error`` (relative radiance) is added in quadrature to ``noise`` for the same reason in
-    the reflective bands (property variation inside the window, PSF and adjacency approximations), so that
-    weakly seen elements lean on their prior rather than absorb the misfit. ``reflectance_scene_std`` (relative):
-    a second reflective pass draws each element toward its scene-level reflectance from the first pass, +- that
-    fraction of it (empirical Bayes, :func:`scene_means`, :func:`scene_reflectance_prior`; None: one pass, half
-    the solver's work; with 0.1 the reflectance RMSE of 15 benchmark scenes, seeds 4-6, fell by 19 % on average
-    and by up to 40 %, and rose by 2-4 % on three). ``reflectance_prior``: (mean, std)
-    for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a spectral library with
-    its spread). ``emissivity_prior``: {element:
-    emissivity or per-band list}, required with thermal bands. ``flat=True`` gives the 2-D unmixing baseline.
-    ``adjacency_m``: correct reflective radiances for the adjacency effect over a Gaussian environment of that
-    scale (m) first (:func:`adjacency_correct`). ``psf_sigma``: the Gaussian PSF's sigma (pixels; default the
-    sensor's nominal one), e.g. the width :func:`eoxr.urban.fit_psf` fits to the image.
-    Lazy when ``obs`` is Dask-backed; halo ``window // 2`` pixels.
+    ``ds.urban.invert(city, ...)`` is this function on the image dataset ``ds``. Lazy when ``obs`` is
+    Dask-backed (halo ``window // 2`` pixels: the result does not depend on the chunks).
+
+    Parameters
+    ----------
+    obs : xarray.Dataset
+        The image: ``radiance`` (band, y, x; W m-2 sr-1 um-1) or ``reflectance`` (top-of-atmosphere, 1;
+        reflective bands only), band names as the sensor's (``B02`` .. ``B12``, ``TIR1`` .. ``TIR5``), scene
+        angles in attrs (``sun_zenith``, ``sun_azimuth``, ``view_zenith``, ``view_azimuth``, degrees) or in
+        ``geometry``.
+    city : eoxr.urban.City
+        The 3-D city model (e.g. ``City.from_rasters("dsm.tif", "classes.tif", {1: "roof", ...})``) in the
+        image's CRS, covering it, whose cell divides the pixel.
+    sensor : str or eoxr.urban.Sensor
+        The sensor's name (``"sentinel-2"``, ``"landsat-8"``, ``"ecostress"``, ...) or model; its bands are
+        matched to the image's by name.
+    atmosphere : dict or eoxr.urban.Atmosphere, optional
+        Aerosol optical depth, water vapour, air temperature, ... (e.g. ``{"aot550": 0.15}``); default
+        ``Atmosphere()``.
+    window : int
+        Odd neighbourhood size (pixels) over which each element's properties are constant.
+    max_iter : int
+        Levenberg-Marquardt iterations per pass.
+    geometry : eoxr.urban.Geometry or dict, optional
+        Sun and view angles (degrees), when the image's attrs lack them.
+    noise : float, optional
+        Relative radiance noise of the reflective bands (default: the sensor's).
+    nedt : float, optional
+        Noise-equivalent temperature difference of the thermal bands, K (default: the sensor's).
+    reflectance_prior : tuple or dict
+        ``(mean, std)`` for every element, or ``{element: (mean, std)}`` with scalars or per-band sequences
+        (e.g. a spectral library with its spread).
+    emissivity_prior : dict, optional
+        ``{element: emissivity or per-band list}``; required with thermal bands.
+    emissivity_std : float
+        Prior spread of the emissivities.
+    temperature_std : float
+        Prior spread (K) around the window's brightness temperature.
+    contrast_std : float, optional
+        Prior spread (K) of an element's sunlit-minus-shaded temperature difference (None: free).
+    thermal_model_error : float
+        K, added in quadrature to the NEdT: the temperature variation inside a window that one temperature per
+        element part cannot follow.
+    temperature_scene_std : float, optional
+        K: a second thermal pass draws each element part toward its scene-level temperature from the first pass
+        with that spread (:func:`scene_means`; None: one pass).
+    shaded_std : float, optional
+        K: shaded facets, which no direct sun heats, get the atmosphere's air temperature +- that as their prior
+        (None: the window's brightness temperature, like sunlit ones); it matters for shaded parts the sensor
+        barely sees (cf. Voogt & Oke 2003, Remote Sens. Environ. 86(3), 370-384, on urban surface temperatures).
+    temperature_anomaly_std : float, optional
+        K: every pixel gets a temperature anomaly shared by all the surfaces it holds, with a prior 0 +- that
+        (local air temperature, wind and humidity shift a neighbourhood's surfaces together, which a window of
+        parts constant over its pixels cannot follow; output ``temperature_anomaly``; with two passes only the
+        second has it; e.g. 1.0 with ``thermal_model_error=0.3``). None (default): no anomaly term; on synthetic
+        cities (:mod:`.synth`), whose anomaly field varies within a pixel, it lowered the error on some scenes
+        and raised it on others. The thermal defaults (``contrast_std``, ``thermal_model_error``,
+        ``temperature_scene_std``, ``shaded_std``) were chosen on synthetic cities (seeds 4-6, 8, 9).
+    reflective_model_error : float
+        Relative radiance added in quadrature to ``noise`` in the reflective bands (property variation inside
+        the window, PSF and adjacency approximations), so that weakly seen elements lean on their prior rather
+        than absorb the misfit.
+    reflectance_scene_std : float, optional
+        Relative: a second reflective pass draws each element toward its scene-level reflectance from the first
+        pass, +- that fraction of it (empirical Bayes, :func:`scene_means`, :func:`scene_reflectance_prior`).
+        None: one pass, half the solver's work; with 0.1 the reflectance RMSE of 15 benchmark scenes (seeds 4-6)
+        fell by 19 % on average and by up to 40 %, and rose by 2-4 % on three.
+    min_fraction : float
+        Elements seen in less than this fraction of a window's weighted view are reported as NaN (their
+        properties rest on the prior).
+    psf_sigma : float, optional
+        The Gaussian PSF's sigma in pixels (default: the sensor's nominal one), e.g. the width
+        :func:`eoxr.urban.fit_psf` fits to the image.
+    bounce_radius : float
+        Metres: how far the facets that light each other by reflection are looked for.
+    n_azimuths : int
+        Azimuths of the horizons behind the sky view factors.
+    flat : bool
+        True: the 2-D unmixing baseline (:func:`eoxr.urban.unmix_flat`: no shadows, sky view, walls or bounces).
+    budget : bool
+        Also compute the radiative budget (albedo, net shortwave, emitted longwave).
+    adjacency_m : float, optional
+        Correct the reflective radiances for the adjacency effect over a Gaussian environment of that scale (m)
+        first (:func:`adjacency_correct`).
+
+    Returns
+    -------
+    xarray.Dataset
+        On the image's grid, CRS and x/y coordinate attributes, with CF ``units``, ``long_name`` and, where the
+        CF table has one, ``standard_name``. Reflective bands: ``reflectance`` and ``reflectance_std``
+        (element, band, y, x; 1), ``residual`` (relative RMS misfit) and ``iterations``; with ``budget``,
+        ``albedo`` (1), ``net_shortwave`` and ``incoming_shortwave`` (W m-2), ``element_albedo`` and
+        ``element_net_shortwave`` (element, y, x). Thermal bands: ``temperature`` and ``temperature_std``
+        (element, y, x; K), ``temperature_parts`` (element, part = shaded / sunlit, y, x; K) and its
+        ``_std``, ``emissivity`` and ``emissivity_std`` (element, thermal_band, y, x), ``thermal_residual``,
+        ``thermal_iterations`` (and ``temperature_anomaly`` with ``temperature_anomaly_std``); with ``budget``,
+        ``emitted_longwave`` (W m-2 of ground), ``element_emitted_longwave`` and ``broadband_emissivity``.
+        NaN where an element is not reported. ``attrs["history"]`` names the method and its settings.
+
+    Examples
+    --------
+    A synthetic city and its Sentinel-2-like image (on real data: ``City.from_rasters`` and
+    ``eoxr.cube.open``):
+
+    >>> from eoxr.urban import Atmosphere, Geometry, get_sensor, synth
+    >>> city = synth.make_city(100.0, 2.0, seed=1)
+    >>> s2 = get_sensor("sentinel-2").subset(["B04", "B08", "B11"])
+    >>> sun = Geometry(sun_zenith=35.0, sun_azimuth=150.0, view_zenith=8.0, view_azimuth=100.0)
+    >>> truth = synth.draw_properties(city, s2, 1, sun)
+    >>> obs = synth.observe(city, truth, s2, sun, Atmosphere(aot550=0.15), pixel_size=10.0)
+    >>> res = obs.urban.invert(city, "sentinel-2", {"aot550": 0.15}, window=3)
+    >>> res["reflectance"].dims, res["albedo"].attrs["units"], res["net_shortwave"].attrs["units"]
+    (('element', 'band', 'y', 'x'), '1', 'W m-2')
     """
     import xarray as xr
 
