@@ -33,7 +33,7 @@ PROJ_V2 = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 
-SAMPLE_VERSION = "1"  # bump when the sample's content changes, so caches rebuild
+SAMPLE_VERSION = "2"  # bump when the sample's content changes, so caches rebuild
 S2_COLLECTION = "eoxr-s2-sample"
 S2_BANDS = {  # asset key: (common name, centre wavelength um, full width um)
     "blue": ("blue", 0.490, 0.098),

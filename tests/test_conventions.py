@@ -6,10 +6,9 @@ not on the image's grid: a workflow added later fails ``test_every_accessor_meth
 import inspect
 
 import matplotlib
-import numpy as np
 import pytest
 import xarray as xr
-from xarray.plot.utils import label_from_attrs
+from checks import assert_cf_coordinates
 
 import eoxr
 from eoxr import accessors, cube
@@ -119,15 +118,9 @@ def test_every_accessor_method_is_checked():
 
 
 def check_conventions(out: xr.Dataset | xr.DataArray) -> None:
-    """x/y coordinate attributes that label a plot's axes with units, a CRS, and the variables' CF attributes."""
+    """A CRS, x/y coordinates that label a plot's axes with units, and the variables' CF attributes."""
     assert out.rio.crs is not None
-    projected = out.rio.crs.is_projected
-    for axis, geographic in (("x", "longitude"), ("y", "latitude")):
-        attrs = out[axis].attrs
-        assert attrs.get("standard_name") == (f"projection_{axis}_coordinate" if projected else geographic), attrs
-        assert attrs.get("long_name") and attrs.get("units") in (("metre",) if projected else
-                                                                 (f"degrees_{'east' if axis == 'x' else 'north'}",))
-        assert f"[{attrs['units']}]" in label_from_attrs(out[axis])
+    assert_cf_coordinates(out)
     variables = out.data_vars.items() if isinstance(out, xr.Dataset) else [(out.name, out)]
     for name, var in variables:
         if {"x", "y"} <= set(var.dims):

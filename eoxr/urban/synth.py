@@ -312,7 +312,10 @@ def sample_items(root: Path, seed: int = 0) -> list:
     }
     dt = "2024-07-01T10:30:00Z"
     props = {"urban:element_names": city.names}
-    items = [sample.cog_item("urban-city", dt, paths, collection="eoxr-urban-city", properties=props)]
+    city_bands = {"dsm": {"unit": "m", "description": "surface height"},
+                  "elements": {"unit": "1", "description": "urban element class code"}}
+    items = [sample.cog_item("urban-city", dt, paths, collection="eoxr-urban-city", properties=props,
+                             band_info=city_bands)]
     for sensor, px, name in (("sentinel-2", 10.0, "s2"), ("ecostress", 70.0, "ecostress")):
         sen = get_sensor(sensor)
         truth = draw_properties(city, sen, seed, geom)
@@ -323,5 +326,8 @@ def sample_items(root: Path, seed: int = 0) -> list:
             assets[str(b)] = sample.write_cog(da, root / f"urban_{name}_{b}.tif")
         p = {k: float(v) for k, v in obs.attrs.items() if k != "sensor"}
         p.update({"urban:sensor": sensor, "urban:aot550": atm.aot550})
-        items.append(sample.cog_item(f"urban-{name}", dt, assets, collection=f"eoxr-urban-{name}", properties=p))
+        radiance = {b: {"unit": "W m-2 sr-1 um-1", "description": f"top-of-atmosphere radiance, band {b}"}
+                    for b in assets}
+        items.append(sample.cog_item(f"urban-{name}", dt, assets, collection=f"eoxr-urban-{name}", properties=p,
+                                     band_info=radiance))
     return items
