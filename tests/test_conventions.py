@@ -76,8 +76,11 @@ def _lst_superres(method):
 def _urban_invert(lst_scene, urban_scenes):
     city, (s2, obs), (tir, tobs) = urban_scenes
     prior = urban_synth.emissivity_prior(tir.thermal())
+    l2a = urban_synth.surface_reflectance(obs, ATM)  # an L2A image, as eoxr.io.load reads Sentinel-2 L2A
     return [obs.urban.invert(city, s2, ATM, window=3, max_iter=5),
-            tobs.urban.invert(city, tir, ATM, window=3, max_iter=5, emissivity_prior=prior)]
+            tobs.urban.invert(city, tir, ATM, window=3, max_iter=5, emissivity_prior=prior),
+            l2a, l2a.urban.invert(city, s2, ATM, window=3, max_iter=5),
+            obs.chunk({"x": 5, "y": 5}).urban.invert(city, s2, ATM, window=3, max_iter=5)]
 
 
 def _urban_unmix(lst_scene, urban_scenes):

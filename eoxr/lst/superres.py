@@ -92,6 +92,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     >>> bool(abs(fine["lst"] - truth["lst"]).mean() < abs(obs.lst.superres(4)["lst"] - truth["lst"]).mean())
     True
     """
+    sources = [lst] + ([guide] if guide is not None else [])  # provenance: a Dataset's attrs name its items
     if isinstance(lst, xr.Dataset):
         require(lst, ["lst"], "superres input")
         lst = lst["lst"]
@@ -109,6 +110,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         )
     if guide is not None:
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    checkpoint_sha256 = None
     if method == "bicubic":
         fine = bicubic(lst, factor)
     elif method == "tsharp":
@@ -116,9 +118,11 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     elif method == "distrad":
         fine = distrad(lst, guide, factor, domain=domain)
     else:
+        from ..ml.checkpoint import sha256
         from .learned import predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
+        checkpoint_sha256 = sha256(ckpt)
         fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
                             ensemble=ensemble)
     fine = spatial(fine)
@@ -142,7 +146,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
     out = georeference(out, like=lst)
-    return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
-                 fill=fill, model=str(model) if model is not None else None,
+    return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
+                 factor=factor, scale_correction=scale_correction, fill=fill,
+                 model=str(model) if model is not None else None,
                  ensemble=ensemble if method in ("sisr", "disr") else None)
 
