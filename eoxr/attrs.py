@@ -55,6 +55,39 @@ def cf(da: xr.DataArray, units: str, long_name: str, standard_name: str | None =
     return da.assign_attrs(attrs)
 
 
+def georeference(obj: xr.Dataset | xr.DataArray, crs=None, like: xr.Dataset | xr.DataArray | None = None):
+    """``obj`` with its CRS and the CF attributes of its ``x``/``y`` coordinates; every eoxr output on a grid ends here.
+
+    ``crs`` (default: ``obj``'s own, else ``like``'s) is written as rioxarray's ``spatial_ref`` coordinate, and
+    ``x``/``y`` get what rioxarray's ``write_coordinate_system`` derives from it: ``standard_name``
+    ``projection_x_coordinate`` / ``projection_y_coordinate`` with ``units`` metre for a projected CRS,
+    ``longitude`` / ``latitude`` with ``degrees_east`` / ``degrees_north`` for a geographic one, a ``long_name``
+    and an ``axis``, so that ``.plot()`` labels the axes with their units. ``like`` (the input the output was
+    made from) lends its ``x``/``y`` attributes first, which is all there is without a CRS. An object without
+    ``x``/``y`` dimensions (a swath, a polar volume) gets the CRS only. The data are untouched (lazy stays lazy).
+    """
+    import rioxarray  # noqa: F401  (registers .rio)
+
+    out = obj
+    if like is not None:
+        for name in ("x", "y"):
+            if name in out.coords and name in like.coords and out[name].dims == (name,):
+                out = out.assign_coords({name: out[name].assign_attrs({**like[name].attrs, **out[name].attrs})})
+    crs = crs if crs is not None else _crs_of(out)
+    crs = crs if crs is not None or like is None else _crs_of(like)
+    if crs is None:
+        return out
+    out = out.rio.write_crs(crs)
+    return out.rio.write_coordinate_system() if {"x", "y"} <= set(out.dims) else out
+
+
+def _crs_of(obj):
+    try:
+        return obj.rio.crs
+    except Exception:  # noqa: BLE001 - rioxarray raises several kinds on grids it cannot read
+        return None
+
+
 def stamp(ds: xr.Dataset | xr.DataArray, method: str, *, made_from: Iterable | None = None,
           checkpoint_sha256: str | None = None, **params) -> xr.Dataset | xr.DataArray:
     """Append a line to ``attrs['history']`` naming the eoxr method, its version and parameters.

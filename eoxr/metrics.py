@@ -8,8 +8,6 @@ with no pixel finite on both sides NoDataError.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
-
 from .arrays import check_real
 from .errors import NoDataError, ParameterError
 
@@ -71,34 +69,42 @@ def psnr(pred, truth, data_range: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min.
 
     Identical fields score inf; otherwise a data range of zero (a constant truth) raises ParameterError.
+    Written out rather than scikit-image's ``peak_signal_noise_ratio``, which squares the range: a range of
+    1.2e-189 underflows to 0 there and scores -inf, in logarithms here it does not.
     """
     p, t = _pair(pred, truth)
     mse = np.mean((p - t) ** 2)
     if mse == 0:
         return float("inf")
-    # in logarithms: the square of a tiny range (1e-189) underflows to 0, which would give -inf
     return float(20 * np.log10(_data_range(t, data_range)) - 10 * np.log10(mse))
 
 
 def ssim(pred, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
-    """Mean structural similarity (Wang et al. 2004, doi:10.1109/TIP.2003.819861), Gaussian window.
+    """Mean structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004, doi:10.1109/TIP.2003.819861).
 
-    NaN pixels are filled with the truth's mean before filtering and left out of the mean. A data range of zero
-    (a constant truth where compared) raises ParameterError: the score's constants would be zero.
+    scikit-image's ``structural_similarity`` with the paper's settings: a Gaussian window of ``sigma`` px
+    (11 taps for 1.5), population (co)variances, K1 = 0.01, K2 = 0.03; the mean leaves out the half-window
+    along the edges, as scikit-image does. ``data_range`` defaults to the truth's max - min. NaN pixels (clouds)
+    are filled with the truth's mean before filtering and left out of the mean; without NaN the value is
+    scikit-image's.
     """
+    from skimage.metrics import structural_similarity
+
     p, t, ok = _aligned(pred, truth)
-    rng = _data_range(t[ok], data_range)
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's window for gaussian_weights=True (truncate 3.5)
+    if min(p.shape) <= 2 * radius:
+        raise ParameterError(f"ssim needs images larger than its {2 * radius + 1}-pixel window (sigma={sigma}); "
+                             f"these are {p.shape}: score them with rmse, or pass a smaller sigma")
     fill = t[ok].mean()
-    p, t = np.where(ok, p, fill), np.where(ok, t, fill)
-    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-
-    def f(a):
-        return gaussian_filter(a, sigma)
-
-    mp, mt = f(p), f(t)
-    vp, vt, cov = f(p * p) - mp**2, f(t * t) - mt**2, f(p * t) - mp * mt
-    s = ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
-    return float(s[ok].mean())
+    rng = _data_range(t[ok], data_range)
+    _, local = structural_similarity(np.where(ok, p, fill), np.where(ok, t, fill), data_range=rng,
+                                     gaussian_weights=True, sigma=sigma, use_sample_covariance=False,
+                                     win_size=2 * radius + 1, full=True)
+    inner = (slice(radius, -radius),) * p.ndim
+    if not ok[inner].any():
+        raise NoDataError(f"ssim: no pixel finite on both sides lies {radius} px or more inside the edges: "
+                          "score these images with rmse, or pass a smaller sigma")
+    return float(local[inner][ok[inner]].mean())
 
 
 # Plain numpy, not xskillscore: xskillscore 0.0.29's Contingency gives the same POD, FAR, CSI and HSS

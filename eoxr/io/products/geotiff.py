@@ -15,7 +15,7 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import ParameterError, ReadError
 
 
@@ -69,6 +69,6 @@ def open_geotiff(path, chunks=None, name: str | None = None) -> xr.Dataset:
         default_name = _variable_name(path, da.coords)
     if name in da.coords:
         raise ParameterError(f"name={name!r} is a coordinate of the GeoTIFF's grid {list(da.coords)}: pick another")
-    ds = da.to_dataset(name=name or default_name)
+    ds = georeference(da.to_dataset(name=name or default_name))
     ds.attrs.update(source=path.name)
     return stamp(ds, "eoxr.io.open_product", path=path.name)
