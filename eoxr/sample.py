@@ -52,16 +52,18 @@ REAL_DATA_SETTING = "EOXR_REAL_DATA"
 
 
 def real_data_dir() -> Path | None:
-    """The folder of real satellite files that the notebooks, benchmarks and tests read, or None when unset.
+    """The folder of real satellite files that the notebooks, benchmarks and tests read, or None when there is none.
 
     The one setting is the environment variable ``EOXR_REAL_DATA`` (``export EOXR_REAL_DATA=/data/real``, or
-    ``os.environ["EOXR_REAL_DATA"] = ...`` before the call); a project checkout keeps that folder as
-    ``shared/data/real`` beside it. Each subfolder holds a ``PROVENANCE.txt`` naming its files' source and
-    licence. Raises :class:`~eoxr.errors.NoDataError` when the setting names no folder.
+    ``os.environ["EOXR_REAL_DATA"] = ...`` before the call). Unset, it defaults to ``../shared/data/real`` from
+    the working directory where that folder exists: the project keeps its real data there, beside a checkout,
+    so ``eoxr bench`` run from the checkout finds it. Each subfolder holds a ``PROVENANCE.txt`` naming its
+    files' source and licence. Raises :class:`~eoxr.errors.NoDataError` when the setting names no folder.
     """
     value = os.environ.get(REAL_DATA_SETTING)
     if not value:
-        return None
+        beside = Path.cwd().parent / "shared" / "data" / "real"
+        return beside if beside.is_dir() else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
         raise NoDataError(f"{REAL_DATA_SETTING}={value!r} names no folder: point it at the folder of real data "

@@ -70,7 +70,12 @@ def test_real_data_dir_is_the_one_setting(tmp_path, monkeypatch):
     from eoxr.sample import REAL_DATA_SETTING, real_data_dir
 
     monkeypatch.delenv(REAL_DATA_SETTING, raising=False)
-    assert real_data_dir() is None
+    monkeypatch.chdir(tmp_path)
+    assert real_data_dir() is None  # unset, and no shared/data/real beside the working directory
+    (tmp_path / "eoxr").mkdir()  # the default: the project's folder beside the checkout the command runs in
+    monkeypatch.chdir(tmp_path / "eoxr")
+    (tmp_path / "shared" / "data" / "real").mkdir(parents=True)
+    assert real_data_dir() == tmp_path / "shared" / "data" / "real"
     monkeypatch.setenv(REAL_DATA_SETTING, str(tmp_path))
     assert real_data_dir() == tmp_path
     monkeypatch.setenv(REAL_DATA_SETTING, str(tmp_path / "absent"))
