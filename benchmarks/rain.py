@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -33,8 +32,8 @@ import eoxr  # noqa: F401  (registers ds.rain)
 from eoxr.rain import bayes, calibration, synth, transfer
 from eoxr.rain.evaluate import scores
 from eoxr.rain.radiometers import GMI
+from eoxr.sample import real_data_dir
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ipwg_stats"
 TARGETS = {
     "mae_ratio_unet_over_bayes": {"method": "unet", "max": 0.8},
     "correlation_gain_over_bayes": {"method": "unet", "min": 0.1},
@@ -120,7 +119,7 @@ def calibration_match(cfg, size) -> list[dict]:
     seeds = [1000 * cfg.seed + 100 + i for i in range(size["calibration"])]
     tb = np.concatenate([ds["brightness_temperature"].values.reshape(-1, len(GMI.channels))
                          for ds in synth.scenes(seeds, "gmi", size["cal_scans"], workers=2)])
-    table = calibration.compare(tb, calibration.reference_statistics(REAL / "obs_gmi.nc"))
+    table = calibration.compare(tb, calibration.reference_statistics())  # in EOXR_REAL_DATA
     case = {"scene": "synthetic GMI vs real (IPWG CONUS)", "scenes": len(seeds)}
     rows = [{"case": dict(case, channel=ch), "method": "synthetic-gmi",
              "metrics": {k: float(v) for k, v in row.items()}} for ch, row in table.iterrows()]
@@ -153,8 +152,9 @@ def transfer_curve(cfg, size) -> list[dict]:
 def context() -> list[dict]:
     from eoxr.rain.validate import ipwg_baseline
 
-    path = REAL / "baseline_gprof_v07a_gmi_conus.nc"
-    if not path.is_file():
+    folder = real_data_dir()
+    path = None if folder is None else folder / "ipwg_stats" / "baseline_gprof_v07a_gmi_conus.nc"
+    if path is None or not path.is_file():
         return []
     m = ipwg_baseline(path)
     keep = ("bias_percent", "mae_mm_h", "mse_mm2_h2", "correlation", "pod", "far", "hss")

@@ -32,7 +32,23 @@ from eoxr.rain.radiometers import GMI, AMSR2
 
 QUICK = os.environ.get("EOXR_QUICK") == "1"
 SCANS = 48 if QUICK else 128          # scans per synthetic GMI swath (13.2 km apart)
-SEED = 4"""),
+SEED = 4
+REAL = eoxr.sample.real_data_dir()    # the real data folder (setting EOXR_REAL_DATA)"""),
+    ("md", """## 0. A GMI swath from the catalog
+
+A user starts from a search: the sample catalog holds a GMI swath as a 1C granule (read by `open_product` as a
+real one) with its reference rain. Both retrievals run lazily on it."""),
+    ("code", """item = next(iter(eoxr.catalog.search("sample", collections=["eoxr-rain-sample"])))
+gmi = eoxr.io.open_product(item.assets["1c"].get_absolute_href(), chunks={"along_track": 32})
+reference = xr.open_dataset(item.assets["reference"].get_absolute_href()).load()
+sample = {m: gmi.rain.retrieve(method=m, surface=reference["surface_type"],
+                               **({"database": bayes.build("gmi", seeds=range(10_000, 10_004), scans=64)}
+                                  if m == "bayes" else {})).compute() for m in ("bayes", "unet")}
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
+reference["rain_rate"].plot(ax=axes[0], cmap="Blues", vmax=10); axes[0].set_title("reference")
+for ax, (m, r) in zip(axes[1:], sample.items()):
+    r["rain_rate"].plot(ax=ax, cmap="Blues", vmax=10); ax.set_title(m)
+plt.tight_layout()"""),
     ("md", """## 1. The physics: emission at low frequency, scattering at high frequency
 
 Rain emits: over the cold, polarised sea it warms the 10–37 GHz channels and removes their polarisation until
@@ -138,21 +154,20 @@ curve["correlation"].plot(marker="o", xlabel="share of labelled AMSR2 patches (0
                           ylabel="correlation", title="AMSR2: skill against labels", figsize=(6, 3.5));"""),
     ("md", """## 6. Real data: the GPM radar against a ground radar, and GPROF V7 on IPWG
 
-*This section uses `eoxr.rain.validate` on the real files of `shared/data/real`.* A spaceborne Ku radar swath
+*This section uses `eoxr.rain.validate` on the real files of the real data folder (`EOXR_REAL_DATA`).* A spaceborne Ku radar swath
 (DPR, 2014-12-06) and the Brisbane ground radar volume 1.5 min apart: each DPR near-surface footprint is
 matched to the ground radar's bins at the same height (parallax, beam propagation), the ground radar's
 reflectivity turned into rain (Z-R). This is the radar-like reference the synthetic study imitates, and its own
 error. GPROF V7's published IPWG scores (real GMI over CONUS against gauge-corrected MRMS) give the context of
 the synthetic scores above: they are not a like-for-like comparison."""),
     ("code", """from eoxr.rain import validate
-real = Path(eoxr.__file__).resolve().parents[2] / "shared" / "data" / "real"
-case = real / "dpr_groundradar_brisbane_20141206"
-if case.exists():
+case = None if REAL is None else REAL / "dpr_groundradar_brisbane_20141206"
+if case is not None and case.exists():
     pairs, gr_scores = validate.groundradar_case(
         case / "2A-CS-151E24S154E30S.GPM.Ku.V7-20170308.20141206-S095002-E095137.004383.V05A.HDF5",
         case / "IDR66_20141206_094829.vol.h5")
     fig, ax = plt.subplots(figsize=(5, 5)); validate.plot_case(pairs, ax=ax)
-    gprof = validate.ipwg_baseline(real / "ipwg_stats" / "baseline_gprof_v07a_gmi_conus.nc")
+    gprof = validate.ipwg_baseline(REAL / "ipwg_stats" / "baseline_gprof_v07a_gmi_conus.nc")
     display(pd.DataFrame({"DPR vs ground radar (Brisbane)": gr_scores, "GPROF V7 vs MRMS (IPWG CONUS)": gprof}).loc[
         ["bias_percent", "mae_mm_h", "mse_mm2_h2", "correlation", "pod", "far", "hss"]].round(3))
 else:
@@ -173,7 +188,8 @@ figures = {
     "scores": table[["mae_mm_h", "correlation", "hss", "bias_percent", "spread_skill_ratio"]].to_dict(orient="index"),
     "chunked_vs_unchunked_mm_h": chunk_gap,
     "transfer_correlation": {f"{k:g}": v for k, v in curve["correlation"].items()},
-    "groundradar": ({k: gr_scores[k] for k in ("correlation", "hss", "bias_percent")} if case.exists() else None),
+    "groundradar": ({k: gr_scores[k] for k in ("correlation", "hss", "bias_percent")}
+                    if case is not None and case.exists() else None),
 }
 with open("figures.json", "w") as f:
     json.dump(figures, f, indent=1, default=float)

@@ -26,11 +26,21 @@ import xarray as xr
 from ..errors import MissingVariableError, ReadError
 from .radiometers import GMI
 
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "ipwg_stats" / "obs_gmi.nc"
+#: the IPWG GMI statistics file within the real data folder (:func:`eoxr.sample.real_data_dir`)
+REFERENCE = Path("ipwg_stats") / "obs_gmi.nc"
 
 
-def reference_statistics(path: str | Path = REFERENCE) -> dict[str, np.ndarray]:
-    """``mean``, ``std`` (K), ``corr`` (13 x 13), ``edges`` (13 x 101, K) and ``counts`` (13 x 100) of real GMI."""
+def reference_statistics(path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """``mean``, ``std`` (K), ``corr`` (13 x 13), ``edges`` (13 x 101, K) and ``counts`` (13 x 100) of real GMI
+    (``path``: default :data:`REFERENCE` in the real data folder, the setting ``EOXR_REAL_DATA``)."""
+    if path is None:
+        from ..sample import real_data_dir
+
+        folder = real_data_dir()
+        if folder is None:
+            raise ReadError("no real data folder: set EOXR_REAL_DATA to the folder holding ipwg_stats/obs_gmi.nc, "
+                            "or pass path= the obs_gmi.nc of the ipwgml package")
+        path = folder / REFERENCE
     path = Path(path)
     if not path.is_file():
         raise ReadError(f"{path}: no IPWG GMI statistics file; pass path= the obs_gmi.nc of the ipwgml package "

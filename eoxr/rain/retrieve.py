@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ..arrays import is_lazy
-from ..attrs import cf, stamp
+from ..attrs import cf, georeference, stamp
 from ..errors import GridError, MissingVariableError, ParameterError
 from ..units import check_range, declare_units
 from . import bayes
@@ -173,6 +173,7 @@ def _result(stats: xr.DataArray, tb: xr.DataArray, method: str, radiometer: Radi
         out[name] = cf(da.assign_coords(coords), units, f"{long_name} ({method}, {radiometer.name.upper()})",
                        standard_name=standard)
     out.attrs.update({k: v for k, v in tb.attrs.items() if k == "history"})
+    out = georeference(out, like=tb)  # a grid's CRS and CF x/y attributes; a swath keeps its CRS only
     return stamp(out, f"rain.retrieve[{method}]", made_from=[tb], checkpoint_sha256=checkpoint_sha256,
                  sensor=radiometer.name, **params)
 
@@ -204,8 +205,9 @@ def retrieve(tb: xr.DataArray, method: str = "bayes", *, sensor: str | Radiomete
         Bayesian retrieval: the channels to use (default all of the radiometer's).
     database : Database or path, optional
         Bayesian retrieval: the a-priori database (default: the sensor's, built and cached on first use).
-    k, model_error : int, float
-        Bayesian retrieval: candidates per pixel, and the model error (K) added to each channel's NEdT.
+    k, model_error, tpw_error : int, float, float
+        Bayesian retrieval: candidates per pixel, the model error (K) added to each channel's NEdT, and the
+        error (kg m-2) of ``tpw``.
     model : path or registry name, optional
         U-Net retrieval: the checkpoint (default: the shipped ``rain-unet-<sensor>``).
     device : str
@@ -213,8 +215,23 @@ def retrieve(tb: xr.DataArray, method: str = "bayes", *, sensor: str | Radiomete
 
     Returns
     -------
-    Dataset with ``rain_rate``, ``rain_rate_std`` (mm h-1) and ``rain_probability`` (1) on the input's
-    pixels, with its coordinates (latitude/longitude of a swath, the CRS of a grid); lazy for dask input.
+    Dataset
+        ``rain_rate``, ``rain_rate_std`` (mm h-1) and ``rain_probability`` (1) on the input's pixels, with its
+        coordinates (latitude/longitude of a swath, the CRS of a grid); lazy for dask input.
+
+    Examples
+    --------
+    A small synthetic GMI swath, retrieved by a database of one other scene:
+
+    >>> import eoxr
+    >>> from eoxr.rain import bayes, synth
+    >>> swath = synth.scene(3, scans=8, pixels=32)
+    >>> db = bayes.build("gmi", seeds=[500], scans=16)
+    >>> out = swath.rain.retrieve(method="bayes", database=db, surface=swath["surface_type"])
+    >>> sorted(out.data_vars), out["rain_rate"].dims
+    (['rain_probability', 'rain_rate', 'rain_rate_std'], ('along_track', 'cross_track'))
+    >>> out["rain_rate"].attrs["units"], bool((out["rain_probability"] <= 1).all())
+    ('mm h-1', True)
     """
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, not {method!r}")
