@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..arrays import check_factor, fine_coord
-from ..attrs import require, stamp
+from ..arrays import check_factor, fine_coord, is_lazy
+from ..attrs import cf, require, stamp
 from ..errors import MissingVariableError, ParameterError
 from ..units import declare_units
 from ._grid import align_guide, checked_lst, crs_of, like, spatial
 from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
+from .guide import R2_IGNORE, R2_TRUST, guide_skill, guide_weight
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
 GUIDED = ("tsharp", "distrad", "disr")
@@ -50,8 +51,13 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         remainder) so the output aggregates exactly to the input (default: on for every method but bicubic;
         tsharp/distrad always conserve, with the flat per-pixel residual of their published form).
 
+    "disr" weighs the network's detail by how much the guide explains of the coarse LST
+    (:mod:`eoxr.lst.guide`): a guide whose cross-validated coarse R2 is low gives bicubic plus the conservation
+    step; ``guide_r2`` and ``guide_weight`` are in the output and ``lst.attrs["guide_weighting"]`` says so.
+    "sisr"/"disr" run bicubic, network and conservation on the model's device (:mod:`eoxr.lst.ondevice`).
+
     Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
-    scale_correction).
+    scale_correction, ``guide_r2``/``guide_weight`` with "disr").
     """
     if isinstance(lst, xr.Dataset):
         require(lst, ["lst"], "superres input")
@@ -70,6 +76,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         )
     if guide is not None:
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    out = xr.Dataset()
+    conserved = method in ("tsharp", "distrad")  # their published form conserves, with a flat residual
     if method == "bicubic":
         fine = bicubic(lst, factor)
     elif method == "tsharp":
@@ -80,10 +88,19 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         from .learned import predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
+        weight = 1.0
+        if method == "disr":
+            out["guide_r2"] = guide_skill(lst, guide, factor)
+            out["guide_weight"] = cf(xr.DataArray(guide_weight(out["guide_r2"].data), name="guide_weight"), "1",
+                                     "weight of the guided detail (cross-validated R2 of the coarse LST on the "
+                                     f"guide: 0 below {R2_IGNORE}, 1 from {R2_TRUST})")
+            weight = out["guide_weight"].data
+        in_chain = not scale_correction and conserve_coarse is not False and domain == "radiance"
         fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
-                            ensemble=ensemble)
+                            ensemble=ensemble, backprojections=BACKPROJECTIONS if in_chain else None,
+                            detail_weight=weight)
+        conserved = in_chain
     fine = spatial(fine)
-    out = xr.Dataset()
     if scale_correction:
         from .correction import scale_correct
 
@@ -92,7 +109,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         mode = "shrink" if scale_correction is True else scale_correction
         fine, gain = scale_correct(fine, base, lst, factor, domain=domain, mode=mode)
         out["detail_gain"] = gain
-    elif conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr")):
+    elif not conserved and (conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr"))):
         fine = conserve(fine, lst, factor, domain, backprojections=BACKPROJECTIONS)
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     label = {"bicubic": "bicubic interpolation", "tsharp": "TsHARP", "distrad": "DisTrad",
@@ -102,6 +119,13 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
+    if method == "disr":
+        out["lst"].attrs["guide_weighting"] = (
+            f"the network's detail is weighted by guide_weight = clip((guide_r2 - {R2_IGNORE}) / ({R2_TRUST} - "
+            f"{R2_IGNORE}), 0, 1), guide_r2 the cross-validated R2 of the coarse LST on the block-averaged guide: "
+            "a guide that explains little gives bicubic plus the conservation step")
+        if not is_lazy(out["guide_r2"]):
+            out["lst"].attrs.update(guide_r2=float(out["guide_r2"]), guide_weight=float(out["guide_weight"]))
     crs = crs_of(lst)
     if crs is not None:
         out = out.rio.write_crs(crs)
