@@ -19,7 +19,7 @@ import xarray as xr
 
 import dask.array as dsa
 
-from ..arrays import as_float, check_factor, ensure_depth, fine_coord, halo_map, is_lazy
+from ..arrays import as_float, check_factor, ensure_depth, fine_coord, halo_map, is_lazy, namespace
 from ..attrs import cf, stamp
 from ..errors import CheckpointError, MissingVariableError, NoDataError, ParameterError
 from ..units import declare_units
@@ -136,11 +136,12 @@ def _chain_block(block, checkpoint, device, factor, backprojections, input_backp
     core (..., 1, y * f, x * f)."""
     from ..ml.device import resolve_device
     from ..ml.predict import cached_model
-    from .ondevice import Chain, run_tiles
+    from .ondevice import BATCH, Chain, run_tiles
 
     model, ck = cached_model(checkpoint, device)
-    chain = Chain(model, ck.config, factor, backprojections, ensemble, resolve_device(device),
-                  input_backprojections=input_backprojections)
+    dev = resolve_device(device)
+    chain = Chain(model, ck.config, factor, backprojections, ensemble, dev, input_backprojections=input_backprojections)
+    batch_size = batch_size or BATCH.get(dev.split(":")[0], 1)
     iy, ix = block_id[-2], block_id[-1]
     lo_y, lo_x = (halo if iy > 0 else 0), (halo if ix > 0 else 0)
     core = ((lo_y, lo_y + chunks_y[iy]), (lo_x, lo_x + chunks_x[ix]))
@@ -154,12 +155,13 @@ def _chain_block(block, checkpoint, device, factor, backprojections, input_backp
 
 @declare_units(lst="K", guide="1")
 def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.DataArray | None = None,
-                 device: str = "auto", batch_size: int = 16, tile: int = 128, ensemble: bool = True,
+                 device: str = "auto", batch_size: int | None = None, tile: int = 128, ensemble: bool = True,
                  backprojections: int | None = None, detail_weight=1.0) -> xr.DataArray:
     """Apply a checkpoint trained on :func:`wald_pairs` to ``lst``: fine LST (K) on the grid ``factor`` finer.
 
     The chain of :mod:`eoxr.lst.ondevice` runs on the checkpoint's device for each chunk (tiles of ``tile``
-    coarse pixels, ``batch_size`` at a time): bicubic upsampling, the network and, with ``backprojections``
+    coarse pixels, ``batch_size`` at a time, by default :data:`eoxr.lst.ondevice.BATCH` for the device):
+    bicubic upsampling, the network and, with ``backprojections``
     (an int), the conservation step of :func:`eoxr.lst.baselines.conserve` (radiance domain), so the output
     aggregates to ``lst``; ``None`` returns the bare network. Fine pixels under a cloudy coarse pixel are NaN.
     ``detail_weight`` (0..1, a number or a 0-d array, lazy or not) scales what the network adds to the bicubic
@@ -200,10 +202,45 @@ def predict_fine(lst: xr.DataArray, factor: int, checkpoint: Path, guide: xr.Dat
     fine = halo_map(_chain_block, stacked, halo, boundary="none", trim=False, dtype=data.dtype,
                     chunks=lambda c: c[:-3] + ((1,),) + _upsampled_chunks(c, factor)[-2:],
                     checkpoint=str(Path(checkpoint).resolve()), device=device, factor=factor,
-                    backprojections=backprojections, input_backprojections=input_steps, ensemble=ensemble, chunks_y=chunks_y, chunks_x=chunks_x,
-                    halo=halo, tile=tile, batch_size=batch_size)[..., 0, :, :]
+                    backprojections=backprojections, input_backprojections=input_steps, ensemble=ensemble,
+                    chunks_y=chunks_y, chunks_x=chunks_x, halo=halo, tile=tile, batch_size=batch_size)[..., 0, :, :]
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     return like(fine, lst, y, x, cfg["target"], cfg.get("units") or "K", cfg.get("long_name") or "LST")
+
+
+@declare_units(lst="K")
+def detail_skill(lst: xr.DataArray, factor: int, checkpoint: Path, device: str = "auto",
+                 ensemble: bool = True) -> xr.DataArray:
+    """Weight (0..1) of a SISR network's detail, measured on ``lst`` itself one scale coarser (lazy, 0-d).
+
+    ``lst`` is degraded ``factor`` times and super-resolved back, by bicubic plus the conservation step
+    (``base``) and by the network (conserving); the weight is the least-squares scale of the network's detail
+    ``d = net - base`` on what ``base`` misses, ``r = lst - base``: ``sum(d r) / sum(d d)`` clipped to [0, 1]
+    (1 for an input too small to be degraded). Under the scale-invariance hypothesis of Wald's protocol the
+    same weight holds one scale finer: a network whose detail does not help on the scene at the coarser scale
+    gives bicubic plus conservation.
+    """
+    from .degrade import degrade
+
+    factor = check_factor(factor)
+    lst = checked_lst(spatial(lst))
+    ny, nx = (lst.sizes["y"] // factor) * factor, (lst.sizes["x"] // factor) * factor
+    if min(ny, nx) < 4 * factor:
+        return cf(xr.DataArray(1.0, name="detail_weight"), "1", "weight of the network's detail (input too small "
+                                                                 "to measure it: 1)")
+    lst = lst.isel(y=slice(0, ny), x=slice(0, nx))
+    coarser = degrade(lst, factor)
+    base = conserve(lst.copy(data=upsample_data(as_float(coarser.data), factor)), coarser, factor,
+                    backprojections=BACKPROJECTIONS).data
+    net = predict_fine(coarser, factor, checkpoint, device=device, ensemble=ensemble,
+                       backprojections=BACKPROJECTIONS).data
+    xp = namespace(net, base)
+    d, r = net - base, as_float(lst.data) - base
+    ok = xp.isfinite(d) & xp.isfinite(r)
+    w = xp.where(ok, d * r, 0.0).sum() / xp.where(ok, d * d, 0.0).sum()
+    w = xp.clip(xp.where(xp.isfinite(w), w, 0.0), 0.0, 1.0)
+    return cf(xr.DataArray(w, name="detail_weight"), "1",
+              "weight of the network's detail, fitted on the input one scale coarser")
 
 
 @declare_units(lst="K", guide="1")
@@ -222,6 +259,15 @@ def fit_scene(lst: xr.DataArray, factor: int, checkpoint: str | Path, guide: xr.
                       protocol="Wald, trained on the scene itself", **kw)
 
 
+def _guide_on_grid_of(guide: xr.DataArray, field: xr.DataArray, factor: int, min_valid: float) -> xr.DataArray:
+    """``guide`` on ``field``'s grid: as it is when it has the field's pixels, block-averaged when finer."""
+    from .degrade import aggregate
+
+    if guide.sizes["x"] >= factor * field.sizes["x"]:
+        return aggregate(guide, factor, domain="linear", min_valid=min_valid)
+    return guide
+
+
 def fit_fields(fields: list[xr.DataArray], factor: int, checkpoint: str | Path,
                guides: list[xr.DataArray] | None = None, epochs: int = 15, width: int = 16, blocks: int = 2,
                patch: int = 16, lr: float = 2e-3, seed: int = 0, device: str = "auto", min_valid: float = 0.5,
@@ -231,8 +277,9 @@ def fit_fields(fields: list[xr.DataArray], factor: int, checkpoint: str | Path,
 
     Each field gives pairs one scale coarser than itself (:func:`wald_pairs`): fields of 1 km LST from
     other scenes or other times (day and night) train a 4 km -> 1 km model for a scene none of them covers.
-    ``guides`` (one per field) are on the grid ``factor`` times finer than their field and are
-    block-averaged to it. Fields may differ in size (the smaller are padded with NaN). Pixels with NaN
+    ``guides`` (one per field) are on the grid of their field (a fine truth with its guide: Wald's protocol at
+    the truth's own scale) or on the grid ``factor`` times finer (block-averaged to it). Fields may differ in
+    size (the smaller are padded with NaN). Pixels with NaN
     (clouds) are left out of the loss; patches of ``patch`` pixels every ``stride`` (default ``patch // 4``),
     20 % of them (in space) held out for validation and early stopping (when too cloudy to hold any patch out,
     all patches train and early stopping follows the training loss). ``metadata`` is added to the
@@ -241,15 +288,15 @@ def fit_fields(fields: list[xr.DataArray], factor: int, checkpoint: str | Path,
     from .. import ml
     from ..ml import nets
     from . import model as _model  # noqa: F401  (registers lst.ResidualSR)
-    from .degrade import aggregate
 
     factor = check_factor(factor)
     if guides is not None and len(guides) != len(fields):
         raise ParameterError(f"pass one guide per field: {len(guides)} guides for {len(fields)} fields")
     parts = []
     for i, lst in enumerate(fields):
-        g = aggregate(guides[i], factor, domain="linear", min_valid=min_valid) if guides is not None else None
-        pairs = wald_pairs(spatial(lst), factor, guide=g, upsampling=upsampling).drop_vars("spatial_ref", errors="ignore").load()
+        g = None if guides is None else _guide_on_grid_of(guides[i], lst, factor, min_valid)
+        pairs = wald_pairs(spatial(lst), factor, guide=g, upsampling=upsampling)
+        pairs = pairs.drop_vars("spatial_ref", errors="ignore").load()
         parts.append(pairs.assign_coords(y=range(pairs.sizes["y"]), x=range(pairs.sizes["x"])))
     pairs = xr.concat(parts, dim="time", join="outer").assign_coords(time=range(len(parts)))
     inputs = [INPUT_LST] + ([INPUT_GUIDE] if guides is not None else [])

@@ -6,8 +6,10 @@ device (CUDA when present) instead of moving data between numpy, Dask and torch 
 1. bicubic upsampling of the coarse LST (Keys 1981 cubic convolution, the phase weights of
    :mod:`eoxr.lst.baselines`, NaN-aware as there);
 2. the network on the upsampled LST (made to conserve the coarse LST first, step 3, for a network trained
-   so: checkpoint metadata ``upsampling="backprojected"``) and the guide, normalised with the checkpoint's statistics, averaged
-   over the four mirror images (self-ensemble) which go through the network in one batch with the tiles;
+   so: checkpoint metadata ``upsampling="backprojected"``) and the guide, normalised with the checkpoint's
+   statistics, averaged over the four mirror images (self-ensemble), which go through the network in one
+   batch with the tiles; its detail (output minus input) scaled by the method's weight (``detail_weight``,
+   ``guide_weight``);
 3. the conservation step of :func:`eoxr.lst.baselines.conserve` in the radiance domain: ``backprojections``
    iterations of the coarse residual of T^4 upsampled by cubic convolution (Irani & Peleg 1991), then the
    remainder flat per coarse pixel, in the input's floating-point precision.
@@ -28,6 +30,11 @@ import torch
 import torch.nn.functional as F
 
 from .baselines import HALO, _weights
+
+#: tiles per forward pass by device kind (each tile goes in with its mirror images): a CPU gains nothing from
+#: larger batches and holds their activations in memory (a 128 px tile at x4 and 24 channels: 160 MB); a GPU
+#: needs many tiles at once to be busy
+BATCH = {"cpu": 1, "cuda": 16, "mps": 4}
 
 # mirror images of the self-ensemble, as flipped axes of a (batch, channel, y, x) tensor
 FLIP_DIMS = ((), (-2,), (-1,), (-2, -1))

@@ -85,11 +85,13 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     elif method == "distrad":
         fine = distrad(lst, guide, factor, domain=domain)
     else:
-        from .learned import predict_fine, resolve_model
+        from .learned import detail_skill, predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
-        weight = 1.0
-        if method == "disr":
+        if method == "sisr":
+            out["detail_weight"] = detail_skill(lst, factor, ckpt, device=device, ensemble=ensemble)
+            weight = out["detail_weight"].data
+        else:
             out["guide_r2"] = guide_skill(lst, guide, factor)
             out["guide_weight"] = cf(xr.DataArray(guide_weight(out["guide_r2"].data), name="guide_weight"), "1",
                                      "weight of the guided detail (cross-validated R2 of the coarse LST on the "
@@ -126,6 +128,12 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
             "a guide that explains little gives bicubic plus the conservation step")
         if not is_lazy(out["guide_r2"]):
             out["lst"].attrs.update(guide_r2=float(out["guide_r2"]), guide_weight=float(out["guide_weight"]))
+    if method == "sisr":
+        out["lst"].attrs["detail_weighting"] = (
+            "the network's detail is weighted by detail_weight, its least-squares weight on the input degraded "
+            f"x{factor} and super-resolved back (0: bicubic plus the conservation step)")
+        if not is_lazy(out["detail_weight"]):
+            out["lst"].attrs["detail_weight"] = float(out["detail_weight"])
     crs = crs_of(lst)
     if crs is not None:
         out = out.rio.write_crs(crs)

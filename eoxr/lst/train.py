@@ -1,27 +1,39 @@
-"""``eoxr train lst ...``: train the SISR / DISR networks by Wald's protocol on synthetic scenes.
+"""``eoxr train lst ...``: train the SISR / DISR networks by Wald's protocol on real thermal scenes or synthetic ones.
 
-The shipped models in ``eoxr/models/`` were built with::
+The shipped models in ``eoxr/models/`` were built with (``ROOT``: the real-data folder, ``shared/data/real``)::
 
+    eoxr train lst --real ROOT --method sisr --factor 4 --out eoxr/models --epochs 12 --patch 32 --width 24 \
+        --blocks 3 --device cpu
+    eoxr train lst --real ROOT --real-scenes lodi --method disr --factor 4 --name lst-disr-cover-x4 \
+        --out eoxr/models --epochs 40 --patch 16 --width 24 --blocks 3 --device cpu
     eoxr train lst --method disr --factor 4 --out runs --scenes 700 --seed0 10288 --epochs 11 --lr 1e-3 \
         --width 48 --blocks 6 --batch-size 32 --workers 7 --device cuda
     eoxr train lst --method disr --factor 4 --out eoxr/models --ship --scenes 512 --seed0 20003 --epochs 40 \
         --lr 2e-4 --width 48 --blocks 6 --batch-size 32 --workers 7 --device cuda --init runs/lst-disr-x4.ckpt
-    eoxr train lst --method sisr --factor 4 --out eoxr/models --ship --epochs 12
     eoxr train lst --method disr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
     eoxr train lst --method sisr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
 
-(``python -m eoxr.lst.train ...`` is the same.) The DISR x4 network is wider and deeper than the default
-(48 channels, 6 blocks) and learns from 1212 scenes in two stages, the second a fine-tuning stage at a lower
-learning rate on new scenes, started from the first one's weights (early stopping ended it at epoch 12, best
-epoch 4); the checkpoint's ``metadata.init`` records the chain. Each stage took about 2 minutes on one NVIDIA
-H200 GPU (hours on 2 CPU cores); it was chosen over the earlier 32-channel model on the x4 benchmark seeds
-21-22 (0.94 -> 0.82 K). The other models take 5-20 minutes each on 2 CPU cores. Each scene of the training set
-is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``: from
-10000 up for the shipped models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes
-``1000 * seed + i``, i < 3, so every benchmark seed but 10 is disjoint from them, and the tests use seeds below
-1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale coarser
-(:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated to the
-observation grid. ``--ship`` writes
+(``python -m eoxr.lst.train ...`` is the same; each checkpoint's ``metadata.command`` holds the exact command.)
+
+Real (``--real ROOT``, :func:`fit_real`): the SISR x4 model learns from every real scene of :mod:`eoxr.lst.scenes`
+(Landsat 100 m, ECOSTRESS 70 m, airborne 3.6 m, MODIS 1 km), the DISR
+``lst-disr-cover-x4`` from the airborne scene, the only one with a vegetation guide (fractional cover). Only the
+*training blocks* of each scene are used (:data:`HOLDOUT_BLOCK` px squares, half of them held out for testing by
+:func:`eoxr.lst.scenes.holdout_blocks` with :data:`HOLDOUT_SEED`): each field is degraded ``factor`` times and
+the network learns to restore it (Wald's protocol at the truth's own scale), from bicubic plus the conservation
+step (``upsampling="backprojected"``), so at its initial weights it is that baseline. SISR x4 took 24 minutes on
+2 CPU cores shared with other jobs (about 30 % of one core); 140 KB each.
+
+Synthetic (the DISR ``lst-disr-x4``/``-x2`` for NDVI guides, and SISR x2): the DISR x4 network is wider and
+deeper than the default (48 channels, 6 blocks) and learns from 1212 scenes in two stages, the second a
+fine-tuning stage at a lower learning rate on new scenes, started from the first one's weights (early stopping
+ended it at epoch 12, best epoch 4); the checkpoint's ``metadata.init`` records the chain. Each stage took about 2 minutes on one
+NVIDIA H200 GPU (hours on 2 CPU cores). Each scene of the training set is a synthetic 250 m truth
+(:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``: from 10000 up for the shipped
+models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes ``1000 * seed + i``, i < 3, so every
+benchmark seed but 10 is disjoint from them, and the tests use seeds below 1000), observed at 250 m x factor (the
+"1 km" LST, radiance-aggregated). Pairs are built one scale coarser (:func:`eoxr.lst.learned.wald_pairs`: 4 km
+-> 1 km for factor 4); the DISR guide is the NDVI aggregated to the observation grid. ``--ship`` writes
 ``lst-<method>-x<factor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays small; without it the
 full resumable checkpoint is written. ``--init CKPT`` starts from a checkpoint's weights (same method).
 """
