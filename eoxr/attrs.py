@@ -1,12 +1,44 @@
-"""CF attributes and provenance stamps shared by every method's output."""
+"""CF attributes and provenance stamps shared by every method's output.
+
+Provenance convention
+---------------------
+Every dataset an eoxr method returns says in its (root) attributes what made it, so that its STAC item
+(:func:`eoxr.cube.write` with ``catalog=``) and :func:`eoxr.catalog.provenance` are complete without the user
+adding anything. Structured values are JSON strings, so they survive Zarr and netCDF alike:
+
+- ``history`` (text): one line per step, with its time, eoxr version, method and parameters (CF);
+- ``eoxr_version`` (str): the eoxr version of the last step;
+- ``eoxr_method`` (str): the method that made the dataset, e.g. ``"lst.superres[tsharp]"``, ``"eoxr.io.load"``;
+- ``eoxr_parameters`` (JSON object): that method's parameters;
+- ``eoxr_inputs`` (JSON list): the STAC items it was made from, each ``{"id", "href", "collection",
+  "datetime": [start, end], "product"}``; ``product`` is true for the item of an eoxr output, whose own inputs
+  :func:`eoxr.catalog.provenance` follows; :func:`eoxr.io.load` names the items it read;
+- ``eoxr_checkpoint_sha256`` (str): SHA-256 of the model checkpoint the method applied (comma-separated when
+  several); for a method that applies none, those its inputs in memory were made with;
+- ``eoxr_item`` (JSON object): ``{"id", "href", "collection", "product": true}``, the STAC item that describes
+  this dataset, set by :func:`eoxr.cube.write` with ``catalog=`` and when a cube is opened from its item (a write
+  without ``catalog=`` does not copy the data's to the cube: it describes their source, not the cube); a
+  method's output names it in its ``eoxr_inputs`` instead.
+
+A workflow follows it with one call, ``stamp(out, "rain.retrieve", made_from=[ds], checkpoint_sha256=...,
+**params)``, where ``made_from`` lists the datasets, STAC items or item references (:func:`item_ref`) the output
+was computed from. ``stamp`` without ``made_from`` only appends the history line (bookkeeping steps such as a
+write). :func:`provenance_attrs` reads the convention back.
+"""
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from .errors import MissingVariableError
+
+METHOD, PARAMETERS, INPUTS, CHECKPOINT, ITEM = (
+    "eoxr_method", "eoxr_parameters", "eoxr_inputs", "eoxr_checkpoint_sha256", "eoxr_item")
 
 
 def version() -> str:
@@ -23,15 +55,122 @@ def cf(da: xr.DataArray, units: str, long_name: str, standard_name: str | None =
     return da.assign_attrs(attrs)
 
 
-def stamp(ds: xr.Dataset | xr.DataArray, method: str, **params) -> xr.Dataset | xr.DataArray:
-    """Append a line to ``attrs['history']`` naming the eoxr method, its version and parameters."""
+def stamp(ds: xr.Dataset | xr.DataArray, method: str, *, made_from: Iterable | None = None,
+          checkpoint_sha256: str | None = None, **params) -> xr.Dataset | xr.DataArray:
+    """Append a line to ``attrs['history']`` naming the eoxr method, its version and parameters.
+
+    With ``made_from`` (the datasets, STAC items or item references that ``ds`` was computed from;
+    empty for data made from nothing, such as a synthetic scene) ``ds`` is a new product: the provenance
+    attributes of the module's convention are set (``eoxr_method``, ``eoxr_parameters``, ``eoxr_inputs``, and
+    ``eoxr_checkpoint_sha256`` from ``checkpoint_sha256`` or the inputs'), and ``eoxr_item`` is dropped.
+    """
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     args = ", ".join(f"{k}={v!r}" for k, v in params.items())
     line = f"{now} eoxr {version()} {method}({args})"
     old = ds.attrs.get("history")
     out = ds.copy(deep=False)
     out.attrs = dict(ds.attrs, history=f"{old}\n{line}" if old else line, eoxr_version=version())
+    if made_from is not None:
+        sources = list(made_from)
+        out.attrs.pop(ITEM, None)
+        out.attrs.pop(CHECKPOINT, None)
+        out.attrs.update({METHOD: method, PARAMETERS: to_json(params), INPUTS: to_json(_inputs_of(sources))})
+        checkpoints = [checkpoint_sha256] if checkpoint_sha256 else _checkpoints_of(sources)
+        if checkpoints:
+            out.attrs[CHECKPOINT] = ",".join(checkpoints)
     return out
+
+
+def item_ref(item) -> dict:
+    """The reference to a STAC item (a ``pystac.Item`` or an item dict) that ``eoxr_inputs`` holds: its id,
+    self href (None for an item never saved), collection and ``[start, end]`` time."""
+    d = item if isinstance(item, Mapping) else item.to_dict(transform_hrefs=False)
+    href = item.get_self_href() if hasattr(item, "get_self_href") else None
+    href = href or next((lk.get("href") for lk in d.get("links", []) if lk.get("rel") == "self"), None)
+    props = d.get("properties", {})
+    start = props.get("start_datetime") or props.get("datetime")
+    end = props.get("end_datetime") or props.get("datetime")
+    return {"id": d["id"], "href": href, "collection": d.get("collection"), "datetime": [start, end],
+            "product": "processing:expression" in props and _is_eoxr_expression(props["processing:expression"])}
+
+
+def _is_eoxr_expression(expression) -> bool:
+    return isinstance(expression, Mapping) and expression.get("format") == "eoxr"
+
+
+def provenance_attrs(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
+    """The convention's attributes of ``obj`` decoded: ``method``, ``parameters``, ``inputs``,
+    ``checkpoint_sha256``, ``item``, ``version`` and ``history`` (None or empty where absent)."""
+    attrs = obj.attrs
+    checkpoints = attrs.get(CHECKPOINT)
+    return {"method": attrs.get(METHOD), "parameters": from_json(attrs.get(PARAMETERS), {}),
+            "inputs": from_json(attrs.get(INPUTS), []), "checkpoint_sha256": checkpoints or None,
+            "item": from_json(attrs.get(ITEM), None), "version": attrs.get("eoxr_version"),
+            "history": attrs.get("history")}
+
+
+def _inputs_of(sources: Sequence) -> list[dict]:
+    """The item references a product made from ``sources`` names: a source's own item when it has one (it is
+    a catalogued product), else the items it was made from; STAC items (pystac or dicts) as :func:`item_ref`
+    makes them, references as they are."""
+    refs = []
+    for source in sources:
+        if not isinstance(source, (xr.Dataset, xr.DataArray)):
+            is_item = hasattr(source, "to_dict") or source.get("type") == "Feature"
+            refs.append(item_ref(source) if is_item else dict(source))
+            continue
+        own = provenance_attrs(source)
+        refs.extend([own["item"]] if own["item"] else own["inputs"])
+    return merge_refs(refs)
+
+
+def _checkpoints_of(sources: Sequence) -> list[str]:
+    found = []
+    for source in sources:
+        if isinstance(source, (xr.Dataset, xr.DataArray)):
+            found.extend(str(source.attrs.get(CHECKPOINT, "")).split(","))
+    return sorted({c for c in found if c})
+
+
+def merge_refs(*lists: Iterable[Mapping]) -> list[dict]:
+    """Item references of every list, in order, each item (id and href) once."""
+    seen, out = set(), []
+    for refs in lists:
+        for ref in refs:
+            key = (ref.get("id"), ref.get("href"))
+            if key not in seen:
+                seen.add(key)
+                out.append(dict(ref))
+    return out
+
+
+def merged_provenance(old: Mapping, new: Mapping) -> dict:
+    """Root attributes of data ``new`` added to a dataset whose attributes are ``old`` (an append): ``new``'s
+    win, but the inputs of both are kept."""
+    out = {**old, **new}
+    inputs = merge_refs(from_json(old.get(INPUTS), []), from_json(new.get(INPUTS), []))
+    if inputs:
+        out[INPUTS] = to_json(inputs)
+    return out
+
+
+def to_json(value) -> str:
+    """``value`` as a JSON string (numpy values as numbers and lists, sets as lists, other objects as text)."""
+    return json.dumps(value, default=_jsonable, sort_keys=True)
+
+
+def from_json(text, default):
+    return default if text is None or text == "" else json.loads(text)
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)  # paths, CRSs, functions...
 
 
 def require(ds: xr.Dataset, names: Iterable[str], what: str = "input") -> None:

@@ -60,7 +60,7 @@ def _cmd_ingest(a) -> int:
         cube.ingest(items, a.out, bands=a.bands, resolution=a.resolution, crs=a.crs, bbox=a.bbox,
                     chunks={"time": 1, "y": a.chunk, "x": a.chunk}, engine=a.engine,
                     mode="a" if a.append else "w" if a.overwrite else "w-", append_dim="time" if a.append else None,
-                    progress=True)
+                    progress=True, catalog=a.catalog)
     finally:
         if client is not None:
             cluster.close(client)
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     write = s.add_mutually_exclusive_group()
     write.add_argument("--append", action="store_true", help="append along time to an existing cube")
     write.add_argument("--overwrite", action="store_true", help="replace an existing cube at --out")
+    s.add_argument("--catalog", help="static STAC catalog (catalog.json path or URL) that gets the cube's item")
     s.add_argument("--cluster", default=None, help="scheduler address, local (default), gateway, kubernetes, slurm or none")
     s.set_defaults(func=_cmd_ingest)
 

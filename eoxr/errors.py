@@ -51,6 +51,10 @@ class EmptySearchError(CatalogError):
     """A search matched no item, raised where the caller requires items (``search(..., require_items=True)``)."""
 
 
+class CatalogLockedError(CatalogError):
+    """Another writer holds a static catalog's lock; the message names it (host, pid, since when)."""
+
+
 class ReadError(EoxrError):
     """An asset or product file could not be read; the message names the item id and href."""
 

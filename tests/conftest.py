@@ -4,21 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from checks import forbid_compute
+from realdata import real_data_folder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "real"
-
-
-def real_data_folder(folder: Path) -> Path:
-    """``folder`` when it exists. Where it is absent the test is skipped, unless ``EOXR_REQUIRE_REAL_DATA=1`` (set by
-    .ci/run): then it fails, so a run that lost the real data cannot pass on the synthetic tests alone."""
-    if not folder.exists():
-        absent = f"real data folder {folder} is absent"
-        if os.environ.get("EOXR_REQUIRE_REAL_DATA") == "1":
-            pytest.fail(f"{absent}, and EOXR_REQUIRE_REAL_DATA=1 requires it: put the real data there, or set "
-                        "EOXR_REQUIRE_REAL_DATA=0 to skip the tests that read it")
-        pytest.skip(absent)
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import real_data_folder
+from realdata import real_data_folder
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,17 +19,24 @@ An API that does not advertise the ``query`` conformance class (``.../item-searc
 other filters only, and ``query`` is applied client-side to the pages it returns, so ``query`` means the
 same thing everywhere. ``max_items`` then counts the items that pass the client-side filter.
 
-The package also keeps an intake 2 catalog of Zarr datacubes (``register_cube`` / ``open_cube``).
+The package also keeps an intake 2 catalog of Zarr datacubes (``register_cube`` / ``open_cube``), and writes the
+STAC items of eoxr's outputs into static catalogs (``eoxr.cube.write(..., catalog=...)``, ``register_item``), where
+``search`` finds them and ``provenance`` follows them back to the raw inputs.
 
 Modules: ``item_search`` (the entry point), ``sources`` (what a source names), ``names`` (endpoints.yaml),
 ``filters`` (checking and formatting filters), ``match`` (item matching and sorting), ``http`` (timeouts,
 retries, failures), ``api`` (STAC APIs), ``static`` (static files), ``results`` (unknown collections, empty
-results), ``signing``, ``cubes`` (intake).
+results), ``signing``, ``cubes`` (intake), ``outputs`` (the item of a cube), ``publish`` (items in static
+catalogs), ``provenance``, ``validate`` (offline schemas), ``stacio`` (STAC JSON on object stores and http).
 """
 from .http import RETRY_STATUS
 from .cubes import cubes, open_cube, register_cube
 from .item_search import search
 from .names import catalogs_dir, endpoints
+from .provenance import Provenance, provenance
+from .publish import register_item
 from .signing import signer as _signer  # the automatic signing choice, for inspection
+from .validate import validate
 
-__all__ = ["search", "endpoints", "catalogs_dir", "register_cube", "open_cube", "cubes", "RETRY_STATUS"]
+__all__ = ["search", "endpoints", "catalogs_dir", "register_cube", "open_cube", "cubes", "RETRY_STATUS",
+           "register_item", "provenance", "Provenance", "validate"]

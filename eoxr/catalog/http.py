@@ -18,9 +18,9 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 class Http:
     """How long to wait for a STAC server and how often to try again."""
 
-    timeout: float
-    retries: int
-    backoff: float
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
 
     def check(self) -> None:
         if not _is_number(self.timeout) or not math.isfinite(self.timeout) or self.timeout <= 0:
@@ -46,28 +46,6 @@ class Http:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def static_io(http: Http):
-    """A pystac ``StacIO`` that reads local files as pystac does and URLs with ``http``'s timeout and retries
-    (pystac's own waits for a silent server without end)."""
-    from pystac.stac_io import DefaultStacIO
-
-    class BoundedStacIO(DefaultStacIO):
-        def __init__(self):
-            super().__init__()
-            self.api_io = http.stac_io()
-
-        def read_text_from_href(self, href: str) -> str:
-            if not href.startswith(("http://", "https://")):
-                return super().read_text_from_href(href)
-            try:
-                return self.api_io.request(href)
-            except Exception as err:  # noqa: BLE001 - requests and pystac-client errors
-                failure = request_failed(href, err, http, "fetch the STAC file")
-            raise failure  # outside the except block, as in open_client
-
-    return BoundedStacIO()
 
 
 def open_client(url: str, http: Http):

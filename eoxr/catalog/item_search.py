@@ -15,6 +15,7 @@ from .http import Http
 from .results import no_match
 from .signing import signer
 from .sources import resolve
+from .stacio import StoreFile
 from .static import search_static
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def search(
     sign: bool | None = None,
     timeout: float = 30.0,
     require_items: bool = False,
+    storage_options: dict | None = None,
 ) -> pystac.ItemCollection:
     """Search a STAC API, a static catalog file or a named endpoint; return the matching items.
 
@@ -67,6 +69,7 @@ def search(
         the Planetary Computer API (or a named endpoint marked ``sign``) and the package is installed.
     timeout : seconds to wait for each HTTP connection and for each answer. A request takes at most
         ``(retries + 1) * timeout`` seconds plus the back-off sleeps.
+    storage_options : fsspec options for a static catalog on an object store (``s3://bucket/catalog.json``).
     require_items : raise :class:`EmptySearchError` when nothing matches, instead of returning an empty
         ItemCollection.
 
@@ -87,9 +90,9 @@ def search(
     http = Http(timeout=timeout, retries=retries, backoff=backoff)
     http.check()
     params = normalise(collections, bbox, datetime, query, ids, intersects, filter, filter_lang, sortby)
-    target, entry = resolve(source)
+    target, entry = resolve(source, storage_options)
     sign_items = signer(target, sign, entry)
-    if isinstance(target, Path):
+    if isinstance(target, (Path, StoreFile)):
         found = search_static(target, params, max_items, http)
     else:
         found = search_api(target, params, max_items, limit, http)

@@ -8,12 +8,19 @@ from urllib.parse import urlparse
 
 from ..errors import CatalogError
 from .names import endpoints
+from .stacio import StoreFile, is_object_store_url
 
 _STATIC_SUFFIXES = (".json", ".geojson", ".ndjson")
 
 
-def resolve(source) -> tuple[str | Path, dict | None]:
-    """The URL or file behind ``source``, and the endpoint entry when it was a name."""
+def resolve(source, storage_options: dict | None = None) -> tuple[str | Path | StoreFile, dict | None]:
+    """The URL or file behind ``source``, and the endpoint entry when it was a name. A static file on an object
+    store (``s3://bucket/catalog.json``, ``memory://...``) is reached with fsspec ``storage_options``."""
+    if isinstance(source, str) and is_object_store_url(source):
+        return _existing_store_file(source, storage_options or {}), None
+    if storage_options:
+        raise CatalogError(f"storage_options were given for {source!r}; they are for static catalogs on object "
+                           "stores (s3://bucket/catalog.json): drop them, or pass such a URL.")
     if isinstance(source, os.PathLike):
         return _existing_file(Path(source)), None
     if not isinstance(source, str):
@@ -46,6 +53,25 @@ def _known_names() -> list[str]:
         return sorted(endpoints())
     except CatalogError:
         return []
+
+
+def _existing_store_file(url: str, storage_options: dict) -> StoreFile:
+    """``url``, or the catalog.json / collection.json in the folder it names, when it exists."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **storage_options)
+        if fs.isdir(path):
+            for name in ("catalog.json", "collection.json"):
+                if fs.isfile(f"{path.rstrip('/')}/{name}"):
+                    return StoreFile(f"{url.rstrip('/')}/{name}", storage_options)
+        elif fs.isfile(path):
+            return StoreFile(url, storage_options)
+    except (ImportError, ValueError, OSError) as err:
+        raise CatalogError(f"cannot reach {url} ({type(err).__name__}: {err}); install the fsspec filesystem of its "
+                           "scheme (s3fs for s3://) and pass its options as storage_options={...}.") from err
+    raise CatalogError(f"no static catalog at {url}: pass the URL of a catalog.json, collection.json, ItemCollection "
+                       "or .ndjson file (or of a folder holding a catalog.json), with storage_options that reach it.")
 
 
 def _existing_file(path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Static STAC files (catalog, collection, ItemCollection, item, .ndjson) read and filtered in Python."""
+"""Static STAC files (catalog, collection, ItemCollection, item, .ndjson) read and filtered in Python, on local
+disks or object stores (:class:`~eoxr.catalog.stacio.StoreFile`)."""
 from __future__ import annotations
 
 import json
@@ -8,35 +9,39 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pystac
+from pystac.utils import make_absolute_href
 from pystac_client.exceptions import APIError
 
 from ..errors import CatalogError
-from .http import Http, static_io
+from .http import Http
 from .results import finish
+from .stacio import FsspecStacIO, StoreFile
 
 
-def search_static(path: Path, params, max_items, http: Http) -> list[pystac.Item]:
+def search_static(path: Path | StoreFile, params, max_items, http: Http) -> pystac.ItemCollection:
     items, catalog = _read_static(path, http)
     return finish(str(path), items, params, max_items, lambda: static_collection_ids(catalog, items))
 
 
-def _read_static(path: Path, http: Http) -> tuple[list[pystac.Item], pystac.Catalog | None]:
+def _read_static(path: Path | StoreFile, http: Http) -> tuple[list[pystac.Item], pystac.Catalog | None]:
     """Items of a static catalog/collection, ItemCollection, single item or .ndjson file; links to remote
     children are fetched with ``http``'s timeout and retries."""
+    href = str(path)
+    io = FsspecStacIO(path.storage_options if isinstance(path, StoreFile) else None, http=http)
     try:
+        text = io.read_text(href)
         if path.suffix.lower() == ".ndjson":
-            with path.open() as lines:
-                dicts = [json.loads(line) for line in lines if line.strip()]
-            return _anchor_assets([pystac.Item.from_dict(d) for d in dicts], path.parent), None
-        data = json.loads(path.read_text())
+            dicts = [json.loads(line) for line in text.splitlines() if line.strip()]
+            return _anchor_assets([pystac.Item.from_dict(d) for d in dicts], href), None
+        data = json.loads(text)
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "FeatureCollection":
             items = list(pystac.ItemCollection.from_dict(data, preserve_dict=False))
-            return _anchor_assets(items, path.parent), None
+            return _anchor_assets(items, href), None
         if kind == "Feature":
-            return _anchor_assets([pystac.Item.from_dict(data)], path.parent), None
+            return _anchor_assets([pystac.Item.from_dict(data)], href), None
         if kind in ("Catalog", "Collection"):
-            catalog = pystac.read_file(str(path), stac_io=static_io(http))
+            catalog = (pystac.Collection if kind == "Collection" else pystac.Catalog).from_file(href, stac_io=io)
             items = list(catalog.get_items(recursive=True))
             for item in items:
                 item.make_asset_hrefs_absolute()  # loaders get paths that do not depend on the cwd
@@ -52,12 +57,12 @@ def _read_static(path: Path, http: Http) -> tuple[list[pystac.Item], pystac.Cata
     )
 
 
-def _anchor_assets(items: list[pystac.Item], folder: Path) -> list[pystac.Item]:
-    """Relative asset hrefs in a file of items are relative to that file: make them absolute paths."""
+def _anchor_assets(items: list[pystac.Item], file_href: str) -> list[pystac.Item]:
+    """Relative asset hrefs in a file of items are relative to that file: make them absolute."""
     for item in items:
         for asset in item.assets.values():
             if not urlparse(asset.href).scheme and not os.path.isabs(asset.href):
-                asset.href = os.path.normpath(folder / asset.href)
+                asset.href = make_absolute_href(asset.href, file_href)
     return items
 
 

@@ -6,7 +6,7 @@ from collections.abc import Hashable
 import numpy as np
 import xarray as xr
 
-from ..attrs import stamp
+from ..attrs import merged_provenance, stamp
 from ..errors import CubeError
 from .checks import _check_grid, _check_variables, _fitting
 from .journal import _begin, _end
@@ -58,12 +58,13 @@ def _check_same_values(ds: xr.Dataset, cube: xr.Dataset, dim: Hashable, location
 
 
 def _with_cube_attrs(ds: xr.Dataset, cube: xr.Dataset, **params) -> xr.Dataset:
-    """The cube's root attributes updated by the new data's, histories joined, plus a line for this write
-    (xarray replaces the root attributes on every append)."""
+    """The cube's root attributes updated by the new data's, histories joined, inputs of both kept
+    (:func:`~eoxr.attrs.merged_provenance`), plus a line for this write (xarray replaces the root attributes on
+    every append)."""
     old = str(cube.attrs.get("history", ""))
     new_lines = [line for line in str(ds.attrs.get("history", "")).splitlines() if line and line not in old]
     out = ds.copy(deep=False)
-    out.attrs = {**cube.attrs, **ds.attrs, "history": "\n".join(filter(None, [old, *new_lines]))}
+    out.attrs = {**merged_provenance(cube.attrs, ds.attrs), "history": "\n".join(filter(None, [old, *new_lines]))}
     return stamp(out, "eoxr.cube.write", mode="a", **params)
 
 

@@ -27,6 +27,7 @@ def ingest(
     compression: str = COMPRESSION,
     pack: bool = True,
     storage_options: dict | None = None,
+    catalog=None,
     **load_kwargs,
 ):
     """STAC items -> cube: :func:`eoxr.io.load` (lazy) then :func:`write`.
@@ -38,7 +39,9 @@ def ingest(
     those of :func:`write`; with ``pack`` a new cube receives the files' integers as they are
     (``eoxr.io.load(dtype="source")``) when the bands allow it, so no float is made or checked on the way.
     ``storage_options`` go with a URL ``path`` (``s3://bucket/s2.zarr``). An ingest that was interrupted is
-    completed by running it again: scenes already in the cube are skipped (see :func:`write`).
+    completed by running it again: scenes already in the cube are skipped (see :func:`write`). ``catalog``
+    (a static catalog's ``catalog.json``) gets the cube's STAC item, in collection ``eoxr-ingest``, naming the
+    scene items as its inputs (see :func:`write`).
     """
     from ..io import load
 
@@ -62,4 +65,4 @@ def ingest(
     if ds is None:
         ds = load(items, **kwargs)
     return write(ds, path, mode=mode, append_dim=append_dim, chunks=chunks, progress=progress,
-                 compression=compression, pack=pack, storage_options=storage_options)
+                 compression=compression, pack=pack, storage_options=storage_options, catalog=catalog)

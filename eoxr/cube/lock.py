@@ -31,6 +31,8 @@ POLL_S = 0.1
 class _WriterLock:
     """Context manager holding the writer lock of the cube at ``location``."""
 
+    what = "cube"  # what the lock guards, as messages name it
+
     def __init__(self, location: _Location, *, timeout: float = WAIT_S, lease_s: float = LEASE_S):
         self.location = location
         self.folder = f"{location.side}/lock"
@@ -59,7 +61,7 @@ class _WriterLock:
                 continue  # another writer took it first: look again at once
             if time.monotonic() >= deadline:
                 raise CubeLockedError(
-                    f"the cube {self.location.name} is being written by {_describe(holder)}; waited "
+                    f"the {self.what} {self.location.name} is being written by {_describe(holder)}; waited "
                     f"{self.timeout:g} s. Wait for that write to finish and run yours again (or pass a longer "
                     "lock_timeout=). A lock whose process died is taken over at once on the same host, and "
                     f"{holder.get('lease_s', self.lease_s):g} s after its last renewal elsewhere.")
@@ -70,7 +72,7 @@ class _WriterLock:
         if self._lost.is_set() or self._newer_exists():
             self._lost.set()
             raise CubeLockedError(
-                f"this writer lost the lock of the cube {self.location.name} (it stalled for more than the "
+                f"this writer lost the lock of the {self.what} {self.location.name} (it stalled for more than the "
                 f"{self.lease_s:g} s lease and another writer took over); nothing was committed. Run the "
                 "write again.")
 

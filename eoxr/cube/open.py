@@ -10,10 +10,14 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from ..attrs import ITEM, item_ref, to_json
 from ..errors import CubeCorruptError, CubeError
 from .journal import _pending
 from .paths import _Location, _location
 from .policy import ZARR_FORMAT
+
+
+ZARR_MEDIA_TYPES = ("application/vnd.zarr", "application/vnd+zarr")  # IANA's, and the one STAC used before
 
 
 def open(path, *, chunks: Mapping[Hashable, int] | Literal["auto"] | None = None,  # noqa: A001
@@ -21,19 +25,49 @@ def open(path, *, chunks: Mapping[Hashable, int] | Literal["auto"] | None = None
     """Open the cube at ``path`` lazily (dask arrays; ``chunks=None`` keeps the chunks on disk), CRS restored.
 
     ``path`` is a local path, a URL (``s3://bucket/cube.zarr``, ``gs://...``, ``memory://...``) opened with
-    fsspec ``storage_options``, or an fsspec mapper. The Dataset is the one ``xr.open_zarr(path)`` returns
-    with its defaults (packed integer variables decoded to float64 by CF rules), with ``spatial_ref`` as a
-    coordinate. Only committed changes are seen: an append in progress, or one killed midway, is not.
+    fsspec ``storage_options``, an fsspec mapper, or the STAC item of a cube (a ``pystac.Item`` or item dict,
+    as :func:`eoxr.catalog.search` finds the items :func:`write` adds with ``catalog=``): its Zarr asset is
+    opened, and ``attrs["eoxr_item"]`` names the item, so that what is made from the cube names it as its
+    input. The Dataset is the one ``xr.open_zarr(path)`` returns with its defaults (packed integer variables
+    decoded to float64 by CF rules), with ``spatial_ref`` as a coordinate. Only committed changes are seen: an
+    append in progress, or one killed midway, is not.
 
     Raises :class:`~eoxr.errors.CubeError` naming the path when there is no Zarr v3 cube there (a Zarr v2
-    store or a netCDF file is named as such, with the way to convert it), and, when computed,
-    :class:`~eoxr.errors.CubeCorruptError` naming the store, variable and chunk that cannot be decoded.
+    store or a netCDF file is named as such, with the way to convert it) or an item has no Zarr asset, and,
+    when computed, :class:`~eoxr.errors.CubeCorruptError` naming the store, variable and chunk that cannot be
+    decoded.
     """
-    location = _location(path, storage_options)
+    item = path if _is_item(path) else None
+    location = _location(zarr_asset_href(item) if item is not None else path, storage_options)
     _check_is_cube(location)
     ds = _open_committed(location, chunks=None)
     ds = ds.assign(**{str(n): _reported(v, str(n), location) for n, v in ds.data_vars.items()})
+    if item is not None:
+        ds.attrs[ITEM] = to_json(item_ref(item))
     return ds if chunks is None else ds.chunk(chunks)
+
+
+def _is_item(obj) -> bool:
+    import pystac
+
+    return isinstance(obj, pystac.Item) or (isinstance(obj, Mapping) and obj.get("type") == "Feature")
+
+
+def zarr_asset_href(item) -> str:
+    """The href of the Zarr asset of a STAC item (``pystac.Item`` or dict): by media type, else a ``.zarr``
+    href with the ``data`` role."""
+    from ..io.items import absolute_href, as_item_dicts
+
+    d = as_item_dicts(item)[0]
+    assets = d.get("assets", {})
+    for asset in assets.values():
+        if asset.get("type") in ZARR_MEDIA_TYPES:
+            return absolute_href(asset["href"], d)
+    for asset in assets.values():
+        if asset["href"].rstrip("/").endswith(".zarr") and "data" in asset.get("roles", ["data"]):
+            return absolute_href(asset["href"], d)
+    raise CubeError(f"the item {d.get('id')!r} has no Zarr asset (media type {ZARR_MEDIA_TYPES[0]}); its assets are "
+                    f"{sorted(assets)}. Load raster assets with eoxr.io.load([item], bands=...).")
 
 
 def _open_committed(location: _Location, chunks: dict | None = {}) -> xr.Dataset:  # noqa: B006 - read only
@@ -49,9 +83,19 @@ def _open_committed(location: _Location, chunks: dict | None = {}) -> xr.Dataset
     return _restore_crs(ds)
 
 
-def _consolidated(location: _Location) -> bool:
+def _root_metadata(location: _Location) -> dict | None:
     root = location.read(f"{location.root}/zarr.json")
-    return root is not None and json.loads(root).get("consolidated_metadata") is not None
+    return None if root is None else json.loads(root)
+
+
+def _consolidated(location: _Location) -> bool:
+    meta = _root_metadata(location)
+    return meta is not None and meta.get("consolidated_metadata") is not None
+
+
+def _committed_attrs(location: _Location) -> dict:
+    """The cube's root attributes, as its root ``zarr.json`` holds them (empty when there is no cube)."""
+    return (_root_metadata(location) or {}).get("attributes", {})
 
 
 def _how(location: _Location) -> str:

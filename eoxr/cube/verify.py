@@ -64,7 +64,7 @@ def verify(path, *, storage_options: dict | None = None, decode: bool = True) ->
             f"an interrupted {journal['op']} (by {journal['holder']}) is pending: readers see the cube as before "
             "it; any eoxr write to the cube undoes it (or finishes a replacement): run that write again.")
     if not location.is_cube():
-        report.problems.append(f"no Zarr v3 cube there (no zarr.json): write it (eoxr.cube.write) or restore it.")
+        report.problems.append("no Zarr v3 cube there (no zarr.json): write it (eoxr.cube.write) or restore it.")
         return report
     for name, arr in _committed(location).items():
         report.variables += 1

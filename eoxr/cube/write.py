@@ -13,12 +13,12 @@ from typing import Literal
 
 import xarray as xr
 
-from ..attrs import stamp
+from ..attrs import ITEM, provenance_attrs, stamp
 from ..errors import CubeError
 from .append import _write_append
 from .journal import _publish, _recover
 from .lock import WAIT_S, _WriterLock
-from .open import _consolidated
+from .open import _committed_attrs, _consolidated
 from .pack import _decoded, _packed
 from .paths import _Location, _location
 from .policy import COMPRESSION, ZARR_FORMAT, ChunksArg, _compressor, _new_cube_encoding, _resolve_chunks
@@ -42,6 +42,7 @@ def write(
     pack: bool = False,
     storage_options: dict | None = None,
     lock_timeout: float = WAIT_S,
+    catalog: str | os.PathLike | None = None,
 ):
     """Write ``ds`` to a Zarr v3 datacube at ``path``.
 
@@ -74,6 +75,15 @@ def write(
         ``memory://...``); ``path`` may also be an fsspec mapper.
     lock_timeout : seconds to wait while another process writes the cube, then
         :class:`~eoxr.errors.CubeLockedError` naming it (host, pid, since when).
+    catalog : a static STAC catalog (``catalog.json`` path or URL, or its folder; created when absent) in which
+        the cube gets a STAC item, added or brought up to date after every write
+        (:mod:`eoxr.catalog.publish`): its collection is the workflow's (``eoxr-lst``...), its id the cube's
+        name without ``.zarr``; appends and region writes update it (extent, time range, inputs), a replaced
+        cube (``mode="w"``) gets a new one. The item is written after the cube's commit, holding the cube's
+        lock and the catalog's: it never describes what is not committed. Its content comes from the data's
+        provenance attributes (:mod:`eoxr.attrs`). A catalog on an object store is reached with
+        ``storage_options``. Needs ``compute=True``; a region write only updates an existing item (add it with
+        :func:`eoxr.catalog.register_item` once every region is written).
 
     One writer at a time: every write but a region write holds the cube's writer lock (tickets in
     ``.<name>.eoxr/`` beside the cube). A lock whose process died on this host is taken over at once, one
@@ -103,22 +113,38 @@ def write(
                         "'r+' (region write).")
     location = _location(path, storage_options)
     ds = _prepare(ds)
-    if region is not None:
-        if mode == "w":
-            raise CubeError("mode='w' replaces the whole cube and cannot be combined with region=; "
-                            "drop region= to replace the cube, or drop mode= to write a region.")
-        delayed = _write_region(_decoded(ds), location, region, progress=progress, compute=compute)
-        return path if compute else delayed
-    if mode == "r+":
+    if region is not None and mode == "w":
+        raise CubeError("mode='w' replaces the whole cube and cannot be combined with region=; "
+                        "drop region= to replace the cube, or drop mode= to write a region.")
+    if mode == "r+" and region is None:
         raise CubeError("mode='r+' is for region writes: pass region={'time': slice(i, j)} or region='auto'.")
+    target = None
+    if catalog is not None:
+        from ..catalog.publish import before_write
+
+        ds, target = before_write(ds, location, catalog, storage_options, mode=mode, compute=compute,
+                                  region=region is not None)
+    elif ITEM in ds.attrs:  # the item of the data's source does not describe this cube
+        ds = ds.copy(deep=False)
+        ds.attrs = {k: v for k, v in ds.attrs.items() if k != ITEM}
+    if region is not None:
+        delayed = _write_region(_decoded(ds), location, region, progress=progress, compute=compute)
+        _update_item(target, location, path, lock_timeout, replace=False, region=ds)
+        return path if compute else delayed
     with _WriterLock(location, timeout=lock_timeout) as lock:
         _recover(location)
         exists = location.is_cube()
         if exists and not _consolidated(location):
             _commit(location)  # a cube from before consolidated metadata: changes need it to commit atomically
+        if exists and target is None and mode in ("a", "w"):
+            from ..catalog.publish import warn_if_catalogued
+
+            warn_if_catalogued(location, _committed_attrs(location), "append" if mode == "a" else "replacement")
         if mode == "a" and exists:
-            return _write_append(_decoded(ds), location, append_dim, lock, progress=progress, compute=compute,
-                                 compression=compression) or path
+            delayed = _write_append(_decoded(ds), location, append_dim, lock, progress=progress, compute=compute,
+                                    compression=compression)
+            _update_item(target, location, path, lock_timeout, replace=False)
+            return delayed or path
         if mode == "w-" and exists:
             raise CubeError(f"a cube already exists at {location.name}: pass mode='w' to replace it, "
                             "mode='a' with append_dim='time' to extend it, or region= to overwrite part of it.")
@@ -127,7 +153,20 @@ def write(
                             "replace it: choose another path, or remove it yourself if it is meant to go.")
         delayed = _write_new(ds, location, chunks, lock, progress=progress, compute=compute,
                              compression=compression, pack=pack)
+        _update_item(target, location, path, lock_timeout, replace=True)
     return path if compute else delayed
+
+
+def _update_item(target, location: _Location, path, lock_timeout: float, *, replace: bool,
+                 region: xr.Dataset | None = None) -> None:
+    """The cube's item in the catalog ``target`` (None: no catalog) brought up to date, after the commit."""
+    if target is None:
+        return
+    from ..catalog.publish import publish_after_write
+
+    extra = provenance_attrs(region)["inputs"] if region is not None else []
+    publish_after_write(location, target, replace=replace, lock_timeout=lock_timeout, path=path,
+                        extra_inputs=extra, must_exist=region is not None)
 
 
 def _replaceable(location: _Location) -> bool:

@@ -67,6 +67,21 @@ def item_time(item: dict) -> pd.Timestamp:
     return when.tz_convert("UTC").tz_localize(None) if when.tzinfo else when
 
 
+# item fields that say which product the pixels are (surface or top-of-atmosphere reflectance, ...): recorded
+# in the loaded Dataset's attrs where every item agrees, so that methods can tell an L2A image from an L1C one
+PRODUCT_FIELDS = ("collection", "processing:level", "s2:product_type")
+
+
+def product_attrs(items: list[dict]) -> dict:
+    """The :data:`PRODUCT_FIELDS` (the item's ``collection``, or a property) that every item shares."""
+    out = {}
+    for key in PRODUCT_FIELDS:
+        values = {str(d.get(key) if key == "collection" else d.get("properties", {}).get(key)) for d in items}
+        if len(values) == 1 and values != {"None"}:
+            out[key] = values.pop()
+    return out
+
+
 def engine_items(items: list[dict], per_item: list[dict]) -> tuple[list[dict], dict[str, tuple[str, str]]]:
     """Items as the engines take them, and ``{href: (item id, band)}`` for the error messages.
 

@@ -22,14 +22,15 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ..attrs import stamp
+from ..attrs import item_ref, stamp
 from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 from .assets import AssetInfo, asset_info, native_epsg
 from .bands import resolve_bands
+from .cubes import is_cube_item, load_cubes
 from .engines import load_odc, load_stackstac
 from .gdal import gdal_options
 from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
-from .items import as_item_dicts, engine_items, item_time
+from .items import as_item_dicts, engine_items, item_time, product_attrs
 from .limits import check_output_size
 from .mosaic import mosaic_solar_day
 from .readers import read_failures
@@ -54,8 +55,13 @@ def load(
     resampling: str = "nearest",
     on_error: str = "raise",
     gdal_env: Mapping[str, Any] | None = None,
+    storage_options: dict | None = None,
 ) -> xr.Dataset:
     """Build a lazy ``(time, y, x)`` Dataset, one variable per band, from STAC items.
+
+    Items of Zarr datacubes (a Zarr asset, as :func:`eoxr.cube.write` with ``catalog=`` makes them) are
+    opened as stored (:func:`eoxr.cube.open`): one cube as it is, several joined along ``time``; ``bands``
+    selects variables, ``bbox`` clips, ``chunks`` rechunks, and the options of raster assets are refused.
 
     Parameters
     ----------
@@ -100,13 +106,16 @@ def load(
         GDAL options overriding :data:`eoxr.io.gdal.DEFAULT_GDAL_OPTIONS`; they reach Dask workers. A remote
         read waits at most ``GDAL_HTTP_TIMEOUT`` seconds per request and is tried ``GDAL_HTTP_MAX_RETRY`` more
         times on 429/5xx answers, timeouts and dropped connections (:mod:`eoxr.io.retry`).
+    storage_options
+        fsspec options for the Zarr assets of cube items on object stores (``s3://...``).
 
     Returns
     -------
     xarray.Dataset
         Variables ``(time, y, x)`` with ``units`` and ``long_name``, ``spatial_ref`` CRS, ``x``/``y``
         pixel centres. Nothing is read until compute. A scene with no valid pixel in the bbox stays
-        NaN; :func:`check_valid` finds (and drops) such scenes.
+        NaN; :func:`check_valid` finds (and drops) such scenes. ``attrs["eoxr_inputs"]`` names the items
+        loaded (id, self href, collection, time), as :mod:`eoxr.attrs` describes.
 
     Raises
     ------
@@ -118,10 +127,16 @@ def load(
     _check_arguments(engine, groupby, on_error, dtype, resampling)
     source = isinstance(dtype, str) and dtype == "source"
     out_dtype = np.dtype("float32" if source else dtype)
+    item_dicts = as_item_dicts(items)
+    if any(is_cube_item(d) for d in item_dicts):
+        raster_only = dict(resolution=resolution, crs=crs, groupby=groupby, gdal_env=gdal_env,
+                           dtype=None if isinstance(dtype, str) and dtype == "float32" else dtype,
+                           resampling=None if resampling == "nearest" else resampling,
+                           on_error=None if on_error == "raise" else on_error)
+        return load_cubes(item_dicts, bands=bands, bbox=bbox, bbox_crs=bbox_crs, chunks=chunks,
+                          storage_options=storage_options, raster_only=raster_only)
     chunks = {**DEFAULT_CHUNKS, **dict(chunks or {})}
     options = gdal_options(gdal_env)
-
-    item_dicts = as_item_dicts(items)
     item_dicts.sort(key=lambda d: (item_time(d), d["id"]))
     names, per_item = resolve_bands(item_dicts, bands)
 
@@ -181,8 +196,10 @@ def load(
     ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
     ds = ds.rio.write_crs(out_crs)
     ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
-    return stamp(ds, "eoxr.io.load", engine=engine, bands=names, crs=out_crs.to_string(), resolution=res,
-                 bounds=tuple(float(b) for b in bounds), groupby=groupby, on_error=on_error, n_items=len(item_dicts))
+    ds.attrs.update(product_attrs(item_dicts))
+    return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names,
+                 crs=out_crs.to_string(), resolution=res, bounds=tuple(float(b) for b in bounds), groupby=groupby,
+                 on_error=on_error, n_items=len(item_dicts))
 
 
 def _check_arguments(engine, groupby, on_error, dtype, resampling) -> None:

@@ -105,6 +105,7 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
     """
     factor = check_factor(factor)
     da = spatial(da, da.name or "input")
+    source = da
     if mtf is not None:
         data = as_float(da.data)
         sig = psf_sigma(factor, mtf)
@@ -116,4 +117,5 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
     out = aggregate(da, factor, domain=domain, min_valid=min_valid)
     out = cf(out, da.attrs.get("units", "K" if domain == "radiance" else "1"),
              f"{da.attrs.get('long_name', da.name or 'field')} degraded x{factor}")
-    return stamp(out, "lst.degrade", factor=factor, mtf=mtf, domain=domain, min_valid=min_valid)
+    return stamp(out, "lst.degrade", made_from=[source], factor=factor, mtf=mtf, domain=domain,
+                 min_valid=min_valid)

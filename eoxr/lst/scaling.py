@@ -183,7 +183,8 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
             name, stat = key.split("_", 1)
             units, long_name = meta[stat][0].format(u=fields[name][2]), f"{name} {meta[stat][1]}"
         out[key] = cf(xr.DataArray(arr, dims="scale"), units, long_name)
-    return stamp(out, "lst.scaling", factors=list(factors))
+    return stamp(out, "lst.scaling", made_from=[lst] + ([ndvi] if ndvi is not None else []),
+                 factors=list(factors))
 
 
 def extrapolate(stat: xr.DataArray, to_scale: float, order: int = 1, log_value: bool | None = None):

@@ -54,11 +54,15 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     "disr" weighs the network's detail by how much the guide explains of the coarse LST
     (:mod:`eoxr.lst.guide`): a guide whose cross-validated coarse R2 is low gives bicubic plus the conservation
     step; ``guide_r2`` and ``guide_weight`` are in the output and ``lst.attrs["guide_weighting"]`` says so.
+    "sisr" weighs the network's detail by its least-squares weight on the input one scale coarser
+    (:func:`eoxr.lst.learned.detail_skill`, ``detail_weight`` in the output and the attrs): a network whose
+    detail does not help there gives bicubic plus the conservation step.
     "sisr"/"disr" run bicubic, network and conservation on the model's device (:mod:`eoxr.lst.ondevice`).
 
     Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
-    scale_correction, ``guide_r2``/``guide_weight`` with "disr").
+    scale_correction, ``guide_r2``/``guide_weight`` with "disr", ``detail_weight`` with "sisr").
     """
+    sources = [lst] + ([guide] if guide is not None else [])  # provenance: a Dataset's attrs name its items
     if isinstance(lst, xr.Dataset):
         require(lst, ["lst"], "superres input")
         lst = lst["lst"]
@@ -78,6 +82,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
     out = xr.Dataset()
     conserved = method in ("tsharp", "distrad")  # their published form conserves, with a flat residual
+    checkpoint_sha256 = None
     if method == "bicubic":
         fine = bicubic(lst, factor)
     elif method == "tsharp":
@@ -85,9 +90,11 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     elif method == "distrad":
         fine = distrad(lst, guide, factor, domain=domain)
     else:
+        from ..ml.checkpoint import sha256
         from .learned import detail_skill, predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
+        checkpoint_sha256 = sha256(ckpt)
         if method == "sisr":
             out["detail_weight"] = detail_skill(lst, factor, ckpt, device=device, ensemble=ensemble)
             weight = out["detail_weight"].data
@@ -137,7 +144,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     crs = crs_of(lst)
     if crs is not None:
         out = out.rio.write_crs(crs)
-    return stamp(out, f"lst.superres[{method}]", factor=factor, scale_correction=scale_correction,
-                 fill=fill, model=str(model) if model is not None else None,
+    return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
+                 factor=factor, scale_correction=scale_correction, fill=fill,
+                 model=str(model) if model is not None else None,
                  ensemble=ensemble if method in ("sisr", "disr") else None)
 

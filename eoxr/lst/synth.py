@@ -132,8 +132,11 @@ def sample_items(root: Path, seed: int = 0) -> list:
     p_truth = write_cog(truth_lst, root / "lst_truth_250m.tif")
     when = "2023-07-15T10:30:00Z"
     props = {"platform": "synthetic-modis", "eoxr:seed": seed}
+    kelvin, unitless = {"lst": {"unit": "K"}}, {"ndvi": {"unit": "1"}}
     return [
-        cog_item("lst-1km", when, {"lst": p_lst}, collection="eoxr-lst-sample", properties=props),
-        cog_item("ndvi-250m", when, {"ndvi": p_ndvi}, collection="eoxr-lst-sample", properties=props),
-        cog_item("lst-truth-250m", when, {"lst": p_truth}, collection="eoxr-lst-sample", properties=props),
+        cog_item("lst-1km", when, {"lst": p_lst}, collection="eoxr-lst-sample", properties=props, band_info=kelvin),
+        cog_item("ndvi-250m", when, {"ndvi": p_ndvi}, collection="eoxr-lst-sample", properties=props,
+                 band_info=unitless),
+        cog_item("lst-truth-250m", when, {"lst": p_truth}, collection="eoxr-lst-sample", properties=props,
+                 band_info=kelvin),
     ]

@@ -17,12 +17,14 @@ Checkpoints may come from strangers: loading one never runs code it brings. The 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -119,6 +121,23 @@ def save(path: str | Path, config: dict, state_dict: dict, resume: dict | None =
     tmp.write_text(json.dumps({"format": FORMAT, "checkpoint": path.name, **json.loads(text)}, indent=2))
     os.replace(tmp, side)
     return path
+
+
+def sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of the checkpoint file ``path``, as outputs name the model that made them
+    (``eoxr_checkpoint_sha256``); read once per file version."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _json_default(value):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import EoxrError
+from ..errors import ParameterError
 from .sensors import Band, band_planck, band_solar_irradiance
 
 
@@ -42,9 +42,23 @@ class Geometry:
 
     def __post_init__(self):
         if not 0 <= self.sun_zenith < 89:
-            raise EoxrError(f"sun_zenith {self.sun_zenith} deg is outside [0, 89): pass a daytime scene's angle")
+            raise ParameterError(f"sun_zenith {self.sun_zenith} deg is outside [0, 89): pass a daytime scene's "
+                                 "angle in degrees (not radians, not the elevation)")
         if not 0 <= self.view_zenith < 80:
-            raise EoxrError(f"view_zenith {self.view_zenith} deg is outside [0, 80): pass the sensor's view angle")
+            raise ParameterError(f"view_zenith {self.view_zenith} deg is outside [0, 80): pass the sensor's view "
+                                 "angle in degrees")
+
+
+# name -> (lowest, highest, the likely fix): what a real atmosphere holds
+ATMOSPHERE_RANGES = {
+    "aot550": (0.0, 5.0, "pass the aerosol optical thickness at 550 nm (e.g. 0.15; an L2A product's AOT band "
+                          "is often scaled by 1000)"),
+    "angstrom": (-0.5, 4.0, "pass the Angstrom exponent (about 0.5 for dust, 1.3 for urban aerosol)"),
+    "ssa": (0.5, 1.0, "pass the aerosol single-scattering albedo as a fraction (e.g. 0.92)"),
+    "asymmetry": (-1.0, 1.0, "pass the aerosol asymmetry parameter g (e.g. 0.7)"),
+    "water_vapour": (0.0, 10.0, "pass the water-vapour column in g cm-2 (1 g cm-2 = 10 kg m-2 = 10 mm)"),
+    "air_temperature": (180.0, 340.0, "pass the near-surface air temperature in K (not degrees Celsius)"),
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,12 @@ class Atmosphere:
     water_vapour: float = 2.0
     air_temperature: float = 295.0
 
+    def __post_init__(self):
+        for name, (lo, hi, fix) in ATMOSPHERE_RANGES.items():
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                raise ParameterError(f"atmosphere {name}={v!r} is outside its physical range [{lo:g}, {hi:g}]: {fix}")
+
     @classmethod
     def from_any(cls, atm) -> "Atmosphere":
         if atm is None:
@@ -67,7 +87,7 @@ class Atmosphere:
             return atm
         unknown = set(atm) - set(cls.__dataclass_fields__)
         if unknown:
-            raise EoxrError(f"unknown atmosphere keys {sorted(unknown)}; use {sorted(cls.__dataclass_fields__)}")
+            raise ParameterError(f"unknown atmosphere keys {sorted(unknown)}; use {sorted(cls.__dataclass_fields__)}")
         return cls(**atm)
 
     def scaled(self, aot_factor: float = 1.0, wv_factor: float = 1.0) -> "Atmosphere":

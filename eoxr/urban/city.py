@@ -152,26 +152,21 @@ class City:
         return cls(dsm, ds["element"].copy(data=index), names, wall_min_drop)
 
     @classmethod
-    def from_rasters(cls, dsm: str | Path | xr.DataArray, elements: str | Path | xr.DataArray,
-                     element_names: dict[int, str], wall_min_drop: float = 2.0) -> "City":
-        """From two rasters (GeoTIFF paths or DataArrays) on the same grid: heights (m) and class codes."""
-        import rioxarray  # noqa: F401
+    def from_rasters(cls, dsm: str | Path | xr.DataArray | None = None,
+                     elements: str | Path | xr.DataArray | None = None, element_names: dict[int, str] | None = None,
+                     wall_min_drop: float = 2.0, *, dem=None, ndsm=None, canopy=None, res: float | None = None,
+                     building_height: float = 2.5, tree_height: float = 2.0, ground: str = "road") -> "City":
+        """From rasters (GeoTIFF paths or DataArrays): heights as a DSM (m) with classes ``elements`` (codes,
+        named by ``element_names``) or a DEM, or as an nDSM (``ndsm``, heights above the ground) with an optional
+        DEM; a canopy height model (``canopy``, m above the ground) for trees; classes from the land cover or,
+        without one, from thresholds (``building_height``, ``tree_height``, the ``ground`` element). ``res`` (m):
+        resample every raster onto one square grid of that cell. See :mod:`.rasters`, e.g. for Bilbao's PNOA
+        LiDAR heights ``City.from_rasters(ndsm="BDSM.tif", canopy="CDSM.tif", dem="DEM.tif", res=2.5)``."""
+        from .rasters import city_rasters
 
-        def _open(src):
-            if not isinstance(src, xr.DataArray):
-                src = xr.open_dataarray(src, engine="rasterio").squeeze("band", drop=True)
-            crs = src.rio.crs
-            src = src.drop_vars([c for c in src.coords if c not in ("x", "y")])  # band, time, ... labels
-            return src.rio.write_crs(crs) if crs is not None else src
-
-        d, e = _open(dsm), _open(elements)
-        if d.rio.crs is not None and e.rio.crs is not None and d.rio.crs != e.rio.crs:
-            raise CRSError(f"DSM CRS {d.rio.crs} differs from element map CRS {e.rio.crs}: reproject one")
-        if d.shape != e.shape or not (np.allclose(d.x, e.x) and np.allclose(d.y, e.y)):
-            raise GridError("DSM and element rasters are on different grids: resample the element map with "
-                            "elements.rio.reproject_match(dsm, resampling=Resampling.mode)")
-        ds = xr.Dataset({"dsm": d.astype(float), "element": e})
-        return cls.from_dataset(ds.rio.write_crs(d.rio.crs), element_names, wall_min_drop)
+        z, el, names = city_rasters(dsm, elements, element_names, dem=dem, ndsm=ndsm, canopy=canopy, res=res,
+                                    building_height=building_height, tree_height=tree_height, ground=ground)
+        return cls.from_dataset(xr.Dataset({"dsm": z, "element": el}).rio.write_crs(z.rio.crs), names, wall_min_drop)
 
     def to_dataset(self) -> xr.Dataset:
         ds = xr.Dataset(
@@ -181,6 +176,19 @@ class City:
                                                   "element_names": ",".join(self.names)})},
             coords={"y": self.y, "x": self.x})
         return ds.rio.write_crs(self.crs)
+
+    def crop(self, bounds: tuple[float, float, float, float]) -> "City":
+        """The city inside ``bounds`` (left, bottom, right, top; the cells whose centres lie inside), without the
+        classes that have no cell there (walls are derived again from the cropped DSM)."""
+        left, bottom, right, top = bounds
+        ds = self.to_dataset()
+        ds = ds.isel(x=np.flatnonzero((self.x > left) & (self.x < right)),
+                     y=np.flatnonzero((self.y > bottom) & (self.y < top)))
+        if ds.sizes["x"] < 2 or ds.sizes["y"] < 2:
+            raise GridError(f"the bounds {bounds} hold under 2 x 2 cells of the city {self.bounds}: pass bounds "
+                            "inside it")
+        codes = np.unique(ds["element"].values).tolist()
+        return City.from_dataset(ds, {c: self.names[c] for c in codes}, self.wall_min_drop)
 
     def coarsen(self, factor: int) -> "City":
         """The same city on a grid ``factor`` times coarser: majority class of the non-wall classes (ties to
@@ -294,7 +302,7 @@ class City:
         """Cache ``fields`` (:meth:`fields` of a copy of this city, e.g. computed on another Dask worker) where
         this copy has none yet."""
         self._cache.setdefault(("svf", n_azimuths), fields["svf"])
-        self._cache.setdefault(_geometry_key(geom), (fields["mu_sun"], fields["view"]))
+        self._cache.setdefault(_geometry_key(geom), (fields["mu_sun"], fields["lit"], fields["view"]))
         self._cache.setdefault("area", fields["area"])
 
     def has_fields(self, geom: Geometry, n_azimuths: int = 16) -> bool:
@@ -303,8 +311,8 @@ class City:
 
     def fields(self, geom: Geometry, n_azimuths: int = 16, svf_sums=None) -> dict[str, np.ndarray]:
         """Fine-grid radiative geometry per facet layer (2, ny, nx), see module doc: ``mu_sun`` (lit cos
-        incidence), ``svf``, ``view`` (seen projected area per cell), ``area`` (facet area per cell footprint),
-        ``element``. Cached per geometry. ``svf_sums``: :meth:`sky_view_sum` of disjoint sectors covering all
+        incidence), ``lit`` (the sunlit share of the facet), ``svf``, ``view`` (seen projected area per cell),
+        ``area`` (facet area per cell footprint), ``element``. Cached per geometry. ``svf_sums``: :meth:`sky_view_sum` of disjoint sectors covering all
         ``n_azimuths`` azimuths, computed elsewhere."""
         z, r = self.dsm, self.res
         key = ("svf", n_azimuths)
@@ -313,11 +321,12 @@ class City:
             self._cache[key] = geo.sky_view_from_sums(sums, n_azimuths)
         gkey = _geometry_key(geom)
         if gkey not in self._cache:
-            self._cache[gkey] = (
-                self._layered(lambda f: geo.sunlit_cosine(z, r, f, geom.sun_zenith, geom.sun_azimuth)),
-                self._layered(lambda f: geo.view_weight(z, r, f, geom.view_zenith, geom.view_azimuth)))
-        mu, view = self._cache[gkey]
+            clear = self._layered(lambda f: geo.clear_fraction(z, r, f, geom.sun_azimuth, geom.sun_zenith))
+            cos_i = self._layered(lambda f: geo.incidence_cosine(f, geom.sun_zenith, geom.sun_azimuth))
+            self._cache[gkey] = (cos_i * clear, np.where(cos_i > 0, clear, 0.0),
+                                 self._layered(lambda f: geo.view_weight(z, r, f, geom.view_zenith, geom.view_azimuth)))
+        mu, lit, view = self._cache[gkey]
         if "area" not in self._cache:
             self._cache["area"] = self._layered(lambda f: f["area"])
-        return {"mu_sun": mu, "svf": self._cache[key], "view": view, "area": self._cache["area"],
+        return {"mu_sun": mu, "lit": lit, "svf": self._cache[key], "view": view, "area": self._cache["area"],
                 "element": self.layers}

@@ -1,4 +1,5 @@
-"""``eoxr demo`` for the urban workflow: invert the sample city's Sentinel-2-like and ECOSTRESS-like scenes."""
+"""``eoxr demo`` for the urban workflow: invert the sample city's Sentinel-2-like (L2A surface reflectance) and
+ECOSTRESS-like (radiance) scenes."""
 from __future__ import annotations
 
 import time
@@ -7,42 +8,46 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .inputs import LEVEL_ATTRS, SURFACE, product_level
+
 COLLECTIONS = {"city": "eoxr-urban-city", "s2": "eoxr-urban-s2", "ecostress": "eoxr-urban-ecostress"}
 ANGLES = ("sun_zenith", "sun_azimuth", "view_zenith", "view_azimuth")
 
 
-def _load(item, bands, resolution, chunks):
-    """One item -> (band, y, x) Dataset with the item's scene angles in attrs."""
+def _load(item, bands, resolution, chunks, name="radiance"):
+    """One item -> (band, y, x) Dataset of variable ``name`` with the item's scene angles and the product
+    attributes :func:`eoxr.io.load` records (collection, processing level) in attrs."""
     from .. import io
 
     ds = io.load([item], bands=list(bands), resolution=resolution, chunks=chunks)
     da = xr.concat([ds[b] for b in bands], dim="band").assign_coords(band=list(bands))
     if "time" in da.dims:
         da = da.isel(time=0, drop=True)
-    out = da.astype("float64").to_dataset(name="radiance")
+    out = da.astype("float64").to_dataset(name=name)
+    out.attrs.update({k: v for k, v in ds.attrs.items() if k in LEVEL_ATTRS})
     out.attrs.update({k: float(item.properties[k]) for k in ANGLES if k in item.properties})
     return out.rio.write_crs(ds.rio.crs)
 
 
 def load_sample():
-    """The sample city (:class:`City`) and its two scenes as lazy Datasets (S2 radiance, ECOSTRESS radiance)."""
-    from .. import catalog, sample
+    """The sample city (:class:`City`) and its two scenes as lazy Datasets (S2 L2A surface reflectance,
+    ECOSTRESS radiance)."""
+    from .. import catalog, io, sample
     from .city import City
 
     sample.ensure_sample()
     items = {k: list(catalog.search("sample", collections=[c])) for k, c in COLLECTIONS.items()}
     city_item = items["city"][0]
-    cds = _load(city_item, ["dsm", "elements"], None, {"y": 1024, "x": 1024})
+    cds = io.load([city_item], bands=["dsm", "elements"], chunks={"y": 1024, "x": 1024}).isel(time=0).load()
     names = city_item.properties["urban:element_names"]
-    dsm = cds.radiance.sel(band="dsm").load().rio.write_crs(cds.rio.crs)
-    el = cds.radiance.sel(band="elements").load().astype("int16")
-    city = City.from_rasters(dsm, el, dict(enumerate(names)))
+    city = City.from_rasters(cds["dsm"], cds["elements"], dict(enumerate(names)))
     s2 = items["s2"][0]
     eco = items["ecostress"][0]
     s2_bands = [k for k in s2.assets]
     eco_bands = [k for k in eco.assets if k.startswith("TIR")]
-    return city, _load(s2, s2_bands, 10.0, {"y": 16, "x": 16}), _load(eco, eco_bands, 70.0, {"y": 8, "x": 8}), \
-        {"s2": s2, "ecostress": eco}
+    s2_kind = "reflectance" if product_level(s2.properties)[0] == SURFACE else "radiance"
+    return city, _load(s2, s2_bands, 10.0, {"y": 16, "x": 16}, s2_kind), \
+        _load(eco, eco_bands, 70.0, {"y": 8, "x": 8}), {"s2": s2, "ecostress": eco}
 
 
 def _central_half(ds: xr.Dataset) -> xr.Dataset:

@@ -52,6 +52,7 @@ from .city import City, CoarseGrid
 from .sensors import Band, band_planck
 
 FEATURES_1 = ("a", "g", "s")
+SUNLIT_SHARE = 0.5  # a facet lit over at least this share of its surface is sunlit (warmer: its own temperature)
 FEATURES_2 = ("c", "cg", "cs", "cb")
 
 
@@ -101,12 +102,40 @@ def psf_components(psf_px) -> list[tuple[float, float]]:
     """A PSF as (weight, Gaussian sigma in pixels) components, weights summing to 1: ``psf_px`` a sigma (one
     Gaussian) or a sequence of (weight, sigma) pairs (e.g. a core and a wider wing)."""
     if np.ndim(psf_px) == 0:
+        if not np.isfinite(psf_px) or psf_px < 0:
+            raise ParameterError(f"a PSF's Gaussian sigma is a number of pixels >= 0 (0: the pixel's box alone), "
+                                 f"not {psf_px}")
         return [(1.0, float(psf_px))]
     comps = [(float(w), float(s)) for w, s in psf_px]
     total = sum(w for w, _ in comps)
     if not comps or min(w for w, _ in comps) < 0 or min(s for _, s in comps) < 0 or total <= 0:
         raise ParameterError(f"a PSF mixture needs (weight >= 0, sigma >= 0) pairs with a positive total, got {psf_px}")
     return [(w / total, s) for w, s in comps]
+
+
+def as_psf(psf, nominal: float):
+    """The PSF an inversion assumes (pixels): ``psf`` a Gaussian's sigma, a mixture ((weight, sigma), ...) (see
+    :func:`psf_components`), the result of :func:`eoxr.urban.fit_psf` (its attributes ``psf_sigma``,
+    ``psf_wing_weight``, ``psf_wing_sigma``), or None: the sensor's ``nominal`` sigma. A sigma, or a tuple of
+    (weight, sigma) pairs (hashable: features of one PSF are computed together)."""
+    if psf is None:
+        return float(nominal)
+    attrs = getattr(psf, "attrs", None)
+    if attrs is not None:
+        try:
+            core, weight, wing = (float(attrs[k]) for k in ("psf_sigma", "psf_wing_weight", "psf_wing_sigma"))
+        except KeyError:
+            raise ParameterError("psf= takes a sigma (pixels), ((weight, sigma), ...) or the result of fit_psf "
+                                 "(attributes psf_sigma, psf_wing_weight, psf_wing_sigma)") from None
+        return core if weight == 0 else ((1.0 - weight, core), (weight, wing))
+    if np.ndim(psf) == 0:
+        return float(psf_components(psf)[0][1])
+    return tuple(psf_components(psf))
+
+
+def psf_reach(psf_px) -> float:
+    """The widest sigma (pixels) of a PSF (see :func:`psf_components`)."""
+    return max(s for _, s in psf_components(psf_px))
 
 
 def _aggregate(num: np.ndarray, den: np.ndarray, grid: CoarseGrid, psf_px, shift_px=(0.0, 0.0)):
@@ -239,11 +268,11 @@ def simulate_thermal(city: City, fields: dict, eps: np.ndarray, temp: np.ndarray
     return _aggregate(num, seen, grid, psf_px, shift_px)
 
 
-def _margin_cells(grid: CoarseGrid, psf_px: float, radius_cells: int, couplings: bool) -> int:
+def _margin_cells(grid: CoarseGrid, psf_px, radius_cells: int, couplings: bool) -> int:
     """Fine cells beyond a tile of pixels that its features depend on: the PSF's reach (the truncation of
-    ``gaussian_filter1d``) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
+    ``gaussian_filter1d`` for its widest Gaussian) and, for the couplings, twice the bounce radius (a receiver's neighbours' normaliser
     reaches as far again)."""
-    return int(4.0 * psf_px * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)
+    return int(4.0 * psf_reach(psf_px) * grid.factor + 0.5) + (2 * radius_cells if couplings else 0)
 
 
 def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, radius_m: float = 8.0,
@@ -257,7 +286,7 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
     ``flat=True``: the 2-D baseline: every cell a flat unshaded facet (a = g/mu_s = s = class fraction, c = 0),
     ``mu_s`` the cosine of the sun zenith.
     ``split_lit=True``: classes 2e (shaded) and 2e + 1 (sunlit) for element e, for temperatures that differ
-    between sunlit and shaded facets. ``only``: compute just these features. ``rows``, ``cols``: just pixel rows
+    between sunlit and shaded facets (sunlit: a ``lit`` share of at least :data:`SUNLIT_SHARE`). ``only``: compute just these features. ``rows``, ``cols``: just pixel rows
     [r0, r1) and columns [c0, c1) of ``grid``, from the fine cells they depend on (the same values as those
     pixels of the whole grid: tasks over tiles share out the work). ``dtype``: the precision of the computation
     and of the features; float32 takes about half the time of float64, for relative errors of about 1e-6.
@@ -278,8 +307,8 @@ def features(city: City, fields: dict, grid: CoarseGrid, psf_px: float = 0.0, ra
         fields = {k: v[..., a:b, c:d] for k, v in fields.items()}
         grid = CoarseGrid(f, top - a, left - c, rows[1] - rows[0], cols[1] - cols[0])
     fields = {k: v.astype(dtype, copy=False) if v.dtype.kind == "f" else v for k, v in fields.items()}
-    if split_lit:
-        lit = (fields["mu_sun"] > 0) if not flat else np.ones(el.shape, bool)
+    if split_lit:  # a facet sunlit over most of its surface is a sunlit part
+        lit = (fields["lit"] >= SUNLIT_SHARE) if not flat else np.ones(el.shape, bool)
         el = 2 * el + lit
         ne = 2 * ne
     onehot = np.stack([(el == k).astype(dtype) for k in range(ne)])

@@ -1,12 +1,14 @@
-"""The sensor's PSF width and the image's registration on the city model, estimated from the image.
+"""The sensor's PSF and the image's registration on the city model, estimated from the image.
 
 A sensor's in-flight point spread function is known only approximately, and a 3-D inversion is sensitive to it:
 the PSF decides how much of a shadow or a bright roof next door a pixel sees. The radiance misfit of the
-inversion, as a function of the Gaussian width it assumes, has a clear minimum near the true width: the city's
-facets are the natural edges of the edge method of on-orbit MTF measurement, fitted with a parametric transfer
-function as in "Improvement of the edge method for on-orbit MTF measurement" (Opt. Express 18(4), 3531-3545,
-2010, doi:10.1364/OE.18.003531). :func:`fit_psf` scans a few widths, one inversion pass each on a central crop,
-and puts a parabola through the smallest misfit and its neighbours.
+inversion, as a function of the PSF it assumes, has a clear minimum near the true one: the city's facets are the
+natural edges of the edge method of on-orbit MTF measurement, fitted with a parametric transfer function as in
+"Improvement of the edge method for on-orbit MTF measurement" (Opt. Express 18(4), 3531-3545, 2010,
+doi:10.1364/OE.18.003531). :func:`fit_psf` fits a parametric PSF the same way, one inversion pass per PSF tried on
+a central crop: a Gaussian core from the pixel's box alone (sigma 0) to twice the nominal width (a parabola
+through the smallest misfit and its neighbours, in the PSF's variance), then a wider Gaussian wing (stray light,
+the MTF's low-frequency loss) where one fits better, with the core fitted again under it.
 
 An image and a city model are seldom registered to better than a fraction of a pixel, and a shift moves every
 facet edge the inversion models. :func:`fit_shift` finds the shift of the image's coordinates, in whole city
@@ -21,11 +23,21 @@ import numpy as np
 import xarray as xr
 
 from .. import attrs as A
-from ..errors import NoDataError, ParameterError
+from ..errors import EoxrWarning, NoDataError, ParameterError
+from ..units import declare_units
+from .inputs import IMAGE_UNITS
 from .invert import invert
 from .sensors import get_sensor
 
-PSF_SCALES = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)  # widths scanned, times the sensor's nominal sigma
+# core widths scanned, times the sensor's nominal sigma: from the pixel's box alone (0) to twice the nominal width
+PSF_SCALES = (0.0, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+# wings scanned around the fitted core: (share of the energy, width times the nominal sigma)
+PSF_WINGS = tuple((w, s) for s in (2.0, 3.0, 4.5) for w in (0.05, 0.1, 0.2))
+REFINE_STEPS = 4  # parabolic steps refining a scan's minimum
+SCALE_TOL = 0.01  # a refinement that moves a scale (of the nominal sigma) or a weight by less stops
+WING_GAIN = 0.98  # a wing is fitted where the best scanned one lowers the core's misfit by more than 2 %
+WING_EVALUATIONS = 40  # inversion passes at most refining the core and the wing together
+MAX_WING_WEIGHT, MAX_WING_SCALE = 0.5, 8.0  # the widest wing fitted: half the energy, 8 times the nominal sigma
 
 
 def _central_crop(obs: xr.Dataset, max_pixels: int, margin: int = 0) -> xr.Dataset:
@@ -59,53 +71,120 @@ def _one_pass_kwargs(invert_kwargs: dict, scanned: str | None = None) -> dict:
     return dict(invert_kwargs, budget=False, reflectance_scene_std=None, temperature_scene_std=None)
 
 
-def _parabola_minimum(scales: np.ndarray, misfit: np.ndarray) -> tuple[float, bool]:
-    """The scale of least misfit from a parabola through the smallest point and its neighbours (clipped to them),
-    and whether that point lies on the edge of the scan."""
-    i = int(np.nanargmin(misfit))
-    edge = i in (0, len(scales) - 1)
-    j = min(max(i, 1), len(scales) - 2)
-    x, y = scales[j - 1:j + 2], misfit[j - 1:j + 2]
+def _parabola_vertex(x: np.ndarray, y: np.ndarray) -> float | None:
+    """The vertex of the parabola through three points, None where it opens downward."""
     c2, c1, _ = np.polyfit(x, y, 2)
-    best = -c1 / (2 * c2) if c2 > 0 else scales[i]
-    return float(np.clip(best, x[0], x[-1])), edge
+    return -c1 / (2 * c2) if c2 > 0 else None
 
 
+def _refined_minimum(misfit, x, y, lo: float, hi: float, steps: int = REFINE_STEPS, tol: float = SCALE_TOL) -> float:
+    """The ``x`` of least ``misfit(x)`` in [lo, hi] by successive parabolic interpolation from a scan (``x``,
+    ``y``): a parabola through the three best points so far, the misfit at its vertex, ``steps`` times at most or
+    until the vertex moves the best point by under ``tol``. The best point evaluated."""
+    xs, ys = list(map(float, x)), list(map(float, y))
+    for _ in range(steps):
+        best3 = sorted(np.argsort(ys)[:3], key=lambda k: xs[k])
+        v = _parabola_vertex(np.array(xs)[best3], np.array(ys)[best3])
+        if v is None:
+            break
+        v = float(np.clip(v, lo, hi))
+        if min(abs(v - xk) for xk in xs) < tol:
+            break
+        xs.append(v)
+        ys.append(misfit(v))
+    return xs[int(np.argmin(ys))]
+
+
+def _fit_wing(misfit, core: float, wing: tuple[float, float]) -> tuple[float, tuple[float, float]]:
+    """The core's scale and the wing's (weight, scale) refined together from the core and the best scanned wing:
+    the simplex method (Nelder & Mead 1965, Comput. J. 7(4), 308-313) on the log misfit, whose valleys (a wider
+    wing of less weight, a narrower core under a wing) run across the parameters' axes."""
+    from scipy.optimize import minimize
+
+    def f(p):
+        c, w, ws = p
+        if not (0 <= c < ws <= MAX_WING_SCALE and 0 < w <= MAX_WING_WEIGHT):
+            return np.inf
+        return float(np.log(misfit(float(c), (float(w), float(ws)))))
+
+    x0 = np.array([core, wing[0], wing[1]])
+    simplex = np.array([x0, x0 * [0.85, 1, 1], x0 * [1, 1.5, 1], x0 * [1, 1, 0.75]])
+    res = minimize(f, x0, method="Nelder-Mead", options=dict(initial_simplex=simplex, xatol=SCALE_TOL, fatol=1e-3,
+                                                               maxfev=WING_EVALUATIONS))
+    c, w, ws = map(float, res.x)
+    return c, (w, ws)
+
+
+@declare_units(obs=IMAGE_UNITS)
 def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
-            scales=PSF_SCALES, max_pixels: int = 64, progress: bool = False, **invert_kwargs) -> xr.Dataset:
-    """Estimate the Gaussian PSF width of ``sensor`` on ``obs`` (computes; the image's central ``max_pixels`` x
+            scales=PSF_SCALES, wings=PSF_WINGS, max_pixels: int = 64, progress: bool = False,
+            **invert_kwargs) -> xr.Dataset:
+    """Estimate the PSF of ``sensor`` on ``obs``: a Gaussian core, from the pixel's box alone to twice the nominal
+    width, and a wider Gaussian wing where one fits better (computes; the image's central ``max_pixels`` x
     ``max_pixels`` pixels at most).
 
-    For every scale s of ``scales``, one inversion pass (:func:`.invert`, no budget, no second pass) with
-    ``psf_sigma = s`` times the sensor's nominal sigma, and its mean square relative radiance misfit. The
-    ``invert_kwargs`` (priors, ``adjacency_m``, model errors, ...) should be those of the inversion that follows.
-    Returns the misfit per scale (plot it: ``fit.misfit.plot(marker="o")``) with attributes ``psf_scale`` (the
-    parabola's minimum) and ``psf_sigma`` (pixels) to pass on: ``invert(..., psf_sigma=fit.attrs["psf_sigma"])``.
-    A minimum on the edge of ``scales`` warns: scan wider scales then. Fit on reflective bands: on the synthetic
+    Each PSF tried costs one inversion pass (:func:`.invert`, no budget, no second pass) and its mean square
+    relative radiance misfit. The core first: a Gaussian of sigma s times the sensor's nominal one for each s of
+    ``scales`` (0: the box), the minimum refined by successive parabolic interpolation between the scan's
+    neighbours of the least misfit. Then each wing of ``wings`` (share of the energy, width times the nominal
+    sigma) added to that core; the best of them, where it lowers the core's misfit by more than 2 %
+    (:data:`WING_GAIN`: a wing is not chased into the noise), is refined with the core (:func:`_fit_wing`,
+    :data:`WING_EVALUATIONS` passes at most). ``wings=()``: a single Gaussian. The ``invert_kwargs`` (priors,
+    ``adjacency_m``, model errors, ...) should be those of the inversion that follows.
+
+    Returns the misfit per core scale (plot it: ``fit.misfit.plot(marker="o")``) and per wing, with attributes
+    ``psf_sigma`` (the core's sigma, pixels), ``psf_wing_weight`` and ``psf_wing_sigma`` (pixels; weight 0: no
+    wing) and ``psf_scale`` (the core over the nominal sigma). Pass the result on: ``invert(..., psf=fit)``. A
+    core on the wide edge of ``scales`` warns: scan wider scales then. Fit on reflective bands: on the synthetic
     ECOSTRESS-like scenes of ``eoxr bench urban`` the thermal misfit's minimum made the temperatures worse.
     """
     sen = get_sensor(sensor)
     scales = np.asarray(sorted(float(s) for s in scales))
-    if len(scales) < 3 or scales[0] <= 0:
-        raise ParameterError(f"fit_psf needs at least 3 positive scales, got {list(scales)}")
-    kw = _one_pass_kwargs(invert_kwargs, "psf_sigma")
-    crop = _central_crop(obs, max_pixels).compute()  # read once: every width inverts the same small crop
-    misfit = np.array([_one_pass_misfit(crop, city, sen, atmosphere, window, max_iter,
-                                        dict(kw, psf_sigma=s * sen.psf_sigma))
-                       for s in _steps(scales, progress, "psf widths")])
-    best, edge = _parabola_minimum(scales, misfit)
-    if edge:
+    if len(scales) < 3 or scales[0] < 0:
+        raise ParameterError(f"fit_psf needs at least 3 scales >= 0 (0: the pixel's box alone), got {list(scales)}")
+    wings = [(float(w), float(s)) for w, s in wings]
+    if any(not 0 < w < 1 or s <= 0 for w, s in wings):
+        raise ParameterError(f"wings are (share of the energy in (0, 1), width > 0 times the nominal sigma), got "
+                             f"{wings}")
+    kw = _one_pass_kwargs(invert_kwargs, "psf")
+    crop = _central_crop(obs, max_pixels).compute()  # read once: every PSF inverts the same small crop
+    nominal = sen.psf_sigma
+
+    cache: dict[tuple, float] = {}
+
+    def misfit(core: float, wing=(0.0, 0.0)) -> float:
+        w, ws = wing
+        psf = core * nominal if w == 0 else ((1 - w, core * nominal), (w, ws * nominal))
+        if psf not in cache:
+            cache[psf] = _one_pass_misfit(crop, city, sen, atmosphere, window, max_iter, dict(kw, psf=psf))
+        return cache[psf]
+
+    core_misfit = np.array([misfit(s) for s in _steps(scales, progress, "psf widths")])
+    i = int(np.argmin(core_misfit))
+    if i == len(scales) - 1 or (i == 0 and scales[0] > 0):  # the box (0) is no edge: no PSF is narrower
         warnings.warn(f"the misfit is least at the edge of the scanned PSF scales ({scales[0]:g}-{scales[-1]:g}); "
-                      "pass wider scales= to fit_psf", stacklevel=2)
+                      "pass wider scales= to fit_psf", EoxrWarning, stacklevel=2)
+    core = _refined_minimum(misfit, scales, core_misfit, scales[max(i - 1, 0)], scales[min(i + 1, len(scales) - 1)])
+    wing_misfit = np.array([misfit(core, w) for w in _steps(wings, progress, "psf wings")])
+    wing = (0.0, 0.0)
+    if len(wings) and wing_misfit.min() < WING_GAIN * misfit(core):
+        core, wing = _fit_wing(misfit, core, wings[int(np.argmin(wing_misfit))])
+    coords = {"psf_scale": A.cf(xr.DataArray(scales, dims="psf_scale"), "1",
+                                "core PSF sigma over the sensor's nominal sigma"),
+              "wing_weight": A.cf(xr.DataArray([w for w, _ in wings], dims="wing"), "1", "share of the wing"),
+              "wing_scale": A.cf(xr.DataArray([s for _, s in wings], dims="wing"), "1",
+                                 "wing sigma over the sensor's nominal sigma")}
     out = xr.Dataset(
-        {"misfit": A.cf(xr.DataArray(misfit, dims="psf_scale"), "1",
-                        "mean square relative radiance misfit of one inversion pass")},
-        coords={"psf_scale": A.cf(xr.DataArray(scales, dims="psf_scale"), "1",
-                                  "PSF sigma over the sensor's nominal sigma")})
-    out.attrs.update(psf_scale=best, psf_sigma=best * sen.psf_sigma, nominal_psf_sigma=sen.psf_sigma,
-                     psf_sigma_units="pixel", sensor=sen.name, pixels=int(crop.sizes["y"] * crop.sizes["x"]))
+        {"misfit": A.cf(xr.DataArray(core_misfit, dims="psf_scale"), "1",
+                        "mean square relative radiance misfit of one inversion pass, single Gaussian"),
+         "wing_misfit": A.cf(xr.DataArray(wing_misfit, dims="wing"), "1",
+                             "mean square relative radiance misfit of one inversion pass, core and wing")},
+        coords=coords)
+    out.attrs.update(psf_scale=core, psf_sigma=core * nominal, psf_wing_weight=wing[0],
+                     psf_wing_sigma=wing[1] * nominal, nominal_psf_sigma=nominal, psf_sigma_units="pixel",
+                     sensor=sen.name, pixels=int(crop.sizes["y"] * crop.sizes["x"]))
     return A.stamp(out, "urban.fit_psf", sensor=sen.name, window=window, scales=[float(s) for s in scales],
-                   max_pixels=max_pixels)
+                   wings=wings, max_pixels=max_pixels)
 
 
 def _steps(values, progress: bool, desc: str):
@@ -116,6 +195,7 @@ def _steps(values, progress: bool, desc: str):
     return tqdm(values, desc=desc)
 
 
+@declare_units(obs=IMAGE_UNITS)
 def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
               max_shift_px: float = 0.5, max_pixels: int = 64, progress: bool = False,
               **invert_kwargs) -> xr.Dataset:
@@ -154,7 +234,7 @@ def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, windo
     edges = [a for a in ("x", "y") if abs(best[a]) >= shifts[-1] - 1e-9]
     if edges:
         warnings.warn(f"the misfit is least at the largest shift scanned along {', '.join(edges)}: pass a larger "
-                      "max_shift_px= to fit_shift", stacklevel=2)
+                      "max_shift_px= to fit_shift", EoxrWarning, stacklevel=2)
     out = xr.Dataset(
         {f"misfit_{a}": A.cf(xr.DataArray(scans[a], dims=f"shift_{a}"), "1",
                              f"mean square relative radiance misfit of one inversion pass, image moved along {a}")

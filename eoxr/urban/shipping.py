@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from distributed import WorkerPlugin
 
-from ..errors import EoxrError
+from ..errors import ClusterError
 
 MAX_CITIES = 2  # installed per client; another one uninstalls the least recently used
 
@@ -45,9 +45,9 @@ class CityRef:
         try:
             return get_worker().plugins[self.name].city
         except (ValueError, KeyError):
-            raise EoxrError(f"the city model {self.name} is not installed on this worker: the graph was built for "
-                            f"another client, or more than {MAX_CITIES} other cities were installed since; "
-                            "build it again (call invert again) with the client that computes it") from None
+            raise ClusterError(f"the city model {self.name} is not installed on this worker: the graph was built "
+                               f"for another client, or more than {MAX_CITIES} other cities were installed since; "
+                               "build it again (call invert again) with the client that computes it") from None
 
 
 def copies_where(ref: CityRef, test) -> tuple[list[str], int]:

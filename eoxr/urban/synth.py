@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from .atmosphere import Atmosphere, Geometry, reflective_terms, thermal_terms
 from .city import ELEMENTS, City
-from .forward import fine_reflective, simulate_reflective, simulate_thermal
+from .forward import SUNLIT_SHARE, fine_reflective, simulate_reflective, simulate_thermal
 from .sensors import Sensor, band_planck, get_sensor
 
 CRS = "EPSG:32631"
@@ -191,8 +191,8 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
         out["element_emissivity"] = eps_e
         t_e = np.array([TEMP_LIBRARY[e][0] + rng.uniform(-3, 3) for e in city.names])
         temp = t_e[el].astype(float)
-        if sun_contrast and geom is not None:
-            lit = city.fields(geom)["mu_sun"] > 0
+        if sun_contrast and geom is not None:  # sunlit facets (as the inversion splits them) warmer by the excess
+            lit = city.fields(geom)["lit"] >= SUNLIT_SHARE
             temp = temp + np.where(lit, np.array([TEMP_LIBRARY[e][1] for e in city.names])[el], 0.0)
         if temp_variability:
             temp = temp + _smooth_field(rng, el.shape[1:], sig, temp_variability)
@@ -203,17 +203,18 @@ def draw_properties(city: City, sensor: Sensor, seed: int = 0, geom: Geometry | 
 
 def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *, pixel_size: float | None = None,
             noise: float = 0.0, nedt: float = 0.0, misregistration: float = 0.0, n_bounce: int = 1,
-            adjacency_m: float | None = None, psf_sigma: float | None = None, radius_m: float = 8.0,
+            adjacency_m: float | None = None, psf=None, radius_m: float = 8.0,
             seed: int = 0, margin_px: int = 0) -> xr.Dataset:
     """Simulated top-of-atmosphere radiance (band, y, x) of ``sensor`` over ``city`` (W m-2 sr-1 um-1).
 
     ``noise``: relative Gaussian noise of reflective radiances; ``nedt`` (K): thermal noise; ``misregistration``
     (pixels): the sensor grid shifted by that distance in a random direction; ``n_bounce``, ``adjacency_m``:
-    fidelity of the simulation.
+    fidelity of the simulation; ``psf``: a Gaussian's sigma or a mixture ((weight, sigma), ...) in pixels
+    (default the sensor's nominal sigma).
     """
     sen = get_sensor(sensor)
     px = pixel_size or sen.pixel_size
-    psf = sen.psf_sigma if psf_sigma is None else psf_sigma
+    psf = sen.psf_sigma if psf is None else psf
     rng = np.random.default_rng(seed + 104729)
     ys, xs = city.sensor_coords(px, margin_px)
     tmpl = xr.DataArray(np.zeros((len(ys), len(xs))), dims=("y", "x"), coords={"y": ys, "x": xs}).rio.write_crs(city.crs)
@@ -251,6 +252,26 @@ def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *
                     view_azimuth=geom.view_azimuth, sensor=sen.name, misregistration_x_m=float(shift[1] * px),
                     misregistration_y_m=float(-shift[0] * px))
     return ds.rio.write_crs(city.crs)
+
+
+def surface_reflectance(obs: xr.Dataset, atm: Atmosphere, geom: Geometry | None = None) -> xr.Dataset:
+    """The surface reflectance an L2A processor makes of the reflective radiances of ``obs`` (:func:`observe`) with
+    the atmosphere ``atm``: each pixel taken as a flat Lambertian surface under the open-sky irradiance,
+    rho = pi (L - L_p) / ((T_up + T_dif) (S mu_s + D)), without an adjacency correction. A Dataset with
+    ``reflectance`` (band, y, x) and ``processing:level`` L2A; ``geom`` defaults to the angles of ``obs``."""
+    sen = get_sensor(obs.attrs["sensor"]).subset([str(b) for b in obs.band.values])
+    rb = sen.reflective()
+    geom = geom or Geometry(*(float(obs.attrs[k]) for k in ("sun_zenith", "sun_azimuth", "view_zenith",
+                                                             "view_azimuth")))
+    t = reflective_terms(atm, rb, geom)
+    mu_s = float(np.cos(np.radians(geom.sun_zenith)))
+    flat = ((t["T_up"] + t["T_dif"]) * (t["S"] * mu_s + t["D"]) / np.pi)[:, None, None]
+    rad = obs.radiance.sel(band=[b.name for b in rb])
+    rho = (rad - t["L_path"][:, None, None]) / flat
+    out = rho.to_dataset(name="reflectance").assign_attrs(obs.attrs)
+    out["reflectance"].attrs = {"units": "1", "long_name": "surface reflectance (flat Lambertian, L2A)"}
+    out.attrs.update({"processing:level": "L2A", "aot550": atm.aot550})
+    return out.rio.write_crs(obs.rio.crs)
 
 
 def element_truth(city: City, values: np.ndarray, grid, weights: np.ndarray | None = None) -> np.ndarray:
@@ -295,7 +316,9 @@ def true_budget(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmospher
 
 def sample_items(root: Path, seed: int = 0) -> list:
     """Write the sample city (DSM + classes) and a Sentinel-2-like and an ECOSTRESS-like scene as COGs under
-    ``root`` and return their STAC items (collections eoxr-urban-city, eoxr-urban-s2, eoxr-urban-ecostress)."""
+    ``root`` and return their STAC items (collections eoxr-urban-city, eoxr-urban-s2, eoxr-urban-ecostress). The
+    Sentinel-2 scene is an L2A product (surface reflectance, :func:`surface_reflectance`, ``processing:level``
+    L2A), the ECOSTRESS one top-of-atmosphere radiance."""
     from .. import sample
 
     root = Path(root)
@@ -310,16 +333,23 @@ def sample_items(root: Path, seed: int = 0) -> list:
     }
     dt = "2024-07-01T10:30:00Z"
     props = {"urban:element_names": city.names}
-    items = [sample.cog_item("urban-city", dt, paths, collection="eoxr-urban-city", properties=props)]
+    items = [sample.cog_item("urban-city", dt, paths, collection="eoxr-urban-city", properties=props,
+                             band_info={"dsm": {"unit": "m"}})]
     for sensor, px, name in (("sentinel-2", 10.0, "s2"), ("ecostress", 70.0, "ecostress")):
         sen = get_sensor(sensor)
         truth = draw_properties(city, sen, seed, geom)
         obs = observe(city, truth, sen, geom, atm, pixel_size=px, noise=0.01, nedt=sen.nedt, n_bounce=2, seed=seed)
+        level = {}
+        if not sen.thermal():
+            obs = surface_reflectance(obs, atm).rename(reflectance="radiance")  # one name for the loop below
+            level = {"processing:level": "L2A"}
         assets = {}
         for b in obs.band.values:
             da = obs.radiance.sel(band=b).astype("float32").rio.write_crs(city.crs)
             assets[str(b)] = sample.write_cog(da, root / f"urban_{name}_{b}.tif")
-        p = {k: float(v) for k, v in obs.attrs.items() if k != "sensor"}
-        p.update({"urban:sensor": sensor, "urban:aot550": atm.aot550})
-        items.append(sample.cog_item(f"urban-{name}", dt, assets, collection=f"eoxr-urban-{name}", properties=p))
+        p = {k: float(v) for k, v in obs.attrs.items() if k not in ("sensor", "processing:level")}
+        p.update({"urban:sensor": sensor, "urban:aot550": atm.aot550, **level})
+        unit = {"unit": "1" if level else "W m-2 sr-1 um-1"}
+        items.append(sample.cog_item(f"urban-{name}", dt, assets, collection=f"eoxr-urban-{name}", properties=p,
+                                     band_info={b: unit for b in assets}))
     return items

@@ -1,6 +1,8 @@
 """Halo prediction: no seams, lazy, grid/CRS/units kept, model loaded once, NaN handling, clear errors."""
+import hashlib
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +120,8 @@ def test_output_is_lazy_and_keeps_grid_crs_units_history(unet_ckpt, no_compute):
     assert out.rio.crs.to_epsg() == 32631 and "spatial_ref" in out.coords
     assert t.attrs["units"] == "K" and t.attrs["long_name"] == "surface temperature"
     assert "ml.predict" in out.attrs["history"] and str(unet_ckpt) in out.attrs["history"]
+    assert out.attrs["eoxr_method"] == "ml.predict"
+    assert out.attrs["eoxr_checkpoint_sha256"] == hashlib.sha256(Path(unet_ckpt).read_bytes()).hexdigest()
 
 
 def test_values_per_time_step_and_nan_handling(unet_ckpt):

@@ -5,7 +5,8 @@
 Options: ``hold_at`` (block index) makes the writer create the file ``signal`` when it computes that block,
 then wait there until the file ``release`` exists (forever when none is given): the parent kills it or lets
 it go at a known point. ``ready`` is a file the writer creates once imported, and ``go`` one it waits for
-before it writes (a start barrier). The
+before it writes (a start barrier). ``catalog`` is passed to the write (the cube's STAC item). The action
+``hold_catalog_lock`` takes the lock of the static catalog ``path``, creates ``signal`` and waits. The
 outcome is printed as one JSON line: ``{"ok": true}`` or ``{"error": "CubeError", "message": ...}``.
 """
 from __future__ import annotations
@@ -65,10 +66,18 @@ def run(task: dict) -> dict:
     if task.get("go"):
         while not Path(task["go"]).exists():
             time.sleep(0.005)
+    if task["action"] == "hold_catalog_lock":
+        from eoxr.catalog.publish import static_catalog
+
+        with static_catalog(task["path"]).lock(30):
+            Path(task["signal"]).write_text("holding")
+            while True:
+                time.sleep(0.01)
     ds = steps(task["start"], task["steps"])
     if task.get("hold_at") is not None:
         ds = held(ds, task["hold_at"], task["signal"], task.get("release"))
-    kwargs = dict(storage_options=task.get("storage_options"), lock_timeout=task.get("lock_timeout", 30))
+    kwargs = dict(storage_options=task.get("storage_options"), lock_timeout=task.get("lock_timeout", 30),
+                  catalog=task.get("catalog"))
     if task["action"] == "append":
         kwargs.update(mode="a", append_dim="time")
     else:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 import xarray as xr
-from conftest import wait_for
+from writers import wait_for
 from cubeproc import steps
 from test_cube_kills import assert_same_cube
 

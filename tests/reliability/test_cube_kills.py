@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import wait_for
+from writers import wait_for
 from cubeproc import steps
 
 from eoxr import cube

@@ -6,7 +6,7 @@ from scipy.optimize import least_squares
 import eoxr
 from eoxr.urban import Atmosphere, Geometry, synth
 from eoxr.urban.forward import reflective_model
-from eoxr.urban.invert import WeightedQuadratic
+from eoxr.urban.reflective import WeightedQuadratic
 from eoxr.urban.lm import levenberg_marquardt
 
 
