@@ -140,3 +140,15 @@ def holdout_blocks(lst: xr.DataArray, block: int, seed: int = 0, fraction: float
     region = space_blocks((lst.sizes["y"], lst.sizes["x"]), {"y": block, "x": block}, fraction, seed)
     return xr.DataArray(region, dims=("y", "x"), coords={"y": lst.y, "x": lst.x}, name="test_block")
 
+
+
+def clearest_window(scene: xr.Dataset, test: xr.DataArray, size: int, block: int) -> tuple[xr.Dataset, xr.DataArray]:
+    """``scene`` and its ``test`` map cut to the window of at most ``size`` px (whole ``block`` tiles, starting
+    at tile corners, so the train/test split is kept) where the first date's ``lst`` is clearest."""
+    lst = scene["lst"].isel(time=0).values
+    ny, nx = lst.shape
+    sy, sx = (min(size, n // block * block) for n in (ny, nx))
+    starts = [(iy, ix) for iy in range(0, ny - sy + 1, block) for ix in range(0, nx - sx + 1, block)]
+    iy, ix = max(starts, key=lambda s: np.isfinite(lst[s[0]:s[0] + sy, s[1]:s[1] + sx]).mean())
+    window = {"y": slice(iy, iy + sy), "x": slice(ix, ix + sx)}
+    return scene.isel(**window), test.isel(**window)
