@@ -157,3 +157,19 @@ def test_wald_on_a_real_scene_conservation_helps_and_tsharp_conserves(lodi):
     coarse = degrade(truth, 4)
     ts = coarse.lst.superres(4, method="tsharp", guide=lodi["guide"].isel(y=slice(0, 464), x=slice(0, 164)))
     np.testing.assert_allclose(aggregate(ts["lst"], 4).values, coarse.values, rtol=1e-6)
+
+
+def test_clearest_window_is_whole_blocks_and_the_clearest(real_data):
+    from eoxr.lst.scenes import clearest_window, holdout_blocks, open_scene
+
+    nyc = open_scene("nyc", real_data)  # clouds: the windows differ
+    test = holdout_blocks(nyc["lst"], 64, 0)
+    scene, cut = clearest_window(nyc, test, 128, 64)
+    assert scene["lst"].shape[1:] == cut.shape == (128, 128)
+    iy, ix = int(np.argmin(np.abs(nyc.y.values - scene.y.values[0]))), int(np.argmin(np.abs(nyc.x.values - scene.x.values[0])))
+    assert iy % 64 == 0 and ix % 64 == 0
+    np.testing.assert_array_equal(cut.values, test.values[iy:iy + 128, ix:ix + 128])
+    clear = np.isfinite(nyc["lst"].values[0])
+    windows = [clear[y:y + 128, x:x + 128].mean() for y in range(0, clear.shape[0] - 127, 64)
+               for x in range(0, clear.shape[1] - 127, 64)]
+    assert np.isfinite(scene["lst"].values[0]).mean() == max(windows) > windows[0]  # not the first one by chance
