@@ -8,7 +8,8 @@ scale-invariance correction, default "shrink" mode; +match = detail energy match
 back), -raw rows are the bare networks; the networks average their four mirror images (self-ensemble),
 -single is one pass.
 
-Real: one row per scene of :mod:`eoxr.lst.scenes` (Landsat 100 m Yanco, ECOSTRESS 70 m New York, airborne
+Real: one row per scene of :mod:`eoxr.lst.scenes` in the real data folder (the setting ``EOXR_REAL_DATA``,
+:func:`eoxr.sample.real_data_dir`; Landsat 100 m Yanco, ECOSTRESS 70 m New York, airborne
 3.6 m Lodi, MODIS 1 km tiles h14v09 and h11v05), per factor (x4, and x2 where the scene allows) and method: the
 real LST degraded by the factor, super-resolved back and scored on the scene's *test blocks*
 (:data:`eoxr.lst.train.HOLDOUT_BLOCK` px squares never trained on), all dates pooled. sisr is the shipped
@@ -42,8 +43,8 @@ from eoxr.lst.scenes import SCENES, clearest_window, holdout_blocks, open_scene
 from eoxr.lst.superres import superres
 from eoxr.lst.train import HOLDOUT_BLOCK, HOLDOUT_SEED, fit_real
 from eoxr.ml import registry
+from eoxr.sample import real_data_dir
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 # label: (method, options); sisr/disr conserve the observation by default, "-raw" is the bare network
 METHODS = {
     "bicubic": ("bicubic", {}), "tsharp": ("tsharp", {}), "distrad": ("distrad", {}),
@@ -123,7 +124,7 @@ def _cross_scene_model(cfg, factor: int, scene: str) -> Path | None:
     name = f"lst-sisr-x{factor}-{'-'.join(others)}"
     path = Path(cfg.out) / "models" / f"{name}.ckpt"
     if not path.exists():
-        fit_real("sisr", factor, REAL, path.parent, scenes=list(others), name=name, device=cfg.device, **REAL_TRAINING)
+        fit_real("sisr", factor, real_data_dir(), path.parent, scenes=list(others), name=name, device=cfg.device, **REAL_TRAINING)
     return path
 
 
@@ -183,9 +184,11 @@ def _detail_bounds(scene, factor: int, test, model, device) -> dict:
 
 def real(cfg) -> list[dict]:
     rows, means = [], {}
-    names = [n for n, s in SCENES.items() if (REAL / s.folder).exists() and (not cfg.smoke or n in SMOKE_SCENES)]
+    root = real_data_dir()
+    names = [n for n, s in SCENES.items()
+             if root is not None and (root / s.folder).exists() and (not cfg.smoke or n in SMOKE_SCENES)]
     for name in names:
-        scene = open_scene(name, REAL)
+        scene = open_scene(name, root)
         test = holdout_blocks(scene["lst"], HOLDOUT_BLOCK, HOLDOUT_SEED)
         if cfg.quick:
             scene, test = clearest_window(scene, test, 128 if cfg.smoke else 192, HOLDOUT_BLOCK)
