@@ -219,6 +219,20 @@ if REAL_DATA is not None and REAL_DATA.exists():
 else:
     real_rmse = None
     print("no real data folder: set EOXR_REAL_DATA to it (it holds the scenes of eoxr.lst.scenes.SCENES)")"""),
+    ("md", """What the shipped `sisr` learned from: the training blocks of each scene (its test blocks NaN), degraded four
+times and upsampled (bicubic plus the conservation step) as input, the real LST as target, cut into the patches
+of `eoxr.ml.patches` (here Yanco's)."""),
+    ("code", """if real_rmse is not None:
+    from eoxr.lst.learned import wald_pairs
+    from eoxr.lst.train import real_fields
+    fields, _ = real_fields("sisr", REAL_DATA, ["yanco"], 4)
+    pairs = wald_pairs(fields[0], 4, upsampling="backprojected").load()
+    patches = eoxr.ml.patches(pairs, inputs=["lst_up"], target="lst", size=32, stride=32, max_nan=0.0)
+    print(patches)
+    x, y = patches[0]
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3))
+    axes[0].imshow(x[0], cmap="inferno"); axes[0].set_title("a patch: input (400 m, upsampled)")
+    axes[1].imshow(y[0], cmap="inferno"); axes[1].set_title("its target (Landsat 100 m)")"""),
     ("code", """if real_rmse is not None:
     lodi = open_scene("lodi", REAL_DATA)
     t1 = lodi["lst"].isel(time=1, y=slice(0, 464), x=slice(0, 164))
