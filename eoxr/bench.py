@@ -62,12 +62,19 @@ def versions() -> dict:
     return out
 
 
-def _check_targets(results: list[dict], targets: dict) -> dict:
+def _check_targets(results: list[dict], targets: dict, device: str = "cpu") -> dict:
+    """Each target's value (the worst of its method's rows) and whether it is met. A value is null where no row
+    measured it (a null metric: e.g. a GPU figure on a machine without one); a target that names a ``device``
+    other than the run's says so in ``reason``."""
     checked = {}
     for metric, t in targets.items():
-        vals = [r["metrics"][metric] for r in results if r["method"] == t["method"] and metric in r["metrics"]]
+        vals = [r["metrics"][metric] for r in results
+                if r["method"] == t["method"] and r["metrics"].get(metric) is not None]
         if not vals:
-            checked[metric] = dict(t, value=None, met=None)
+            unmeasured = dict(t, value=None, met=None)
+            if t.get("device", device) != device:
+                unmeasured["reason"] = f"needs --device {t['device']}; this run used {device}"
+            checked[metric] = unmeasured
             continue
         if "max" in t:
             v = max(vals)
@@ -79,6 +86,8 @@ def _check_targets(results: list[dict], targets: dict) -> dict:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return "null"
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -139,7 +148,7 @@ def run(name: str, run_fn, targets: dict, quick: bool, seed: int, out: str | Pat
         "name": name, "seed": seed, "quick": quick, "smoke": smoke, "device": cfg.device, "versions": versions(),
         "command": f"eoxr bench {name}{_size_flag(quick, smoke)} --seed {seed} --device {device}",
         "elapsed_s": time.perf_counter() - t0, "results": results,
-        "targets": _check_targets(results, targets),
+        "targets": _check_targets(results, targets, cfg.device),
     }
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=float))
     (out / f"{name}.md").write_text(to_markdown(report))

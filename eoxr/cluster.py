@@ -8,9 +8,16 @@ imported, e.g. ``DASK_EOXR__CLUSTER__KIND=slurm`` or ``DASK_EOXR__CLUSTER__ADDRE
     >>> client = eoxr.cluster.connect()                          # LocalCluster, workers x threads from the cores
     >>> client = eoxr.cluster.connect("tcp://10.0.0.5:8786")      # an existing scheduler
     >>> client = eoxr.cluster.connect(kind="slurm")              # jobqueue.slurm config, eoxr.cluster.slurm.scale
+    >>> client = eoxr.cluster.connect("cuda")                    # one worker per GPU (dask-cuda), or a GPU pool
     >>> eoxr.cluster.close(client)                               # closes the client and the cluster it started
     >>> with eoxr.cluster.connect() as client:                    # the same on leaving the block
     ...     ...
+
+GPU workers declare the Dask resource ``GPU`` (:data:`GPU`): ``connect("cuda")`` starts dask-cuda's
+LocalCUDACluster (one worker per visible GPU, the machine's cores shared among them as threads) or, with
+``eoxr.cluster.cuda.pool`` set, a Gateway, Kubernetes or SLURM pool from the GPU profiles in deploy/. Only the
+model steps of :func:`eoxr.ml.predict` ask for a GPU (:func:`gpu_annotations`); reading and decoding run on
+the other threads, on any worker.
 
 Reaching a scheduler takes at most ``eoxr.cluster.timeout`` (10 s): an address where something else answers
 (the dashboard's web server, a worker) or nothing does fails with a :class:`~eoxr.errors.ClusterError` that
@@ -31,7 +38,18 @@ from .errors import ClusterError, redact
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("local", "address", "gateway", "kubernetes", "slurm")
+KINDS = ("local", "cuda", "address", "gateway", "kubernetes", "slurm")
+#: where connect("cuda") finds GPUs: dask-cuda on this machine, or a pool of workers declaring :data:`GPU`
+GPU_POOLS = ("local", "address", "gateway", "kubernetes", "slurm")
+#: the Dask worker resource of a GPU: a GPU worker declares ``GPU=1`` (``dask worker --resources GPU=1``, or
+#: :data:`GPU_WORKER_ENV` in its environment), a model step asks for one
+GPU = "GPU"
+#: the environment that makes a worker declare one GPU. dask lowercases the keys it reads from variable names
+#: (DASK_DISTRIBUTED__WORKER__RESOURCES__GPU would declare "gpu"), not those inside a value
+GPU_WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__RESOURCES": '{"GPU": 1}'}
+#: dask config while a GPU cluster's client is open: low-level task fusion merges tasks into new ones without
+#: their annotations, and a model step would lose its GPU resource (it could then run on a CPU-only worker)
+KEEP_ANNOTATIONS = {"optimization.fuse.active": False}
 
 DEFAULTS: dict[str, Any] = {
     "eoxr": {
@@ -51,6 +69,13 @@ DEFAULTS: dict[str, Any] = {
                 "adapt": None,
             },
             "slurm": {"scale": {"jobs": 1}, "adapt": None},
+            "cuda": {
+                "pool": "local",  # one of GPU_POOLS
+                "threads-per-worker": None,  # local: CPU threads per GPU worker (default: cores / GPUs)
+                "gateway-options": {"worker_gpus": 1},  # options of the GPU profile (deploy/helm/values.yaml)
+                "kubernetes-spec": None,  # a DaskCluster of GPU workers (deploy/kubernetes/daskcluster-gpu.yaml)
+                "slurm-config": "slurm-gpu",  # the jobqueue section of GPU jobs (deploy/hpc/jobqueue.yaml)
+            },
         }
     }
 }
@@ -164,14 +189,21 @@ def connect(
 ):
     """Start or reach a Dask cluster and return a ``distributed.Client`` bound to it.
 
-    ``address`` is a scheduler address (``"tcp://host:8786"``) or one of ``"local"``, ``"gateway"``,
-    ``"kubernetes"``, ``"slurm"``; ``kind`` says the same explicitly. With neither, ``eoxr.cluster.kind``
+    ``address`` is a scheduler address (``"tcp://host:8786"``) or one of ``"local"``, ``"cuda"``,
+    ``"gateway"``, ``"kubernetes"``, ``"slurm"``; ``kind`` says the same explicitly. With neither, ``eoxr.cluster.kind``
     from dask config decides (default ``"local"``). ``n_workers``, ``threads_per_worker``, ``memory_limit``
     and ``processes`` size a local cluster (see :func:`local_sizing`); for SLURM, Kubernetes and Gateway
     ``n_workers`` is the number of jobs/workers to scale to. Other keywords go to the cluster class.
 
-    Raises :class:`~eoxr.errors.ClusterError` for an unknown kind, an unreachable scheduler, or a missing
-    optional package (naming the pip extra to install).
+    ``"cuda"`` gives GPU workers, each declaring the resource :data:`GPU`: from ``eoxr.cluster.cuda.pool``
+    (default ``"local"``: dask-cuda's LocalCUDACluster, one worker per visible GPU with ``threads_per_worker``
+    CPU threads, by default the cores divided among the GPUs), or the GPU profile of a Gateway, Kubernetes or
+    SLURM pool, or the scheduler at ``eoxr.cluster.address``. While a client with GPU workers is open,
+    :data:`KEEP_ANNOTATIONS` holds, so that only model steps take a GPU (:func:`gpu_annotations`).
+
+    Raises :class:`~eoxr.errors.ClusterError` for an unknown kind, an unreachable scheduler, a missing
+    optional package (naming the pip extra to install), or GPU workers that cannot be had (naming what to
+    install or which resource to declare).
     """
     if address in KINDS:
         kind, address = kind or address, None
@@ -183,6 +215,8 @@ def connect(
                            "eoxr.cluster.kind in ~/.config/dask/eoxr.yaml.")
     if kind == "local":
         client = _local(n_workers, threads_per_worker, memory_limit, processes, **kw)
+    elif kind == "cuda":
+        client = _cuda(n_workers, threads_per_worker, memory_limit, **kw)
     elif kind == "address":
         client = _address(address or _config("address"), **kw)
     elif kind == "gateway":
@@ -191,6 +225,8 @@ def connect(
         client = _kubernetes(n_workers, **kw)
     else:
         client = _slurm(n_workers, **kw)
+    if kind == "address" and gpu_workers(client):
+        client.hold_gpu_config()
     logger.info("Dask %s cluster, dashboard at %s", kind, redact(client.dashboard_link))
     return client
 
@@ -198,17 +234,32 @@ def connect(
 class ClusterClient(Client):
     """A ``distributed.Client`` that closes the cluster eoxr started for it when it closes, also on leaving a
     ``with`` block. A client of a scheduler given by address owns no cluster: closing it leaves the scheduler
-    and its workers running for their other clients."""
+    and its workers running for their other clients.
+
+    ``gpu`` is True for a client of GPU workers (:func:`connect` with ``"cuda"``, or a scheduler whose workers
+    declare :data:`GPU`): model steps then ask for a GPU, also before an adaptive pool has started its workers,
+    and :data:`KEEP_ANNOTATIONS` holds until the client closes."""
 
     def __init__(self, *args, owns_cluster: bool = False, **kwargs):
         self._owns_cluster = owns_cluster
+        self.gpu = False
+        self._gpu_config = None
         super().__init__(*args, **kwargs)
+
+    def hold_gpu_config(self) -> None:
+        """Mark this client as one of GPU workers and hold :data:`KEEP_ANNOTATIONS` until it closes."""
+        self.gpu = True
+        if self._gpu_config is None:
+            self._gpu_config = dask.config.set(KEEP_ANNOTATIONS)
 
     def close(self, *args, **kwargs):
         # getattr: distributed also calls close() from __del__ of a client whose __init__ failed
         open_ = getattr(self, "status", "closed") not in ("closed", "newly-created")
         cluster = getattr(self, "cluster", None) if self._owns_cluster and open_ else None
         result = super().close(*args, **kwargs)
+        if getattr(self, "_gpu_config", None) is not None:
+            self._gpu_config.__exit__(None, None, None)
+            self._gpu_config = None
         if cluster is not None and not self._is_finalizing():
             cluster.close()
         return result
@@ -220,6 +271,108 @@ def close(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+# ------------------------------------------------------------------------------------------------- GPUs
+def _current_client(client=None):
+    if client is not None:
+        return client
+    try:
+        current = Client.current()
+    except ValueError:  # no client: the threaded or synchronous scheduler
+        return None
+    return current if current.status == "running" else None
+
+
+def gpu_workers(client=None) -> list[str]:
+    """Addresses of the workers of ``client`` (default: the current client) that declare the resource
+    :data:`GPU`; empty without a client."""
+    client = _current_client(client)
+    if client is None:
+        return []
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return sorted(a for a, w in workers.items() if (w.get("resources") or {}).get(GPU, 0) > 0)
+
+
+def gpu_annotations(device: str = "auto", client=None) -> dict:
+    """Dask annotations for a task that runs a model on ``device``: ``{"resources": {"GPU": 1}}`` where the
+    cluster of ``client`` (default: the current client) has GPU workers (or is a GPU pool from
+    ``connect("cuda")`` whose workers are still starting), else none: on the threaded scheduler, with
+    ``device="cpu"``, or on a cluster without GPU workers, where the task would wait for one forever.
+
+    Put them around the model step alone (``with dask.annotate(**gpu_annotations(device)): ...``), so that
+    reading and decoding stay on any worker's CPU threads.
+    """
+    if str(device) == "cpu":
+        return {}
+    client = _current_client(client)
+    if client is None or not (getattr(client, "gpu", False) or gpu_workers(client)):
+        return {}
+    return {"resources": {GPU: 1}}
+
+
+def _no_gpu_workers(pool: str) -> str:
+    (name, value), = GPU_WORKER_ENV.items()
+    return (f"the workers of the {pool} cluster declare no {GPU!r} resource, so no task would run on a GPU: start "
+            f"GPU workers with `dask worker <scheduler> --resources {GPU}=1` (or {name}='{value}' in their "
+            "environment; the GPU profiles in deploy/ do so), or call eoxr.cluster.connect() for a CPU cluster.")
+
+
+def _cuda(n_workers, threads_per_worker, memory_limit, **kw):
+    pool = str(_config("cuda.pool", "local"))
+    if pool not in GPU_POOLS:
+        raise ClusterError(f"unknown GPU pool {pool!r} in eoxr.cluster.cuda.pool: use one of {GPU_POOLS} "
+                           "(DASK_EOXR__CLUSTER__CUDA__POOL).")
+    if pool == "local":
+        client = _local_cuda(n_workers, threads_per_worker, memory_limit, **kw)
+    elif pool == "address":
+        client = _address(_config("address"), **kw)
+    elif pool == "gateway":
+        client = _gateway(n_workers, **{**(_config("cuda.gateway-options") or {}), **kw})
+    elif pool == "kubernetes":
+        spec = _config("cuda.kubernetes-spec")
+        if spec is None and "custom_cluster_spec" not in kw:
+            raise ClusterError("a Kubernetes GPU pool needs a DaskCluster of GPU workers: set "
+                               "eoxr.cluster.cuda.kubernetes-spec to deploy/kubernetes/daskcluster-gpu.yaml (or "
+                               "your own spec whose workers request nvidia.com/gpu and declare --resources GPU=1).")
+        client = _kubernetes(n_workers, **({"custom_cluster_spec": os.path.expanduser(spec)} if spec else {}), **kw)
+    else:
+        client = _slurm(n_workers, **{"config_name": _config("cuda.slurm-config", "slurm-gpu"), **kw})
+    if client.scheduler_info(n_workers=-1)["workers"] and not gpu_workers(client):
+        close(client)
+        raise ClusterError(_no_gpu_workers(pool))
+    client.hold_gpu_config()
+    return client
+
+
+def _local_cuda(n_workers, threads_per_worker, memory_limit, **kw):
+    """dask-cuda's LocalCUDACluster: one worker process per visible GPU, each declaring ``GPU=1``, with the
+    machine's cores shared among them as threads for reading and decoding."""
+    import importlib
+
+    try:
+        dask_cuda = importlib.import_module("dask_cuda")
+    except ImportError as exc:
+        raise ClusterError(
+            "connect('cuda') starts one worker per GPU with dask-cuda, which is not installed: `pip install "
+            "dask-cuda` (or `conda install -c rapidsai -c conda-forge dask-cuda`, the release made for your dask). "
+            f"For GPU workers elsewhere, set eoxr.cluster.cuda.pool to one of {GPU_POOLS[1:]} with workers that "
+            f"declare the resource {GPU}=1 (deploy/README.md, GPU profiles).") from exc
+    threads = threads_per_worker or _config("cuda.threads-per-worker")
+    kw.setdefault("dashboard_address", _config("local.dashboard-address", ":8787"))
+    try:
+        if not threads:
+            n_gpus = n_workers or importlib.import_module("dask_cuda.utils").get_n_gpus()
+            threads = max(1, local_sizing(1)["threads_per_worker"] // max(1, n_gpus))
+        with worker_environ():
+            cluster = dask_cuda.LocalCUDACluster(n_workers=n_workers, threads_per_worker=int(threads),
+                                                 memory_limit=memory_limit or "auto", resources={GPU: 1}, **kw)
+    except Exception as exc:  # noqa: BLE001 - no driver (NVML), no GPU visible, a bad CUDA_VISIBLE_DEVICES
+        raise ClusterError(
+            f"dask-cuda could not start GPU workers ({type(exc).__name__}: {exc}); check that `nvidia-smi` lists "
+            "the GPUs and that CUDA_VISIBLE_DEVICES names them, or call eoxr.cluster.connect() for a CPU "
+            "cluster.") from exc
+    return ClusterClient(cluster, owns_cluster=True)
 
 
 # ---------------------------------------------------------------------------------------------- kinds

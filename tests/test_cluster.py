@@ -114,7 +114,7 @@ def test_worker_environment_adds_to_the_configured_one():
 
 
 def test_unknown_kind_lists_the_kinds():
-    with pytest.raises(ClusterError, match=r"unknown cluster kind 'yarn'.*'local', 'address', 'gateway'"):
+    with pytest.raises(ClusterError, match=r"unknown cluster kind 'yarn'.*'local', 'cuda', 'address', 'gateway'"):
         cluster.connect(kind="yarn")
 
 
@@ -356,3 +356,130 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(sizes)
                                          check=True, env=env).stdout) for mode in ("default", "tuned")}
     # glibc's adaptive thresholds map and fault in many of them afresh (about 1500 pages each)
     assert faults["tuned"] < faults["default"] / 2, faults
+
+
+# ------------------------------------------------------------------------------------------------ GPUs
+def stand_in_dask_cuda(monkeypatch, gpus: int = 2, failure: Exception | None = None) -> dict:
+    """dask_cuda as connect("cuda") uses it, on CPU: LocalCUDACluster is a threaded LocalCluster taking dask-cuda's
+    keywords, get_n_gpus counts ``gpus`` or raises ``failure`` (as dask-cuda does where NVML finds no driver).
+    Returns the keywords the cluster was built with."""
+    import types
+
+    from distributed import LocalCluster
+
+    built = {}
+
+    def get_n_gpus():
+        if failure is not None:
+            raise failure
+        return gpus
+
+    class LocalCUDACluster(LocalCluster):
+        def __init__(self, n_workers=None, threads_per_worker=1, memory_limit="auto", **kw):
+            built.update(kw, n_workers=n_workers, threads_per_worker=threads_per_worker)
+            super().__init__(n_workers=n_workers or get_n_gpus(), threads_per_worker=threads_per_worker,
+                             memory_limit=memory_limit, processes=False, **kw)
+
+    module, utils = types.ModuleType("dask_cuda"), types.ModuleType("dask_cuda.utils")
+    module.LocalCUDACluster, module.utils, utils.get_n_gpus = LocalCUDACluster, utils, get_n_gpus
+    monkeypatch.setitem(sys.modules, "dask_cuda", module)
+    monkeypatch.setitem(sys.modules, "dask_cuda.utils", utils)
+    return built
+
+
+def test_connect_cuda_without_dask_cuda_names_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)  # import fails as if not installed
+    with pytest.raises(ClusterError, match=r"pip install dask-cuda.*eoxr\.cluster\.cuda\.pool.*GPU=1"):
+        cluster.connect("cuda")
+
+
+def test_connect_cuda_without_a_gpu_names_the_check(monkeypatch):
+    stand_in_dask_cuda(monkeypatch, failure=RuntimeError("NVML Shared Library Not Found"))
+    with pytest.raises(ClusterError, match=r"NVML Shared Library Not Found.*nvidia-smi.*CUDA_VISIBLE_DEVICES"):
+        cluster.connect("cuda")
+
+
+def test_connect_cuda_gives_one_worker_per_gpu_declaring_the_resource(monkeypatch):
+    built = stand_in_dask_cuda(monkeypatch, gpus=2)
+    cores = len(os.sched_getaffinity(0))
+    assert dask.config.get("optimization.fuse.active") is None
+    client = cluster.connect("cuda", dashboard_address=None)
+    try:
+        workers = client.scheduler_info()["workers"].values()
+        assert len(workers) == 2 and all(w["resources"] == {"GPU": 1} for w in workers)
+        assert built["threads_per_worker"] == max(1, cores // 2)  # the cores shared among the GPUs' workers
+        assert client.gpu and cluster.gpu_annotations() == {"resources": {"GPU": 1}}
+        # low-level fusion would make new tasks without the model steps' annotations
+        assert dask.config.get("optimization.fuse.active") is False
+    finally:
+        cluster.close(client)
+    assert dask.config.get("optimization.fuse.active") is None  # as before, once the client is closed
+    assert client.cluster.status.name == "closed"
+
+
+def test_a_gpu_pool_whose_workers_declare_no_gpu_is_refused_with_the_resource_to_declare():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as external:
+        with dask.config.set({"eoxr.cluster.cuda.pool": "address", "eoxr.cluster.address": external.scheduler_address}):
+            with pytest.raises(ClusterError, match=r"declare no 'GPU' resource.*--resources GPU=1"):
+                cluster.connect("cuda")
+        assert external.status.name == "running"  # not ours: left running
+    assert dask.config.get("optimization.fuse.active") is None
+    with dask.config.set({"eoxr.cluster.cuda.pool": "yarn"}), pytest.raises(ClusterError, match="unknown GPU pool"):
+        cluster.connect("cuda")
+
+
+def test_the_documented_worker_environment_declares_the_gpu_resource():
+    # dask lowercases the keys it reads from variable names: the resource must be inside the value
+    assert dask.config.collect_env(cluster.GPU_WORKER_ENV) == {"distributed": {"worker": {"resources": {"GPU": 1}}}}
+    assert dask.config.collect_env({"DASK_DISTRIBUTED__WORKER__RESOURCES__GPU": "1"})["distributed"]["worker"][
+        "resources"] != {"GPU": 1}
+
+
+def test_connect_cuda_slurm_pool_submits_the_gpu_profile(tmp_path, monkeypatch):
+    pytest.importorskip("dask_jobqueue")
+    monkeypatch.chdir(tmp_path)
+    settings = {"eoxr.cluster.cuda.pool": "slurm", "eoxr.cluster.slurm.scale.jobs": 0}  # nothing submitted
+    with dask.config.set(deploy_config("hpc/jobqueue.yaml")), dask.config.set(settings):
+        client = cluster.connect("cuda", scheduler_options=LOOPBACK)
+        try:
+            script = client.cluster.job_script()
+            assert client.gpu and dask.config.get("optimization.fuse.active") is False
+        finally:
+            cluster.close(client)
+    for expected in ("#SBATCH -J eoxr-gpu-worker", "#SBATCH -p gpu", "#SBATCH --gres=gpu:1", "--resources GPU=1",
+                     "--nthreads 8"):
+        assert expected in script, (expected, script)
+    assert "--nworkers" not in script  # one worker per job and GPU
+
+
+def test_gpu_profiles_give_workers_a_gpu_and_the_resource(monkeypatch):
+    import types
+
+    spec = yaml.safe_load((DEPLOY / "kubernetes" / "daskcluster-gpu.yaml").read_text())
+    worker = spec["spec"]["worker"]["spec"]["containers"][0]
+    assert worker["args"][:2] == ["dask", "worker"] and "--resources GPU=1" in " ".join(worker["args"])
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert set(cluster.DEFAULTS["eoxr"]["cluster"]["cuda"]) == set(
+        yaml.safe_load((DEPLOY / "dask" / "eoxr.yaml").read_text())["eoxr"]["cluster"]["cuda"])
+
+    # the gateway's option handler, run as the gateway runs it
+    options_module = types.ModuleType("dask_gateway_server.options")
+    options_module.Options = lambda *fields, handler: types.SimpleNamespace(fields=fields, handler=handler)
+    for kind in ("Float", "Integer", "String"):
+        setattr(options_module, kind, lambda name, default=None, **kw: (name, default))
+    monkeypatch.setitem(sys.modules, "dask_gateway_server", types.ModuleType("dask_gateway_server"))
+    monkeypatch.setitem(sys.modules, "dask_gateway_server.options", options_module)
+    c = types.SimpleNamespace(Backend=types.SimpleNamespace())
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    exec(values["gateway"]["extraConfig"]["eoxr-options"], {"c": c})
+    chosen = dict(c.Backend.cluster_options.fields)
+    assert chosen["worker_gpus"] == 0  # CPU workers unless asked
+    gpu = c.Backend.cluster_options.handler(types.SimpleNamespace(**dict(chosen, worker_gpus=1)))
+    assert gpu["worker_extra_container_config"]["resources"]["limits"] == {"nvidia.com/gpu": 1}
+    assert gpu["image"] == chosen["gpu_image"]
+    assert dask.config.collect_env(gpu["environment"])["distributed"]["worker"]["resources"] == {"GPU": 1}
+    cpu = c.Backend.cluster_options.handler(types.SimpleNamespace(**chosen))
+    assert "environment" not in cpu and cpu["image"] == chosen["image"]

@@ -6,10 +6,17 @@ own pixels are kept. Chunk and tile origins are moved onto multiples of the netw
 factor) and the halo covers the receptive field, so the result equals one forward pass over the whole
 array: no seams.
 
-The network is loaded once per process (worker) and kept in a module-level cache keyed by the checkpoint's
-path and modification time; :func:`load_count` tells how many times a checkpoint was loaded in this
-process. Inputs are normalised with the statistics stored in the checkpoint. Where an input is NaN the
-network sees 0 (the normalised mean); where every input is NaN the output is NaN.
+The graph has three kinds of steps: reading and decoding the inputs, the halo exchange (both CPU work), and
+the model steps, which alone ask for a GPU on a cluster with GPU workers (Dask resources, see
+:func:`eoxr.cluster.gpu_annotations`). A model step may take several chunks (``batch_chunks``); on its
+device it normalises, runs the network, denormalises and assembles the output, and copies the result back
+once; on CUDA the host-to-device copy of each batch (pinned memory, its own stream) overlaps the
+computation of the previous one (:func:`eoxr.ml.device.staged`).
+
+The network is loaded once per process (worker) and device, and kept in a module-level cache keyed by the
+checkpoint's path, modification time and device; :func:`load_count` tells how many times a checkpoint was
+loaded in this process. Inputs are normalised with the statistics stored in the checkpoint. Where an input
+is NaN the network sees 0 (the normalised mean); where every input is NaN the output is NaN.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import threading
 import warnings
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -103,78 +111,129 @@ def _tiles(lo: int, hi: int, size: int, tile: int, halo: int) -> list[tuple[int,
     return out
 
 
-def infer_array(model, config: dict, block: np.ndarray, origin=(0, 0), core=None, halo: int = 0,
-                tile: int = 512, batch_size: int = 16, device: str = "cpu", n_samples: int = 0,
-                seed: int = 0) -> np.ndarray:
-    """Run ``model`` over ``block`` ``(C, H, W)`` in physical units; returns ``(C_out, h, w)`` for the
-    ``core`` window ``((y0, y1), (x0, x1))`` of the block (default: all of it).
+def _tile_batches(shape, core, tile: int, halo: int, batch_size: int) -> list[list[tuple]]:
+    """Batches of ``(sample, y tile, x tile)`` over a block ``(S, C, H, W)``: tiles of one extended shape share
+    a batch, whichever sample (time step, chunk) they come from."""
+    n, _, H, W = shape
+    (y0, y1), (x0, x1) = core
+    groups: dict[tuple[int, int], list] = collections.defaultdict(list)
+    for s in range(n):
+        for ty in _tiles(y0, y1, H, tile, halo):
+            for tx in _tiles(x0, x1, W, tile, halo):
+                groups[(ty[3] - ty[2], tx[3] - tx[2])].append((s, ty, tx))
+    return [members[i:i + batch_size] for members in groups.values() for i in range(0, len(members), batch_size)]
 
-    ``origin`` is the block's global (row, column): it fixes the VAE's sampling noise to global positions.
-    With ``n_samples`` > 0 and a network that has ``sample``, returns the sample mean then the sample std.
+
+class _Network:
+    """A model with its checkpoint's normalisation on ``device``: physical units in, physical units out, every
+    step (normalising, NaN handling, the forward pass, sampling statistics, denormalising) on the device."""
+
+    def __init__(self, model, config: dict, device, n_samples: int, seed: int):
+        import torch
+
+        from .train import Normaliser
+
+        self.model, self.device, self.seed = model, torch.device(device), seed
+        self.align = int(config.get("align", 1))
+        self.n_out = len(config["target_channels"])
+        self.sampling = n_samples > 0 and hasattr(model, "sample")
+        self.n_samples = n_samples if self.sampling else 0
+        self.channels = (2 if self.sampling else 1) * self.n_out
+
+        def stats(names):
+            norm = Normaliser(config["normalisation"], names)
+            return (torch.from_numpy(norm.mean)[:, None, None].to(self.device),
+                    torch.from_numpy(norm.std)[:, None, None].to(self.device))
+
+        self.mean_in, self.std_in = stats(config["inputs"])
+        self.mean_out, self.std_out = stats([config["target"]])
+
+    def noise(self, origin, part) -> list[np.ndarray]:
+        """The sampling noise of each tile of ``part`` at its global latent position (none without sampling)."""
+        if not self.sampling:
+            return []
+        return [position_noise(self.seed, self.n_samples, self.model.latent_channels,
+                               np.arange(math.ceil((ty[3] - ty[2]) / self.align)) + (origin[0] + ty[2]) // self.align,
+                               np.arange(math.ceil((tx[3] - tx[2]) / self.align)) + (origin[1] + tx[2]) // self.align)
+                for _, ty, tx in part]
+
+    def __call__(self, raw, noise=None):
+        """``raw`` ``(B, C, h, w)`` in physical units (NaN where missing) -> ``(B, channels, h, w)``: the
+        prediction, then with sampling the spread of the draws; NaN where every input is NaN."""
+        import torch
+
+        x = torch.nan_to_num((raw - self.mean_in) / self.std_in, nan=0.0)  # NaN -> the normalised mean
+        if self.sampling:
+            draws = self.model.sample(x, noise.transpose(0, 1)).double()  # noise (B, n, ...) -> (n, B, ...)
+            # spread in normalised units, then scaled: no cancellation against a large mean
+            spread = draws.std(dim=0, correction=0) * self.std_out.double()
+            pred = torch.cat([draws.mean(dim=0) * self.std_out.double() + self.mean_out.double(), spread], dim=1)
+        else:
+            res = self.model(x)
+            res = res[0] if isinstance(res, tuple) else res
+            pred = res.float() * self.std_out + self.mean_out
+        missing = torch.isnan(raw).all(dim=1, keepdim=True)
+        return torch.where(missing, torch.full_like(pred, float("nan")), pred).float()
+
+
+def infer_block(model, config: dict, block: np.ndarray, origin=(0, 0), core=None, halo: int = 0, tile: int = 512,
+                batch_size: int = 16, device: str = "cpu", n_samples: int = 0, seed: int = 0) -> np.ndarray:
+    """Run ``model`` over ``block`` ``(S, C, H, W)`` in physical units; returns ``(S, C_out, h, w)`` for the
+    ``core`` window ``((y0, y1), (x0, x1))`` of every sample (default: all of it).
+
+    The block is cut into tiles of ``tile`` core pixels, each with ``halo`` pixels of context, and tiles of
+    the same shape, from all samples, go through the network ``batch_size`` at a time. The output is
+    assembled on ``device`` and copied back once. ``origin`` is the block's global (row, column): it fixes the
+    VAE's sampling noise to global positions. With ``n_samples`` > 0 and a network that has ``sample``, the
+    output holds the sample mean, then the sample std.
     """
     import torch
 
-    from .train import Normaliser
+    from .device import staged, to_host
 
-    _, H, W = block.shape
-    (y0, y1), (x0, x1) = core or ((0, H), (0, W))
-    align = int(config.get("align", 1))
-    norm_in = Normaliser(config["normalisation"], config["inputs"])
-    norm_out = Normaliser(config["normalisation"], [config["target"]])
-    x = norm_in.forward(block.astype(np.float32, copy=False))
-    all_nan = np.isnan(block).all(axis=0)
-    x = np.nan_to_num(x, nan=0.0).astype(np.float32, copy=False)
-    n_out = len(config["target_channels"])
-    sampling = n_samples > 0 and hasattr(model, "sample")
-    out = np.empty(((2 if sampling else 1) * n_out, y1 - y0, x1 - x0), np.float32)
+    _, _, H, W = block.shape
+    core = core or ((0, H), (0, W))
+    (y0, y1), (x0, x1) = core
+    net = _Network(model, config, device, n_samples, seed)
+    block = block.astype(np.float32, copy=False)
+    out = torch.empty((block.shape[0], net.channels, y1 - y0, x1 - x0), dtype=torch.float32, device=net.device)
 
-    jobs = [(ty, tx) for ty in _tiles(y0, y1, H, tile, halo) for tx in _tiles(x0, x1, W, tile, halo)]
-    groups: dict[tuple[int, int], list] = collections.defaultdict(list)
-    for ty, tx in jobs:
-        groups[(ty[3] - ty[2], tx[3] - tx[2])].append((ty, tx))
-    with torch.no_grad():
-        for (h, w), members in groups.items():
-            for i in range(0, len(members), batch_size):
-                part = members[i:i + batch_size]
-                xb = torch.from_numpy(np.stack([x[:, ty[2]:ty[3], tx[2]:tx[3]] for ty, tx in part])).to(device)
-                if sampling:
-                    lh, lw = math.ceil(h / align), math.ceil(w / align)
-                    noise = np.stack([
-                        position_noise(seed, n_samples, model.latent_channels,
-                                       np.arange(lh) + (origin[0] + ty[2]) // align,
-                                       np.arange(lw) + (origin[1] + tx[2]) // align)
-                        for ty, tx in part], axis=1)  # (n, batch, latent, lh, lw)
-                    draws = model.sample(xb, torch.from_numpy(noise).to(device)).double().cpu().numpy()
-                    # spread in normalised units, then scaled: no cancellation against a large mean
-                    spread = draws.std(axis=0) * norm_out.std[:, None, None]
-                    pred = np.concatenate([norm_out.inverse(draws.mean(axis=0)), spread], axis=1)
-                else:
-                    res = model(xb)
-                    res = res[0] if isinstance(res, tuple) else res
-                    pred = norm_out.inverse(res.float().cpu().numpy())
-                for k, (ty, tx) in enumerate(part):
-                    ys = slice(ty[0] - ty[2], ty[1] - ty[2])
-                    xs = slice(tx[0] - tx[2], tx[1] - tx[2])
-                    out[:, ty[0] - y0:ty[1] - y0, tx[0] - x0:tx[1] - x0] = pred[k, :, ys, xs]
-    out[:, all_nan[y0:y1, x0:x1]] = np.nan
-    return out
+    def host_batches():
+        for part in _tile_batches(block.shape, core, tile, halo, batch_size):
+            tiles = [block[s, :, ty[2]:ty[3], tx[2]:tx[3]] for s, ty, tx in part]
+            yield part, [tiles, net.noise(origin, part)] if net.sampling else [tiles]
+
+    with torch.inference_mode():
+        for part, tensors in staged(host_batches(), net.device):
+            pred = net(*tensors)
+            for k, (s, ty, tx) in enumerate(part):
+                out[s, :, ty[0] - y0:ty[1] - y0, tx[0] - x0:tx[1] - x0] = \
+                    pred[k, :, ty[0] - ty[2]:ty[1] - ty[2], tx[0] - tx[2]:tx[1] - tx[2]]
+        return to_host(out)
+
+
+def infer_array(model, config: dict, block: np.ndarray, origin=(0, 0), core=None, halo: int = 0,
+                tile: int = 512, batch_size: int = 16, device: str = "cpu", n_samples: int = 0,
+                seed: int = 0) -> np.ndarray:
+    """:func:`infer_block` for one sample: ``block`` ``(C, H, W)`` -> ``(C_out, h, w)``."""
+    return infer_block(model, config, block[None], origin, core, halo, tile, batch_size, device, n_samples, seed)[0]
 
 
 def _predict_block(block, checkpoint, device, chunks_y, chunks_x, halo, tile, batch_size, n_samples, seed,
                    block_id=None):
-    """One overlapped chunk ``(S, C, h + halos, w + halos)`` -> its core ``(S, C_out, h, w)``."""
-    from .device import resolve_device
+    """One model step: an overlapped block ``(S, C, h + halos, w + halos)`` (one chunk, or several merged by
+    ``batch_chunks``) -> its core ``(S, C_out, h, w)``, on the worker's device, one step per GPU at a time."""
+    from .device import device_lock, resolve_device
 
-    model, ck = cached_model(checkpoint, device)
     dev = resolve_device(device)
+    model, ck = cached_model(checkpoint, dev)
     iy, ix = block_id[2], block_id[3]
     lo_y = halo if iy > 0 else 0
     lo_x = halo if ix > 0 else 0
     core = ((lo_y, lo_y + chunks_y[iy]), (lo_x, lo_x + chunks_x[ix]))
     origin = (sum(chunks_y[:iy]) - lo_y, sum(chunks_x[:ix]) - lo_x)
-    return np.stack([
-        infer_array(model, ck.config, b, origin, core, halo, tile, batch_size, dev, n_samples, seed) for b in block
-    ])
+    with device_lock(dev):
+        return infer_block(model, ck.config, block, origin, core, halo, tile, batch_size, dev, n_samples, seed)
 
 
 def _aligned_chunks(chunks: tuple[int, ...], total: int, align: int, halo: int) -> tuple[int, ...]:
@@ -202,8 +261,40 @@ def _resolve(checkpoint) -> Path:
     return path
 
 
+def _merged(chunks: tuple[int, ...], factor: int) -> tuple[int, ...]:
+    """``chunks`` with every ``factor`` neighbours joined into one."""
+    return tuple(sum(chunks[i:i + factor]) for i in range(0, len(chunks), factor))
+
+
+def _step_factors(batch_chunks: int, n_samples: int, n_y: int, n_x: int) -> tuple[int, int, int]:
+    """Chunks one model step joins along (sample, y, x): ``batch_chunks`` in all at most, samples first (no
+    halo to share), then x, then y."""
+    ft = max(1, min(batch_chunks, n_samples))
+    fx = max(1, min(batch_chunks // ft, n_x))
+    fy = max(1, min(batch_chunks // (ft * fx), n_y))
+    return ft, fy, fx
+
+
+def _with_halos(chunks: tuple[int, ...], halo: int) -> tuple[int, ...]:
+    """Sizes of ``chunks`` once each has the halo of the neighbours it has (boundary "none")."""
+    n = len(chunks)
+    return tuple(c + halo * ((i > 0) + (i < n - 1)) for i, c in enumerate(chunks))
+
+
+def _as_is(block):
+    """The halo exchange's kernel: each block with its neighbours' halo, as it is (the model step follows)."""
+    return block
+
+
+def _check_step_args(batch_size, batch_chunks) -> None:
+    for name, value in (("batch_size", batch_size), ("batch_chunks", batch_chunks)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"{name} must be an integer >= 1, not {value!r}: e.g. {name}=4")
+
+
 def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | None = None, batch_size: int = 16,
-            device: str = "auto", tile: int = 512, n_samples: int = 16, seed: int = 0) -> xr.Dataset:
+            device: str = "auto", tile: int = 512, n_samples: int = 16, seed: int = 0,
+            batch_chunks: int = 1) -> xr.Dataset:
     """Lazily apply the network in ``checkpoint`` (a path or a registry name) over ``ds``.
 
     Returns a Dataset with the checkpoint's target variable (units and long_name from the checkpoint) on
@@ -211,16 +302,55 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     ``n_samples`` decodings, seeded by ``seed`` and the pixel position). ``halo`` defaults to half the
     network's receptive field; it is rounded up to a multiple of the network's pooling factor, and the
     work is done on chunks moved onto that factor (the output is rechunked back to the input's chunks).
-    ``tile`` bounds the pixels per forward pass; ``device``
-    is resolved on each worker (``"auto"``: CUDA when the worker has it).
+
+    ``tile`` bounds the core pixels of one tile and ``batch_size`` the tiles of one forward pass.
+    ``batch_chunks`` > 1 makes one model step of that many neighbouring chunks (time steps first, then
+    along x, then y): their tiles share the device's batches, so a GPU runs fewer, fuller batches (with
+    ``tile`` at most the chunk size, a batch holds tiles of several chunks). The result is the same.
+
+    ``device`` is resolved on each worker (``"auto"``: CUDA when the worker has it); the model is loaded once
+    per worker process and device. Every step between the read chunk and the written one (normalising, NaN
+    handling, the network, sampling statistics) runs on that device; on CUDA host-to-device copies of one
+    batch overlap the computation of the previous one. On a Dask cluster with GPU workers (workers that
+    declare the resource ``GPU``, see :func:`eoxr.cluster.connect`) only the model steps ask for a GPU:
+    reading, decoding and the halo exchange run on any worker's CPU threads.
     """
     from . import checkpoint as ckpt_mod
 
+    _check_step_args(batch_size, batch_chunks)
     path = _resolve(checkpoint)
     ck = ckpt_mod.load(path)
     cfg = ck.config
-    inputs = ck.inputs
     source = ds  # its provenance attrs (a DataArray's move to its variable below)
+    ds, sample_dims = _check_inputs(ds, ck, path)
+    align = int(cfg.get("align", 1))
+    halo = _halo(halo, cfg, align)
+    tile = max(align, round_up(int(tile), align))
+
+    data = _stacked_inputs(ds, ck.inputs, sample_dims)
+    ref = ds[ck.inputs[0]].data
+    src_chunks = ref.chunks[-2:] if isinstance(ref, da.Array) else ((ds.sizes["y"],), (ds.sizes["x"],))
+    chunks_y = _aligned_chunks(src_chunks[0], ds.sizes["y"], align, halo)
+    chunks_x = _aligned_chunks(src_chunks[1], ds.sizes["x"], align, halo)
+    ft, fy, fx = _step_factors(batch_chunks, data.shape[0], len(chunks_y), len(chunks_x))
+    chunks_y, chunks_x = _merged(chunks_y, fy), _merged(chunks_x, fx)
+    data = data.rechunk((ft, -1, chunks_y, chunks_x))
+
+    sampling = bool(cfg.get("uncertainty")) and n_samples > 0
+    n_out = len(cfg["target_channels"]) * (2 if sampling else 1)
+    out = _model_steps(data, (data.chunks[0], (n_out,), chunks_y, chunks_x),
+                       checkpoint=str(path.resolve()), device=device, chunks_y=chunks_y, chunks_x=chunks_x,
+                       halo=halo, tile=tile, batch_size=batch_size, n_samples=n_samples if sampling else 0, seed=seed)
+    back = {0: 1} if ft > 1 else {}
+    if isinstance(ref, da.Array) and (chunks_y, chunks_x) != tuple(src_chunks):
+        back.update({2: src_chunks[0], 3: src_chunks[1]})
+    out = out.rechunk(back) if back else out  # hand back the caller's chunking
+    return _to_dataset(out, ds, source, cfg, sample_dims, sampling, path, halo)
+
+
+def _check_inputs(ds, ck, path):
+    """``ds`` as a Dataset holding the checkpoint's inputs with its channels, and the sample dimensions."""
+    inputs, cfg = ck.inputs, ck.config
     if isinstance(ds, xr.DataArray):
         if len(inputs) != 1:
             raise MissingVariableError(f"checkpoint {path} takes {inputs}; pass a Dataset with those variables")
@@ -239,7 +369,11 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
             f"checkpoint {path} expects input channels {cfg['input_channels']}, the dataset gives {channels}; "
             "select the same bands in the same order as in training"
         )
-    align = int(cfg.get("align", 1))
+    return ds, sample_dims
+
+
+def _halo(halo, cfg, align) -> int:
+    """The halo asked for (default: half the receptive field), on the network's pooling grid."""
     need = halo_depth(cfg["receptive_field"])
     halo = need if halo is None else int(halo)
     if halo < 0:
@@ -248,32 +382,31 @@ def predict(ds: xr.Dataset | xr.DataArray, checkpoint: str | Path, halo: int | N
     halo = round_up(halo, align)  # chunk origins on the network's pooling grid
     if halo < need:
         warnings.warn(f"halo={halo} px is less than half the network's receptive field ({need} px): chunk edges "
-                      "may show seams; leave halo=None for seamless output", EoxrWarning, stacklevel=2)
-    tile = max(align, round_up(int(tile), align))
+                      "may show seams; leave halo=None for seamless output", EoxrWarning, stacklevel=3)
+    return halo
 
+
+def _stacked_inputs(ds, inputs, sample_dims):
+    """The inputs as one lazy float32 array ``(samples, channels, y, x)``."""
     parts = []
     for arr in stack_channels(ds, inputs, sample_dims):
         arr = arr if isinstance(arr, da.Array) else da.from_array(np.asarray(arr), chunks=-1)
         parts.append(arr if sample_dims else arr[None])
-    data = da.concatenate(parts, axis=1).astype(np.float32)
-    ref = ds[inputs[0]].data
-    src_chunks = ref.chunks[-2:] if isinstance(ref, da.Array) else ((ds.sizes["y"],), (ds.sizes["x"],))
-    chunks_y = _aligned_chunks(src_chunks[0], ds.sizes["y"], align, halo)
-    chunks_x = _aligned_chunks(src_chunks[1], ds.sizes["x"], align, halo)
-    data = data.rechunk((1, -1, chunks_y, chunks_x))
+    return da.concatenate(parts, axis=1).astype(np.float32)
 
-    sampling = bool(cfg.get("uncertainty")) and n_samples > 0
-    n_out = len(cfg["target_channels"]) * (2 if sampling else 1)
+
+def _model_steps(data, chunks, **kw):
+    """:func:`_predict_block` over every block of ``data`` with its halo. The halo exchange is a step of its
+    own (CPU work, any worker); only the model steps carry the cluster's GPU annotation."""
+    from ..cluster import gpu_annotations
+
     # chunks already hold the halo (_aligned_chunks): halo_map exchanges it without rechunking
-    out = halo_map(
-        _predict_block, data, halo, boundary="none", trim=False, dtype=np.float32,
-        chunks=(data.chunks[0], (n_out,), chunks_y, chunks_x),
-        checkpoint=str(path.resolve()), device=device, chunks_y=chunks_y, chunks_x=chunks_x, halo=halo,
-        tile=tile, batch_size=batch_size, n_samples=n_samples if sampling else 0, seed=seed,
-    )
-    if isinstance(ref, da.Array) and (chunks_y, chunks_x) != tuple(src_chunks):
-        out = out.rechunk({2: src_chunks[0], 3: src_chunks[1]})  # hand back the caller's chunking
-    return _to_dataset(out, ds, source, cfg, sample_dims, sampling, path, halo)
+    halo = kw["halo"]
+    blocks = halo_map(_as_is, data, halo, boundary="none", trim=False,
+                      chunks=(*data.chunks[:2], _with_halos(data.chunks[2], halo), _with_halos(data.chunks[3], halo)))
+    with dask.annotate(**gpu_annotations(kw["device"])):
+        return blocks.map_blocks(_predict_block, dtype=np.float32, chunks=chunks,
+                                 meta=np.empty((0, 0, 0, 0), np.float32), **kw)
 
 
 def _to_dataset(out, ds, source, cfg, sample_dims, sampling, path, halo) -> xr.Dataset:
