@@ -49,7 +49,10 @@ the batched solver runs in the benchmark's own process, with the malloc threshol
 turns). A cluster's first call (warm-up) also installs the city on its workers
 (:mod:`eoxr.urban.shipping`), which later calls reuse. ``machine_speedup_2_vs_1_process_*``: the machine's own
 speed-up of 2 processes over 1 on an in-cache and on a memory-bound kernel (:func:`eoxr.bench.process_scaling`),
-the bounds of what 2 workers can gain on it.
+the bounds of what 2 workers can gain on it. CPU cores vs one GPU (rows ``invert_cpu_cores``, ``invert_gpu``): the
+same 1280 m job (1920 m in the full run, 320 m in --smoke) in this process, on Dask's threads over every core with
+the numpy solver, then with the torch solver on the GPU (``--device cuda``; the GPU row null, with the reason,
+otherwise).
 """
 from __future__ import annotations
 
@@ -83,6 +86,8 @@ TARGETS = {
     "netsw_floor_true_atm_rmse_W_m2_real": {"method": "invert3d_target", "max": 8.0},
     # 2 workers against the machine's own best 2-process speed-up, measured in the same run
     "worker_over_machine_speedup": {"method": "speed", "min": 0.9},
+    # one GPU against every CPU core of the machine, in the same run (eoxr bench urban --quick --device cuda)
+    "speedup_vs_cpu_cores": {"method": "invert_gpu", "min": 20.0, "device": "cuda"},
 }
 # the true PSF, (weight, sigma as a multiple of the sensor's nominal one): a Gaussian core 10 % wider than nominal
 # and a tenth of the energy in a wing three times wider (stray light, the MTF's low-frequency loss); the inversion
@@ -499,8 +504,36 @@ def _speed_job(city, rng, chunk: int):
     truth = synth.draw_properties(city, sen, int(rng.integers(1 << 30)), geom)
     obs = synth.observe(city, truth, sen, geom, atm, pixel_size=10.0, noise=0.01, seed=int(rng.integers(1 << 30)))
     lazy = obs.chunk({"y": chunk, "x": chunk})
-    return obs.sizes["y"] * obs.sizes["x"], lambda: U.invert(lazy, city, sen, atm, 5, max_iter=10,
-                                                            budget=False).reflectance.compute()
+    return obs.sizes["y"] * obs.sizes["x"], lambda device="auto": U.invert(
+        lazy, city, sen, atm, 5, max_iter=10, budget=False, device=device).reflectance.compute()
+
+
+def device_speed(cfg, city, rng, chunk: int = 32) -> list[dict]:
+    """The chunked inversion of ``city`` (:func:`_speed_job`) on every CPU core (Dask's threads, the numpy solver)
+    and on one GPU (the torch solver), side by side: pixels per second, each after a warm-up call; the GPU row
+    null with the reason where no GPU is used."""
+    import os
+
+    import dask
+
+    npx, call = _speed_job(city, rng, chunk)
+    cores = len(os.sched_getaffinity(0))
+    case = {"part": "devices", "pixels": npx, "chunk": chunk, "cpu_cores": cores}
+    with dask.config.set(scheduler="threads", num_workers=cores):
+        call("cpu")  # warm-up: the city's fields
+        cpu_s, on_cpu = _best_of(1 if cfg.quick else 3, lambda: call("cpu"))
+        rows = [{"case": dict(case, device="cpu"), "method": "invert_cpu_cores", "metrics": {"pix_per_s": npx / cpu_s}}]
+        gpu = {"pix_per_s": None, "speedup_vs_cpu_cores": None, "max_abs_diff_reflectance": None}
+        gpu_case = dict(case, device="cuda")
+        if cfg.device == "cuda":
+            call("cuda")  # warm-up: CUDA context and kernels
+            gpu_s, on_gpu = _best_of(3, lambda: call("cuda"))
+            gpu.update(pix_per_s=npx / gpu_s, speedup_vs_cpu_cores=cpu_s / gpu_s,
+                       max_abs_diff_reflectance=float(np.nanmax(np.abs(on_gpu.values - on_cpu.values))))
+        else:
+            gpu_case["unmeasured"] = "unmeasured: no GPU in this run (--device cpu, or torch sees no CUDA device)"
+    rows.append({"case": gpu_case, "method": "invert_gpu", "metrics": gpu})
+    return rows
 
 
 def worker_speed(jobs: dict, rng) -> dict:
@@ -665,12 +698,24 @@ def run(cfg) -> list[dict]:
         jobs = {"": (synth.make_city(1920.0, 1.0, cfg.seed + 2), 32, WORKER_REPEATS),
                 "_small_job": (small, 16, WORKER_REPEATS)}
     speed.update(worker_speed(jobs, rng))
+    devices = device_speed(cfg, jobs[""][0], rng)
     speed.update(process_scaling(2 if cfg.smoke else 5))  # the machine's own 2-vs-1 bounds, for reading the above
     machine = max(speed["machine_speedup_2_vs_1_process_in_cache"], speed["machine_speedup_2_vs_1_process_memory_bound"])
     speed["worker_over_machine_speedup"] = speed["speedup_2_vs_1_worker"] / machine
     print(f"speed section {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results.append({"case": {"sensor": "sentinel-2", "pixel_m": 10.0}, "method": "speed", "metrics": speed})
-    return results
+    return results + devices
+
+
+#: the targets of the CPU-cores-vs-GPU part alone
+DEVICE_TARGETS = {k: t for k, t in TARGETS.items() if t["method"] == "invert_gpu"}
+
+
+def run_devices(cfg) -> list[dict]:
+    """CPU cores vs one GPU alone (:func:`device_speed` on the job of :func:`run`), for a GPU machine lent for
+    minutes: benchmarks/gpu_check.sh."""
+    size = 320.0 if cfg.smoke else 1280.0 if cfg.quick else 1920.0
+    return device_speed(cfg, synth.make_city(size, 1.0, cfg.seed + 2), np.random.default_rng(cfg.seed))
 
 
 if __name__ == "__main__":
