@@ -11,8 +11,7 @@ contrasts, and the inversion's aerosol optical depth (and water vapour) off by +
 Cases: sun zenith 20/35/50/70 deg, AOT 0.05/0.2/0.5, noise 0.5/1/2 %, misregistration 0/0.3 pixel, for a
 Sentinel-2-like sensor (10 bands, 10 m); an ECOSTRESS-like sensor (5 thermal bands, 70 m, NEdT 0.15 K) for
 temperature and emissivity. --quick varies one factor at a time around (35 deg, 0.2, 1 %, 0 px); the full run
-crosses them (--quick inverts the synthetic variants with the PSF fitted on the base case, the full run fits
-every image). --smoke (the tests' run, some 30 s) keeps the base cases on smaller scenes and one real city, scans
+crosses them. --smoke (the tests' run, some 30 s) keeps the base cases on smaller scenes and one real city, scans
 the PSF's core coarsely without a wing and times less: every target evaluated, on noisier figures. Metrics: RMSE per element class and pooled (reflectance, emissivity: 1; temperature: K; albedo: 1;
 net shortwave, emitted longwave: W m-2; net shortwave also on 3 x 3 pixel means and as a scene bias), mean
 iterations, coarse pixels per second (the PSF fit not included); the fitted PSF width (``psf_scale``, times the
@@ -238,11 +237,10 @@ def true_psf(sen) -> tuple:
 
 
 def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, psf_fit: dict | None = None,
-                    shared_psf: dict | None = None, estimator_floor=False, product="radiance"):
+                    estimator_floor=False, product="radiance"):
     """Both methods on a Sentinel-2-like image of ``scene``: TOA radiance, or with ``product="l2a"`` the surface
     reflectance an L2A processor makes of it with the inversion's atmosphere. ``psf_fit``: the scan of
-    :func:`eoxr.urban.fit_psf` (its ``scales``, ``wings``; None: its own). ``shared_psf``: a dict that keeps the
-    PSF fitted by the first case that gets it, for the others (the sensor's PSF, fitted once; ``psf_fit_s`` 0)."""
+    :func:`eoxr.urban.fit_psf` (its ``scales``, ``wings``; None: its own)."""
     import eoxr.urban as U
 
     sen = get_sensor("sentinel-2")
@@ -277,11 +275,7 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, psf_fi
         registered = U.register(inner, fit)
     # the PSF fitted with the 3-D model (a property of the sensor and the image): both methods get it
     t0 = time.perf_counter()
-    psf = (shared_psf or {}).get("psf")
-    if psf is None:
-        psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **(psf_fit or {}), **kw)
-        if shared_psf is not None:
-            shared_psf["psf"] = psf
+    psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **(psf_fit or {}), **kw)
     fitted = {"psf_scale": psf.attrs["psf_scale"], "psf_wing_weight": psf.attrs["psf_wing_weight"],
               "psf_fit_s": time.perf_counter() - t0}
     out, maps = [], {}
@@ -621,9 +615,6 @@ def run(cfg) -> list[dict]:
     s2 = Scene.synthetic(80.0 if cfg.smoke else 160.0 if cfg.quick else 300.0, 1.0, 10.0, cfg.seed)
     eco = Scene.synthetic(280.0 if cfg.smoke else 420.0 if cfg.quick else 840.0, 2.0, 70.0, cfg.seed + 1)
     psf_fit = SMOKE_PSF_FIT if cfg.smoke else None
-    # --quick fits the PSF on the base case and inverts its one-factor variants with it (the fits were most of
-    # their time); the full run fits it on every image
-    shared_psf = {} if cfg.quick else None
     base = dict(sza=35.0, aot=0.2, noise=0.01, misreg=0.0)
     if cfg.smoke:
         cases = [base]
@@ -639,7 +630,7 @@ def run(cfg) -> list[dict]:
     for case in cases:
         target = case["noise"] == 0.01 and case["misreg"] == 0.0
         for method, m in reflective_case(s2, case["sza"], case["aot"], case["noise"], case["misreg"], rng,
-                                         psf_fit=psf_fit, shared_psf=shared_psf, estimator_floor=target):
+                                         psf_fit=psf_fit, estimator_floor=target):
             _add(results, rows, class_rows, dict(case, sensor="sentinel-2", pixel_m=10.0, city="synthetic"),
                  method, m, target)
     tcases = [dict(sza=35.0, nedt=0.15, misreg=0.0)] + ([] if cfg.smoke else [dict(sza=35.0, nedt=0.15, misreg=0.3)])
