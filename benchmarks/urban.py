@@ -50,7 +50,7 @@ turns). A cluster's first call (warm-up) also installs the city on its workers
 speed-up of 2 processes over 1 on an in-cache and on a memory-bound kernel (:func:`eoxr.bench.process_scaling`),
 the bounds of what 2 workers can gain on it. CPU cores vs one GPU (rows ``invert_cpu_cores``, ``invert_gpu``): the
 same 1280 m job (1920 m in the full run, 320 m in --smoke) in this process, on Dask's threads over every core with
-the numpy solver, then with the torch solver on the GPU (``--device cuda``; the GPU row null, with the reason,
+the numpy solver, then with the torch solver on the GPU (``--device cuda``; both rows null, with the reason,
 otherwise).
 """
 from __future__ import annotations
@@ -504,30 +504,37 @@ def _speed_job(city, rng, chunk: int):
 
 def device_speed(cfg, city, rng, chunk: int = 32) -> list[dict]:
     """The chunked inversion of ``city`` (:func:`_speed_job`) on every CPU core (Dask's threads, the numpy solver)
-    and on one GPU (the torch solver), side by side: pixels per second, each after a warm-up call; the GPU row
-    null with the reason where no GPU is used."""
+    and on one GPU (the torch solver), side by side in this process: pixels per second, each after a warm-up
+    call. Both rows null, with the reason, where no GPU is used (the CPU side alone would only add minutes)."""
     import os
 
     import dask
 
-    npx, call = _speed_job(city, rng, chunk)
     cores = len(os.sched_getaffinity(0))
-    case = {"part": "devices", "pixels": npx, "chunk": chunk, "cpu_cores": cores}
+    case = {"part": "devices", "chunk": chunk, "cpu_cores": cores}
+    cpu = {"pix_per_s": None}
+    gpu = {"pix_per_s": None, "speedup_vs_cpu_cores": None, "max_abs_diff_reflectance": None}
+    if cfg.device != "cuda":
+        why = "unmeasured: no GPU in this run (--device cpu, or torch sees no CUDA device)"
+        return [{"case": dict(case, device=d, unmeasured=why), "method": m, "metrics": v}
+                for d, m, v in (("cpu", "invert_cpu_cores", cpu), ("cuda", "invert_gpu", gpu))]
+    npx, call = _speed_job(city, rng, chunk)
+    times, out = {}, {}
     with dask.config.set(scheduler="threads", num_workers=cores):
-        call("cpu")  # warm-up: the city's fields
-        cpu_s, on_cpu = _best_of(1 if cfg.quick else 3, lambda: call("cpu"))
-        rows = [{"case": dict(case, device="cpu"), "method": "invert_cpu_cores", "metrics": {"pix_per_s": npx / cpu_s}}]
-        gpu = {"pix_per_s": None, "speedup_vs_cpu_cores": None, "max_abs_diff_reflectance": None}
-        gpu_case = dict(case, device="cuda")
-        if cfg.device == "cuda":
-            call("cuda")  # warm-up: CUDA context and kernels
-            gpu_s, on_gpu = _best_of(3, lambda: call("cuda"))
-            gpu.update(pix_per_s=npx / gpu_s, speedup_vs_cpu_cores=cpu_s / gpu_s,
-                       max_abs_diff_reflectance=float(np.nanmax(np.abs(on_gpu.values - on_cpu.values))))
-        else:
-            gpu_case["unmeasured"] = "unmeasured: no GPU in this run (--device cpu, or torch sees no CUDA device)"
-    rows.append({"case": gpu_case, "method": "invert_gpu", "metrics": gpu})
-    return rows
+        for dev in ("cpu", "cuda"):
+            call(dev)  # warm-up: the city's fields; the CUDA context and kernels
+            times[dev], out[dev] = _best_of(3, lambda: call(dev))
+    cpu["pix_per_s"] = npx / times["cpu"]
+    gpu.update(pix_per_s=npx / times["cuda"], speedup_vs_cpu_cores=times["cpu"] / times["cuda"],
+               max_abs_diff_reflectance=float(np.nanmax(np.abs(out["cuda"].values - out["cpu"].values))))
+    return [{"case": dict(case, device="cpu", pixels=npx), "method": "invert_cpu_cores", "metrics": cpu},
+            {"case": dict(case, device="cuda", pixels=npx, gpu=_gpu_name()), "method": "invert_gpu", "metrics": gpu}]
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name()
 
 
 def worker_speed(jobs: dict, rng) -> dict:
