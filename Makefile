@@ -18,4 +18,8 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-.PHONY: install demo test
+# The notebooks at full size, as users run them (marker "full", left out of `make test`).
+test-full: $(BIN)/.installed
+	$(BIN)/python -m pytest -m full
+
+.PHONY: install demo test test-full

@@ -2,7 +2,8 @@
 
 Synthetic: scenes from :func:`eoxr.lst.synth.scene` (seeds ``1000 * seed + i``, never the training seeds
 10000+), observed at 1 km (radiance aggregation), super-resolved to 250 m (x4) and 500 m (x2) and scored
-against the truth. Real: MOD11A1 daytime LST tiles of ../shared/data/real, clear 64 x 64 km windows, the
+against the truth. Real: MOD11A1 daytime LST tiles of the real data folder
+(the setting ``EOXR_REAL_DATA``, :func:`eoxr.sample.real_data_dir`), clear 64 x 64 km windows, the
 real 1 km degraded to 4 km and super-resolved back (guide: 1 km band 31/32 emissivity). Speed: output
 Mpix/s of each method on one synthetic scene, on cfg.device.
 
@@ -35,10 +36,10 @@ from eoxr.lst.degrade import aggregate, degrade
 from eoxr.lst.evaluate import clear_windows, modis_emissivity, scores
 from eoxr.lst.learned import fit_fields, fit_scene
 from eoxr.lst.superres import superres
+from eoxr.sample import real_data_dir
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-TILES = {"h14v09": REAL / "modis_lsttools" / "MOD11A1.hdf",
-         "h11v05": REAL / "modis_amadeus" / "MOD11A1.A2021227.h11v05.061.2021228105320.hdf"}
+TILES = {"h14v09": "modis_lsttools/MOD11A1.hdf",  # in the real data folder (EOXR_REAL_DATA)
+         "h11v05": "modis_amadeus/MOD11A1.A2021227.h11v05.061.2021228105320.hdf"}
 # label: (method, options); sisr/disr conserve the observation by default, "-raw" is the bare network
 METHODS = {
     "bicubic": ("bicubic", {}), "tsharp": ("tsharp", {}), "distrad": ("distrad", {}),
@@ -107,7 +108,9 @@ def real(cfg) -> list[dict]:
 
     rows = []
     tmp = tempfile.mkdtemp(prefix="eoxr-lst-bench-")
-    products = {tile: eoxr.io.open_product(path) for tile, path in TILES.items() if path.exists()}
+    real_data = real_data_dir()
+    products = {tile: eoxr.io.open_product(real_data / path) for tile, path in TILES.items()
+                if real_data is not None and (real_data / path).exists()}
     for tile, ds in products.items():
         if cfg.quick and tile != "h14v09":
             continue

@@ -58,11 +58,11 @@ from __future__ import annotations
 import itertools
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from eoxr.bench import process_scaling
+from eoxr.sample import real_data_dir
 from eoxr.urban import Atmosphere, City, Geometry, synth
 from eoxr.urban.rasters import UMEP_LAND_COVER
 from eoxr.urban.sensors import get_sensor
@@ -200,8 +200,8 @@ class Scene:
         return cls(crop, pixel, name)
 
 
-# real 3-D city models of ../shared/data/real (see each PROVENANCE.txt): how each is built
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+# real 3-D city models in the real data folder (the setting EOXR_REAL_DATA; see each PROVENANCE.txt): how each
+# is built
 REAL_CITIES = {
     "bilbao": lambda d: City.from_rasters(ndsm=d / "urban_ndsm_bilbao_pnoa/BDSM.tif", res=2.5,
                                           canopy=d / "urban_ndsm_bilbao_pnoa/CDSM.tif",
@@ -227,7 +227,7 @@ _REAL_CACHE: dict = {}
 
 def real_city(name: str) -> City:
     if name not in _REAL_CACHE:
-        _REAL_CACHE[name] = REAL_CITIES[name](REAL)
+        _REAL_CACHE[name] = REAL_CITIES[name](real_data_dir())
     return _REAL_CACHE[name]
 
 
@@ -608,8 +608,9 @@ def _add(results, rows, class_rows, case, method, m, target):
 def real_sizes(cfg) -> dict:
     """{name: (crop size of the reflective case, of the thermal case or None)} (m) of the real city models, or {}
     without the real data."""
-    if not REAL.exists():
-        print(f"no real city models under {REAL}: real-geometry cases left out", file=sys.stderr)
+    if real_data_dir() is None:
+        print("no real city models (set EOXR_REAL_DATA to the real data folder): real-geometry cases left out",
+              file=sys.stderr)
         return {}
     if cfg.smoke:
         return dict(SMOKE_REAL_SIZES)

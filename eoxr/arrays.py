@@ -40,7 +40,7 @@ from dask.array.overlap import ensure_minimum_chunksize
 from dask.array.utils import meta_from_array
 from dask.utils import has_keyword
 
-from .errors import GridError, ParameterError
+from .errors import DtypeError, GridError, ParameterError
 
 #: dask ``map_overlap`` boundary -> the ``numpy.pad`` mode that pads the same values
 _PAD_MODES = {"reflect": "symmetric", "nearest": "edge", "periodic": "wrap"}
@@ -107,9 +107,9 @@ def halo_depth(receptive_field: int, align: int = 1) -> int:
 
 
 def _check_halo_args(data, depth, boundary) -> int:
-    if data.ndim < 2:
-        raise GridError(f"halo_map works on (..., y, x) arrays; this one has shape {data.shape}: add the y and x "
-                        "dimensions")
+    if data.ndim < 2 or 0 in data.shape[-2:]:
+        raise GridError(f"halo_map works on (..., y, x) arrays with pixels; this one has shape {data.shape}: pass "
+                        "data with y and x dimensions of at least one pixel")
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
         raise ParameterError(f"depth is the halo in pixels on y and x, an integer >= 0, not {depth!r}: pass "
                              "the kernel's reach, e.g. int(4 * sigma + 0.5) for a Gaussian")
@@ -202,8 +202,8 @@ def halo_map(kernel, data, depth: int, boundary="reflect", *, dtype=None, chunks
 
 def check_factor(factor) -> int:
     """Return ``factor`` as an int >= 1, or raise :class:`~eoxr.errors.ParameterError`."""
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or float(factor) != int(factor) \
-            or int(factor) < 1:
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not math.isfinite(factor) \
+            or float(factor) != int(factor) or int(factor) < 1:
         raise ParameterError(
             f"factor must be a positive integer (the ratio of coarse to fine pixel size), not {factor!r}; "
             "for 1 km -> 250 m pass factor=4, for 1 km -> 500 m pass factor=2."
@@ -245,6 +245,8 @@ def block_sum(a, factor: int):
     if factor == 1:
         return a
     ny, nx = a.shape[-2] // factor, a.shape[-1] // factor
+    if ny == 0 or nx == 0:  # no whole block: an empty result (dask cannot coarsen an empty axis)
+        return a[..., :ny, :nx]
     a = a[..., : ny * factor, : nx * factor]
     if is_lazy(a):
         a = rechunk_multiple(a, factor)
@@ -277,14 +279,28 @@ def repeat_blocks(a, factor: int):
 # ------------------------------------------------------------------------------------------ statistics
 
 
+def check_real(a, what: str = "the data"):
+    """``a`` once its dtype is checked to be boolean, integer or floating point, else
+    :class:`~eoxr.errors.DtypeError` naming the dtype and the cast that fixes it."""
+    if np.dtype(a.dtype).kind not in "biuf":
+        raise DtypeError(f"{what} has dtype {a.dtype}, which holds no physical quantity: cast it to a float type "
+                         "(.astype('float32')), taking the real part of complex data first if that is what it is")
+    return a
+
+
 def as_float(a):
-    """``a`` as floating point: integers and booleans become float64, floats stay as they are (lazy on dask)."""
-    return a if np.issubdtype(a.dtype, np.floating) else a.astype("f8")
+    """``a`` as floating point: integers and booleans become float64, floats stay as they are (lazy on dask).
+    Complex, object and string data raise :class:`~eoxr.errors.DtypeError` (:func:`check_real`)."""
+    return a if np.issubdtype(check_real(a).dtype, np.floating) else a.astype("f8")
 
 
 def linear_fit(x, y):
     """Intercept ``a``, slope ``b`` and pair count ``n`` of the least-squares fit y = a + b x over the
-    pairs where both are finite (0-d dask arrays for dask input: nothing is computed)."""
+    pairs where both are finite (0-d dask arrays for dask input: nothing is computed).
+
+    Where no line is defined, ``a`` and ``b`` are NaN: fewer than two pairs, or ``x`` without spread (constant, to
+    the rounding of its dtype, whose mean differs from its values by that rounding).
+    """
     xp = namespace(x, y)
     ok = xp.isfinite(x) & xp.isfinite(y)
     n = ok.sum()
@@ -292,5 +308,8 @@ def linear_fit(x, y):
     ym = xp.where(ok, y, 0.0).sum() / n
     sxy = xp.where(ok, (x - xm) * (y - ym), 0.0).sum()
     sxx = xp.where(ok, (x - xm) ** 2, 0.0).sum()
-    b = sxy / sxx
+    eps = float(np.finfo(x.dtype if np.issubdtype(x.dtype, np.floating) else "f8").eps)
+    largest = xp.where(ok, abs(x), 0.0).max().astype("f8")  # in float64: its square must not underflow
+    rounding = 16 * n * (eps * largest) ** 2  # the sxx of a constant x, from rounding alone
+    b = xp.where(sxx > rounding, sxy / xp.where(sxx > 0, sxx, 1.0), np.nan)
     return ym - b * xm, b, n

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .errors import MissingVariableError
+from .errors import MissingVariableError, ParameterError
 
 METHOD, PARAMETERS, INPUTS, CHECKPOINT, ITEM = (
     "eoxr_method", "eoxr_parameters", "eoxr_inputs", "eoxr_checkpoint_sha256", "eoxr_item")
@@ -53,6 +53,39 @@ def cf(da: xr.DataArray, units: str, long_name: str, standard_name: str | None =
     if standard_name:
         attrs["standard_name"] = standard_name
     return da.assign_attrs(attrs)
+
+
+def georeference(obj: xr.Dataset | xr.DataArray, crs=None, like: xr.Dataset | xr.DataArray | None = None):
+    """``obj`` with its CRS and the CF attributes of its ``x``/``y`` coordinates; every eoxr output on a grid ends here.
+
+    ``crs`` (default: ``obj``'s own, else ``like``'s) is written as rioxarray's ``spatial_ref`` coordinate, and
+    ``x``/``y`` get what rioxarray's ``write_coordinate_system`` derives from it: ``standard_name``
+    ``projection_x_coordinate`` / ``projection_y_coordinate`` with ``units`` metre for a projected CRS,
+    ``longitude`` / ``latitude`` with ``degrees_east`` / ``degrees_north`` for a geographic one, a ``long_name``
+    and an ``axis``, so that ``.plot()`` labels the axes with their units. ``like`` (the input the output was
+    made from) lends its ``x``/``y`` attributes first, which is all there is without a CRS. An object without
+    ``x``/``y`` dimensions (a swath, a polar volume) gets the CRS only. The data are untouched (lazy stays lazy).
+    """
+    import rioxarray  # noqa: F401  (registers .rio)
+
+    out = obj
+    if like is not None:
+        for name in ("x", "y"):
+            if name in out.coords and name in like.coords and out[name].dims == (name,):
+                out = out.assign_coords({name: out[name].assign_attrs({**like[name].attrs, **out[name].attrs})})
+    crs = crs if crs is not None else _crs_of(out)
+    crs = crs if crs is not None or like is None else _crs_of(like)
+    if crs is None:
+        return out
+    out = out.rio.write_crs(crs)
+    return out.rio.write_coordinate_system() if {"x", "y"} <= set(out.dims) else out
+
+
+def _crs_of(obj):
+    try:
+        return obj.rio.crs
+    except Exception:  # noqa: BLE001 - rioxarray raises several kinds on grids it cannot read
+        return None
 
 
 def stamp(ds: xr.Dataset | xr.DataArray, method: str, *, made_from: Iterable | None = None,
@@ -103,10 +136,29 @@ def provenance_attrs(obj: xr.Dataset | xr.DataArray) -> dict[str, Any]:
     ``checkpoint_sha256``, ``item``, ``version`` and ``history`` (None or empty where absent)."""
     attrs = obj.attrs
     checkpoints = attrs.get(CHECKPOINT)
-    return {"method": attrs.get(METHOD), "parameters": from_json(attrs.get(PARAMETERS), {}),
-            "inputs": from_json(attrs.get(INPUTS), []), "checkpoint_sha256": checkpoints or None,
-            "item": from_json(attrs.get(ITEM), None), "version": attrs.get("eoxr_version"),
+    inputs = _decoded(attrs, INPUTS, [], list)
+    if not all(isinstance(ref, Mapping) for ref in inputs):
+        raise _broken(INPUTS, attrs[INPUTS], "a list of objects")
+    return {"method": attrs.get(METHOD), "parameters": _decoded(attrs, PARAMETERS, {}, Mapping),
+            "inputs": inputs, "checkpoint_sha256": checkpoints or None,
+            "item": _decoded(attrs, ITEM, None, Mapping), "version": attrs.get("eoxr_version"),
             "history": attrs.get("history")}
+
+
+def _decoded(attrs: Mapping, key: str, default, kind: type):
+    """The JSON attribute ``key`` decoded, checked to be a ``kind`` (``default`` where absent)."""
+    try:
+        value = from_json(attrs.get(key), default)
+    except (TypeError, ValueError):
+        value = None
+    if value is default or isinstance(value, kind):
+        return value
+    raise _broken(key, attrs[key], f"a JSON {'list' if kind is list else 'object'}")
+
+
+def _broken(key: str, value, expected: str) -> ParameterError:
+    return ParameterError(f"attribute {key!r} = {str(value)[:80]!r} is not {expected} as eoxr writes it "
+                          f"(see eoxr.attrs): remove it, del ds.attrs[{key!r}], or write it with eoxr.attrs.stamp")
 
 
 def _inputs_of(sources: Sequence) -> list[dict]:

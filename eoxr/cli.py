@@ -11,32 +11,9 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 import sys
 
 from .errors import CubeError, EoxrError, ParameterError
-
-_OPS = {"<=": "lte", ">=": "gte", "!=": "neq", "<": "lt", ">": "gt", "=": "eq"}
-
-
-def parse_query(exprs: list[str] | None) -> dict | None:
-    """``["eo:cloud_cover<20", "platform=sentinel-2a"]`` -> STAC API ``query`` dict."""
-    if not exprs:
-        return None
-    query: dict = {}
-    for expr in exprs:
-        m = re.fullmatch(r"\s*([\w:.\-]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*", expr)
-        if not m:
-            raise ParameterError(f"cannot parse query {expr!r}: write PROPERTY<op>VALUE with op one of "
-                                 "< <= > >= = !=, e.g. \"eo:cloud_cover<20\"")
-        key, op, raw = m.groups()
-        try:
-            value = float(raw) if re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", raw) else raw
-        except ValueError:
-            value = raw
-        query.setdefault(key, {})[_OPS[op]] = value
-    return query
-
 
 def _cmd_sample(a) -> int:
     from . import sample
@@ -53,7 +30,7 @@ def _cmd_ingest(a) -> int:
         raise CubeError(f"a cube already exists at {a.out}: pass --overwrite to replace it or --append to add "
                         "newer scenes to it, or choose another --out")
     items = catalog.search(a.source, collections=a.collections, bbox=a.bbox, datetime=a.datetime,
-                           query=parse_query(a.query), max_items=a.max_items, require_items=True)
+                           query=a.query, max_items=a.max_items, require_items=True)
     print(f"{len(items)} items found", file=sys.stderr)
     client = cluster.connect(a.cluster) if a.cluster != "none" else None
     try:
@@ -136,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--collections", nargs="+")
     s.add_argument("--bbox", nargs=4, type=float, metavar=("WEST", "SOUTH", "EAST", "NORTH"), help="degrees")
     s.add_argument("--datetime", help="e.g. 2023-06 or 2023-06-01/2023-06-30")
-    s.add_argument("--query", nargs="+", help='property filters, e.g. "eo:cloud_cover<20"')
+    s.add_argument("--query", nargs="+", help='property filters as pystac-client reads them: PROPERTY<op>VALUE, op one '
+                   'of = <> < <= > >=, e.g. "eo:cloud_cover<20"')
     s.add_argument("--max-items", type=int, default=None)
     s.add_argument("--bands", nargs="+")
     s.add_argument("--resolution", type=float)

@@ -98,6 +98,10 @@ class ParameterError(EoxrError, ValueError):
     """A method argument has a value the method cannot use (e.g. a non-integer scale factor)."""
 
 
+class DtypeError(ParameterError, TypeError):
+    """Data have a type no physical quantity has (complex, object, strings): cast them to a float type."""
+
+
 class SourceDtypeError(GridError):
     """Items cannot be loaded as their source integers (``eoxr.io.load(dtype="source")``): their bands
     differ in data type, nodata or scale/offset. Loading as floats works."""

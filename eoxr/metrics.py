@@ -2,26 +2,45 @@
 
 All functions take numpy arrays or xarray objects of the same shape, ignore pixels where either side is
 NaN, and return plain floats (or dicts of floats). Units follow the inputs: ``rmse`` of temperatures in K
-is in K.
+is in K. Complex, object and string data raise DtypeError, arrays of different shapes ParameterError, a pair
+with no pixel finite on both sides NoDataError.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
-
+from .arrays import check_real
 from .errors import NoDataError, ParameterError
 
 
-def _pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(truth, dtype=np.float64)
+def _float64(x, what: str) -> np.ndarray:
+    """``x`` as a float64 numpy array; complex, object and string data raise DtypeError."""
+    return np.asarray(check_real(np.asarray(x), what), dtype=np.float64)
+
+
+def _aligned(pred, truth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pred`` and ``truth`` as float64 arrays of one shape, and where both are finite (some pixel is)."""
+    p, t = _float64(pred, "the prediction"), _float64(truth, "the truth")
     if p.shape != t.shape:
         raise ParameterError(f"prediction shape {p.shape} differs from truth shape {t.shape}: "
                              "compare them on the same grid (e.g. pred.interp_like(truth))")
     ok = np.isfinite(p) & np.isfinite(t)
     if not ok.any():
         raise NoDataError("no pixel where both prediction and truth are finite: check their masks and grids")
+    return p, t, ok
+
+
+def _pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+    p, t, ok = _aligned(pred, truth)
     return p[ok], t[ok]
+
+
+def _data_range(t: np.ndarray, data_range: float | None) -> float:
+    """``data_range``, or the spread of the truth ``t``; a range of zero defines no score."""
+    rng = float(t.max() - t.min()) if data_range is None else float(data_range)
+    if not rng > 0:
+        raise ParameterError(f"the data range is {rng:g} (the truth is constant where compared, or data_range "
+                             "was given so): pass data_range=, the span of valid values, as a positive number")
+    return rng
 
 
 def rmse(pred, truth) -> float:
@@ -47,33 +66,45 @@ def correlation(pred, truth) -> float:
 
 
 def psnr(pred, truth, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min."""
+    """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the truth's max - min.
+
+    Identical fields score inf; otherwise a data range of zero (a constant truth) raises ParameterError.
+    Written out rather than scikit-image's ``peak_signal_noise_ratio``, which squares the range: a range of
+    1.2e-189 underflows to 0 there and scores -inf, in logarithms here it does not.
+    """
     p, t = _pair(pred, truth)
-    rng = float(t.max() - t.min()) if data_range is None else float(data_range)
     mse = np.mean((p - t) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(rng**2 / mse))
+    if mse == 0:
+        return float("inf")
+    return float(20 * np.log10(_data_range(t, data_range)) - 10 * np.log10(mse))
 
 
 def ssim(pred, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
-    """Mean structural similarity (Wang et al. 2004, doi:10.1109/TIP.2003.819861), Gaussian window.
+    """Mean structural similarity (Wang, Bovik, Sheikh & Simoncelli 2004, doi:10.1109/TIP.2003.819861).
 
-    NaN pixels are filled with the truth's mean before filtering and left out of the mean.
+    scikit-image's ``structural_similarity`` with the paper's settings: a Gaussian window of ``sigma`` px
+    (11 taps for 1.5), population (co)variances, K1 = 0.01, K2 = 0.03; the mean leaves out the half-window
+    along the edges, as scikit-image does. ``data_range`` defaults to the truth's max - min. NaN pixels (clouds)
+    are filled with the truth's mean before filtering and left out of the mean; without NaN the value is
+    scikit-image's.
     """
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(truth, dtype=np.float64)
-    ok = np.isfinite(p) & np.isfinite(t)
+    from skimage.metrics import structural_similarity
+
+    p, t, ok = _aligned(pred, truth)
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's window for gaussian_weights=True (truncate 3.5)
+    if min(p.shape) <= 2 * radius:
+        raise ParameterError(f"ssim needs images larger than its {2 * radius + 1}-pixel window (sigma={sigma}); "
+                             f"these are {p.shape}: score them with rmse, or pass a smaller sigma")
     fill = t[ok].mean()
-    p, t = np.where(ok, p, fill), np.where(ok, t, fill)
-    rng = float(t[ok].max() - t[ok].min()) if data_range is None else float(data_range)
-    c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-
-    def f(a):
-        return gaussian_filter(a, sigma)
-
-    mp, mt = f(p), f(t)
-    vp, vt, cov = f(p * p) - mp**2, f(t * t) - mt**2, f(p * t) - mp * mt
-    s = ((2 * mp * mt + c1) * (2 * cov + c2)) / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
-    return float(s[ok].mean())
+    rng = _data_range(t[ok], data_range)
+    _, local = structural_similarity(np.where(ok, p, fill), np.where(ok, t, fill), data_range=rng,
+                                     gaussian_weights=True, sigma=sigma, use_sample_covariance=False,
+                                     win_size=2 * radius + 1, full=True)
+    inner = (slice(radius, -radius),) * p.ndim
+    if not ok[inner].any():
+        raise NoDataError(f"ssim: no pixel finite on both sides lies {radius} px or more inside the edges: "
+                          "score these images with rmse, or pass a smaller sigma")
+    return float(local[inner][ok[inner]].mean())
 
 
 # Plain numpy, not xskillscore: xskillscore 0.0.29's Contingency gives the same POD, FAR, CSI and HSS
@@ -117,7 +148,7 @@ def _mm_per_hour(x, what: str):
     if units not in RAIN_RATE_UNITS:
         raise ParameterError(f"{what} has units {units!r}; precip reads rain rates in {sorted(RAIN_RATE_UNITS)}. "
                              f"Convert it (e.g. {what} * 3600 for kg m-2 s-1) and set attrs['units'] = 'mm h-1'.")
-    return np.asarray(x, dtype=np.float64) * RAIN_RATE_UNITS[units]
+    return _float64(x, what) * RAIN_RATE_UNITS[units]
 
 
 def precip(pred, reference, threshold: float = 0.1) -> dict[str, float]:

@@ -27,13 +27,13 @@ import rioxarray  # noqa: F401  (registers .rio)
 import xarray as xr
 from rasterio.warp import transform_bounds
 
-from .errors import CRSError, ParameterError
+from .errors import CRSError, NoDataError, ParameterError
 
 PROJ_V2 = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 
-SAMPLE_VERSION = "1"  # bump when the sample's content changes, so caches rebuild
+SAMPLE_VERSION = "2"  # bump when the sample's content changes, so caches rebuild
 S2_COLLECTION = "eoxr-s2-sample"
 S2_BANDS = {  # asset key: (common name, centre wavelength um, full width um)
     "blue": ("blue", 0.490, 0.098),
@@ -45,6 +45,30 @@ S2_SCALE = 1e-4  # reflectance = DN * 1e-4, as Sentinel-2 L2A before the 2022 of
 S2_CRS = "EPSG:32631"
 S2_ORIGIN = (500_000.0, 4_650_000.0)  # upper-left corner, metres (near Toulouse)
 S2_DATES = ("2023-05-01", "2023-06-15", "2023-08-01")
+
+
+#: The environment variable naming the real data folder (:func:`real_data_dir`).
+REAL_DATA_SETTING = "EOXR_REAL_DATA"
+
+
+def real_data_dir() -> Path | None:
+    """The folder of real satellite files that the notebooks, benchmarks and tests read, or None when there is none.
+
+    The one setting is the environment variable ``EOXR_REAL_DATA`` (``export EOXR_REAL_DATA=/data/real``, or
+    ``os.environ["EOXR_REAL_DATA"] = ...`` before the call). Unset, it defaults to ``../shared/data/real`` from
+    the working directory where that folder exists: the project keeps its real data there, beside a checkout,
+    so ``eoxr bench`` run from the checkout finds it. Each subfolder holds a ``PROVENANCE.txt`` naming its
+    files' source and licence. Raises :class:`~eoxr.errors.NoDataError` when the setting names no folder.
+    """
+    value = os.environ.get(REAL_DATA_SETTING)
+    if not value:
+        beside = Path.cwd().parent / "shared" / "data" / "real"
+        return beside if beside.is_dir() else None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise NoDataError(f"{REAL_DATA_SETTING}={value!r} names no folder: point it at the folder of real data "
+                          f"(shared/data/real beside a project checkout), or unset it to go without")
+    return folder
 
 
 def sample_dir(root: str | Path | None = None) -> Path:

@@ -298,13 +298,15 @@ def check_range(da, lo: float, hi: float, *, name: str | None = None, hint: str 
     naming the variable, the range found, the range expected and the likely fix (``hint``, or one guessed
     from the values: percent, Celsius labelled K, scaled integers, fill values). A numpy input with no
     finite value raises :class:`~eoxr.errors.NoDataError` (on dask an all-NaN input passes: telling it
-    would take a reduction over every block before any could be used).
+    would take a reduction over every block before any could be used). Complex, object and string data raise
+    :class:`~eoxr.errors.DtypeError`.
     """
-    from .arrays import is_lazy
+    from .arrays import check_real, is_lazy
 
     data = da.data if isinstance(da, xr.DataArray) else da
     units = da.attrs.get("units") if isinstance(da, xr.DataArray) else None
     name = name or (str(da.name) if getattr(da, "name", None) is not None else "the data")
+    check_real(data, name)
     if not is_lazy(data):
         _assert_range(np.asarray(data), lo, hi, name, hint, units, whole=True)
         return da

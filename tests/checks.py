@@ -4,7 +4,7 @@
 
     out = assert_lazy(superres, lst.chunk(8), 4)          # builds a graph, computes nothing
     assert_chunked_equals_unchunked(lambda a: superres(a, 4), lst, [{"y": 7, "x": 10}, {"y": 16}])
-    assert_cf(out, units={"lst": "K"})                    # units, long_name, CRS, history
+    assert_cf(out, units={"lst": "K"})                    # units, long_name, CRS, x/y attributes, history
 
 The ``no_compute`` fixture of ``tests/conftest.py`` uses the same raising scheduler as :func:`assert_lazy`.
 """
@@ -96,10 +96,28 @@ def assert_chunked_equals_unchunked(fn, data, chunks, *, rtol: float = 1e-9, ato
                                        err_msg=f"{label} chunked {c} differs from the unchunked result")
 
 
+def assert_cf_coordinates(obj) -> None:
+    """The x/y coordinates of ``obj`` carry CF ``units``, ``long_name`` and ``standard_name`` (
+    ``projection_x_coordinate`` / ``projection_y_coordinate`` in metre, or ``longitude`` / ``latitude`` in
+    degrees), as :func:`eoxr.attrs.georeference` writes them from the CRS, so that ``.plot()`` labels the axes
+    with their units."""
+    from xarray.plot.utils import label_from_attrs
+
+    projected = obj.rio.crs is not None and obj.rio.crs.is_projected
+    for axis, geographic, degrees in (("x", "longitude", "degrees_east"), ("y", "latitude", "degrees_north")):
+        attrs = obj[axis].attrs
+        want = (f"projection_{axis}_coordinate", "metre") if projected else (geographic, degrees)
+        assert (attrs.get("standard_name"), attrs.get("units")) == want, \
+            f"coordinate {axis!r} has {attrs}, not standard_name {want[0]!r} and units {want[1]!r}"
+        assert attrs.get("long_name"), f"coordinate {axis!r} has no long_name"
+        assert f"[{attrs['units']}]" in label_from_attrs(obj[axis])
+
+
 def assert_cf(obj, units: str | Mapping | None = None) -> None:
     """Every variable of ``obj`` has ``units`` (equal to ``units``: one string, or a mapping variable ->
-    units) and a ``long_name``; a spatial (y, x) object has a CRS as rioxarray's ``spatial_ref``; a Dataset
-    says in ``attrs["history"]`` which eoxr method made it."""
+    units) and a ``long_name``; a spatial (y, x) object has a CRS as rioxarray's ``spatial_ref`` and CF x/y
+    coordinates (:func:`assert_cf_coordinates`); a Dataset says in ``attrs["history"]`` which eoxr method made
+    it."""
     variables = {obj.name: obj} if isinstance(obj, xr.DataArray) else dict(obj.data_vars)
     assert variables, "no variable to check"
     for name, da in variables.items():
@@ -111,5 +129,6 @@ def assert_cf(obj, units: str | Mapping | None = None) -> None:
         if {"y", "x"} <= set(da.dims):
             assert "spatial_ref" in obj.coords and obj.rio.crs is not None, \
                 f"variable {name!r} is spatial but carries no CRS (rioxarray spatial_ref)"
+            assert_cf_coordinates(obj)
     if isinstance(obj, xr.Dataset):
         assert "eoxr" in str(obj.attrs.get("history", "")), "the dataset has no eoxr history stamp"

@@ -6,14 +6,19 @@ import pytest
 from checks import forbid_compute
 from realdata import real_data_folder
 
+from eoxr.sample import REAL_DATA_SETTING
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "real"
+# The tests find the real data as users do, through EOXR_REAL_DATA (eoxr.sample.real_data_dir); unset, it names
+# the folder the project keeps beside its checkout. Set here, it reaches the notebooks' kernels too.
+os.environ.setdefault(REAL_DATA_SETTING, str(REPO.parent / "shared" / "data" / "real"))
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """../shared/data/real beside the checkout (read-only real data with PROVENANCE.txt files)."""
-    return real_data_folder(SHARED)
+    """The folder the setting EOXR_REAL_DATA names, as eoxr.sample.real_data_dir reads it (read-only real data
+    with PROVENANCE.txt files)."""
+    return real_data_folder(Path(os.environ[REAL_DATA_SETTING]))
 
 
 @pytest.fixture

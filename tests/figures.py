@@ -61,6 +61,9 @@ def check_urban_notebook(fig: dict) -> None:
     temps = _finite(fig["temperature_rmse_K"])
     assert len(temps) >= 3 and max(temps.values()) < 3.5, temps
     assert fig["shift_m"] == [0.0, 0.0] and 1.0 < fig["psf_scale"] < 1.5, fig  # registered; PSF wider than nominal
+    found = fig["sample_scene"]  # the image the notebook's search finds, inverted with the city model's rasters
+    assert 0.1 < found["albedo"] < 0.3 and 500 < found["net_shortwave_W_m2"] < 1000, found
+    assert found["median_relative_residual"] < 0.03, found  # the sample carries 1 % noise
 
 
 def check_lst_notebook(fig: dict) -> None:

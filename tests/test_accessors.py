@@ -42,6 +42,59 @@ def test_every_eoxr_accessor_method_has_its_functions_signature_and_doc():
             assert getattr(cls, key).__doc__ == m.func.__doc__
 
 
+def _numpydoc_sections(doc: str) -> dict[str, list[str]]:
+    """{title: lines} of a numpydoc docstring: a title line underlined by dashes of its length starts a section."""
+    lines = inspect.cleandoc(doc).splitlines()
+    sections, current = {}, None
+    for i, line in enumerate(lines):
+        underline = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and underline.strip() == "-" * len(line.strip()):
+            current = sections.setdefault(line.strip(), [])
+        elif current is not None and set(line.strip()) != {"-"}:
+            current.append(line)
+    return sections
+
+
+def _documented_parameters(lines: list[str]) -> set[str]:
+    """Names in a Parameters section: unindented ``name : type`` or ``a, b, c`` lines (``**kwargs`` as kwargs)."""
+    names = set()
+    for line in lines:
+        if line and not line[0].isspace():
+            names |= {n.strip().lstrip("*") for n in line.split(" : ")[0].split(",")}
+    return names
+
+
+def _eoxr_methods():
+    """(where, accessor method) of every method of every eoxr accessor."""
+    for owner, name, cls in _eoxr_accessors():
+        for key in (k for k in dir(cls) if not k.startswith("_")):
+            yield f"{owner.__name__}.{name}.{key}", inspect.getattr_static(cls, key)
+
+
+def test_every_accessor_method_has_parameters_returns_and_examples():
+    for where, m in _eoxr_methods():
+        sections = _numpydoc_sections(m.func.__doc__ or "")
+        missing = {"Parameters", "Returns", "Examples"} - set(sections)
+        assert not missing, f"{where} ({m.func.__module__}.{m.func.__name__}): its docstring lacks {sorted(missing)}"
+        params = set(inspect.signature(m.func).parameters)
+        undocumented = params - _documented_parameters(sections["Parameters"])
+        assert not undocumented, f"{where}: document {sorted(undocumented)} under Parameters"
+        assert any(line.strip() for line in sections["Returns"]), where
+        assert any(line.lstrip().startswith(">>> ") for line in sections["Examples"]), f"{where}: no example"
+
+
+def test_every_accessor_methods_examples_run():
+    import doctest
+
+    functions = {m.func for _, m in _eoxr_methods()}
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for func in sorted(functions, key=lambda f: f.__qualname__):
+        for test in doctest.DocTestFinder(recurse=False).find(func, func.__name__, globs={}):
+            runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 3 * len(functions) and results.failed == 0, results
+
+
 def test_registered_lists_the_generated_classes():
     reg = accessors.registered()
     assert {("lst", "Dataset"), ("lst", "DataArray"), ("urban", "Dataset")} <= set(reg)

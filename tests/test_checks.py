@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 from checks import ComputeForbidden, assert_cf, assert_chunked_equals_unchunked, assert_lazy, forbid_compute
 
-from eoxr.attrs import cf, stamp
+from eoxr.attrs import cf, georeference, stamp
 
 
 def _field(rng, chunks=None):
@@ -59,7 +59,7 @@ def test_assert_chunked_equals_unchunked_fails_when_the_chunked_run_computes(rng
 
 def _product(rng):
     da = cf(_field(rng), "K", "surface temperature")
-    ds = xr.Dataset({"t": da}).rio.write_crs("EPSG:32631")
+    ds = georeference(xr.Dataset({"t": da}), "EPSG:32631")
     return stamp(ds, "test.method", factor=4)
 
 
@@ -75,6 +75,8 @@ def test_assert_cf_passes_on_a_finished_output(rng):
     (lambda ds: ds.assign(t=ds.t.copy().drop_attrs()), "has no units"),
     (lambda ds: ds.assign(t=ds.t.copy(deep=False).assign_attrs(long_name="")), "no long_name"),
     (lambda ds: ds.drop_vars("spatial_ref"), "no CRS"),
+    (lambda ds: ds.assign_coords(x=("x", ds.x.values)), "coordinate 'x' has"),
+    (lambda ds: ds.assign_coords(y=ds.y.copy().assign_attrs(long_name="")), "coordinate 'y' has no long_name"),
     (lambda ds: ds.drop_attrs(deep=False), "no eoxr history"),
 ])
 def test_assert_cf_fails_on_each_missing_piece(rng, breakage, message):

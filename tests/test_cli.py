@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from eoxr import __version__, cli
-from eoxr.errors import ParameterError
+from eoxr.errors import CatalogError
 
 COMMANDS = ("sample", "ingest", "demo", "bench", "train", "info")
 
@@ -14,11 +14,22 @@ def _eoxr(*args, **kw):
     return subprocess.run([sys.executable, "-m", "eoxr.cli", *args], capture_output=True, text=True, **kw)
 
 
-def test_parse_query():
-    assert cli.parse_query(["eo:cloud_cover<20", "platform=sentinel-2a", "gsd>=10"]) == {
-        "eo:cloud_cover": {"lt": 20.0}, "platform": {"eq": "sentinel-2a"}, "gsd": {"gte": 10.0}}
-    with pytest.raises(ParameterError, match="PROPERTY<op>VALUE"):
-        cli.parse_query(["cloud cover is low"])
+def test_query_strings_are_read_by_pystac_clients_parser(tmp_path, monkeypatch):
+    from pystac_client.item_search import ItemSearch
+
+    from eoxr import catalog
+    from eoxr.catalog.filters import normalise
+
+    exprs = ["eo:cloud_cover<20", "platform=sentinel-2a", "gsd>=10", "constellation<>landsat"]
+    expected = ItemSearch(url="search", method="POST", query=exprs).get_parameters()["query"]
+    assert normalise(None, None, None, exprs, None, None)["query"] == expected
+    assert expected["constellation"] == {"neq": "landsat"}
+    for bad in ("cloudy", "platform!=x", "eo:cloud_cover < 20"):  # pystac-client drops or misreads these
+        with pytest.raises(CatalogError, match="PROPERTY<op>VALUE"):
+            normalise(None, None, None, [bad], None, None)
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+    found = catalog.search("sample", collections=["eoxr-s2-sample"], query=["eo:cloud_cover<10"])
+    assert len(found) == 2  # the sample's cloudy date (20 %) left out; "10" compared as a number
 
 
 def test_version_and_help_lists_every_command():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from eoxr import metrics
+from eoxr.errors import ParameterError
 
 
 def test_pointwise_scores_ignore_nan(rng):
@@ -24,6 +25,36 @@ def test_psnr_and_ssim(rng):
     better = truth + rng.normal(0, 0.1 * truth.std(), truth.shape)
     assert metrics.ssim(better, truth) > metrics.ssim(worse, truth)
     assert metrics.psnr(better, truth) == pytest.approx(metrics.psnr(worse, truth) + 20, abs=0.5)
+
+
+def test_psnr_and_ssim_are_scikit_images_with_the_papers_settings(rng):
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    truth = np.cumsum(np.cumsum(rng.normal(size=(48, 40)), 0), 1)
+    pred = truth + rng.normal(0, 0.3 * truth.std(), truth.shape)
+    peak = truth.max() - truth.min()
+    wang = structural_similarity(pred, truth, data_range=peak, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+    assert metrics.ssim(pred, truth) == pytest.approx(wang, rel=1e-12)
+    assert metrics.ssim(pred, truth, data_range=2 * peak) > metrics.ssim(pred, truth)  # weaker constants
+    assert metrics.psnr(pred, truth) == pytest.approx(peak_signal_noise_ratio(truth, pred, data_range=peak))
+    assert metrics.psnr(pred, truth) == pytest.approx(10 * np.log10(peak**2 / np.mean((pred - truth) ** 2)))
+
+
+def test_psnr_and_ssim_leave_nan_pixels_out(rng):
+    truth = np.cumsum(np.cumsum(rng.normal(size=(64, 64)), 0), 1)
+    pred = truth + rng.normal(0, 0.5 * truth.std(), truth.shape)
+    cloudy = pred.copy()
+    cloudy[:, 32:] = np.nan  # half the scene under a cloud
+    ok = np.isfinite(cloudy)
+    peak = truth[ok].max() - truth[ok].min()
+    assert metrics.psnr(cloudy, truth) == pytest.approx(10 * np.log10(peak**2 / np.mean((pred - truth)[ok] ** 2)))
+    # the cloud's pixels are not scored as perfect matches (they would lift the mean halfway to 1)
+    assert metrics.ssim(cloudy, truth) < metrics.ssim(pred, truth) + 0.1
+    garbage = np.where(ok, pred, 0.0)  # the same pixels scored instead of left out
+    assert metrics.ssim(garbage, truth) < metrics.ssim(cloudy, truth) - 0.05
+    with pytest.raises(ParameterError, match="11-pixel window"):
+        metrics.ssim(truth[:10, :10], truth[:10, :10])
 
 
 def test_contingency_known_table():
@@ -95,3 +126,15 @@ def test_precip_reads_xarray_units_and_dask():
 
     with pytest.raises(ParameterError, match=r"units 'K'.*mm h-1"):
         metrics.precip(ref.assign_attrs(units="K"), ref)
+
+
+def test_psnr_of_a_tiny_range_is_finite_and_a_constant_truth_needs_a_range():
+    tiny = np.array([[5.9e-190, -6.3e-190]])  # its range squared underflows to 0
+    assert np.isfinite(metrics.psnr(np.array([[1e3, -1e3]]), tiny))
+    constant, off = np.ones((16, 16)), np.full((16, 16), 2.0)
+    for score in (metrics.psnr, metrics.ssim):
+        with pytest.raises(ParameterError, match="data_range"):
+            score(off, constant)
+    assert metrics.psnr(off, constant, data_range=10.0) == pytest.approx(20.0)
+    with pytest.raises(ParameterError, match="window"):  # too small for the 11-pixel window of sigma 1.5
+        metrics.ssim(off[:1, :2], constant[:1, :2], data_range=1.0)

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pystac
+import pytest
 import rasterio
 
 from eoxr import sample
@@ -62,3 +63,21 @@ def test_write_cog_without_crs_names_the_fix(tmp_path):
 
     with pytest.raises(CRSError, match="rio.write_crs"):
         sample.write_cog(xr.DataArray(np.zeros((4, 4)), dims=("y", "x"), name="a"), tmp_path / "a.tif")
+
+
+def test_real_data_dir_is_the_one_setting(tmp_path, monkeypatch):
+    from eoxr.errors import NoDataError
+    from eoxr.sample import REAL_DATA_SETTING, real_data_dir
+
+    monkeypatch.delenv(REAL_DATA_SETTING, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert real_data_dir() is None  # unset, and no shared/data/real beside the working directory
+    (tmp_path / "eoxr").mkdir()  # the default: the project's folder beside the checkout the command runs in
+    monkeypatch.chdir(tmp_path / "eoxr")
+    (tmp_path / "shared" / "data" / "real").mkdir(parents=True)
+    assert real_data_dir() == tmp_path / "shared" / "data" / "real"
+    monkeypatch.setenv(REAL_DATA_SETTING, str(tmp_path))
+    assert real_data_dir() == tmp_path
+    monkeypatch.setenv(REAL_DATA_SETTING, str(tmp_path / "absent"))
+    with pytest.raises(NoDataError, match="EOXR_REAL_DATA='.*absent' names no folder"):
+        real_data_dir()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from ..errors import CatalogError
@@ -109,9 +110,30 @@ def normalise(collections, bbox, datetime, query, ids, intersects, filter=None, 
     return params
 
 
+def _check_query_strings(query: list) -> None:
+    """Each ``"PROPERTY<op>VALUE"`` string reads as one property filter in pystac-client's syntax.
+
+    pystac-client turns the strings into the ``query`` dict (its own parser, as ``stac-client search
+    --query``), but it drops a string without an operator (``["cloudy"]`` becomes no filter at all: every
+    item matches) and reads ``"platform!=x"`` as a property named ``platform!``; both are refused here.
+    """
+    from pystac_client.item_search import OPS, ItemSearch
+
+    for expr in query:
+        if isinstance(expr, str) and expr.lstrip().startswith("{"):
+            continue  # a JSON object, merged by pystac-client
+        parsed = ItemSearch(url="search", method="POST", query=[expr]).get_parameters().get("query", {}) \
+            if isinstance(expr, str) else {}
+        if len(parsed) != 1 or not re.fullmatch(r"[\w:.\-]+", next(iter(parsed))):
+            raise CatalogError(f"cannot read query {expr!r}: write PROPERTY<op>VALUE without spaces, op one of "
+                               f"{' '.join(OPS)} (<> is 'not equal'), e.g. \"eo:cloud_cover<20\"; or pass a dict "
+                               "such as {'eo:cloud_cover': {'lt': 20}}.")
+
+
 def _check_query_shape(query) -> None:
     if isinstance(query, list):
-        return  # ["eo:cloud_cover<10"] strings: checked after pystac-client turned them into a dict
+        _check_query_strings(query)  # the dict pystac-client makes of them is checked after formatting
+        return
     if not isinstance(query, dict):
         raise CatalogError(f"query={query!r}; pass a dict such as {{'eo:cloud_cover': {{'lt': 20}}}}.")
     for prop, ops in query.items():

@@ -52,8 +52,10 @@ def search(
     bbox : ``[west, south, east, north]`` in degrees (WGS84, longitude first), or 6 values with heights.
     datetime : an instant or interval as pystac-client takes it (``"2023-06"``, ``"2023-06-01/.."``,
         ``(start, end)`` with datetimes or None for an open end).
-    query : STAC ``query`` extension filter, e.g. ``{"eo:cloud_cover": {"lt": 20}}`` or
-        ``["eo:cloud_cover<20"]``; applied client-side where the API does not implement it.
+    query : STAC ``query`` extension filter, e.g. ``{"eo:cloud_cover": {"lt": 20}}``, or strings
+        ``["eo:cloud_cover<20", "platform<>landsat-9"]`` read by pystac-client's parser (as ``stac-client
+        search --query``; operators ``= <> < <= > >=``; a string it cannot read raises :class:`CatalogError`);
+        applied client-side where the API does not implement it.
     intersects : a GeoJSON geometry (or Feature, or object with ``__geo_interface__``) in WGS84.
     filter, filter_lang : a CQL2 filter (STAC API Filter extension): CQL2-JSON as a dict or CQL2-text as a
         string (``filter_lang`` defaults to ``"cql2-json"`` / ``"cql2-text"`` accordingly). Sent to APIs that

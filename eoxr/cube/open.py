@@ -29,8 +29,9 @@ def open(path, *, chunks: Mapping[Hashable, int] | Literal["auto"] | None = None
     as :func:`eoxr.catalog.search` finds the items :func:`write` adds with ``catalog=``): its Zarr asset is
     opened, and ``attrs["eoxr_item"]`` names the item, so that what is made from the cube names it as its
     input. The Dataset is the one ``xr.open_zarr(path)`` returns with its defaults (packed integer variables
-    decoded to float64 by CF rules), with ``spatial_ref`` as a coordinate. Only committed changes are seen: an
-    append in progress, or one killed midway, is not.
+    decoded to float64 by CF rules), with ``spatial_ref`` as a coordinate; a cube written by another tool whose
+    grid mapping is a data variable gets it as a coordinate too (xarray's ``decode_coords="all"``). Only
+    committed changes are seen: an append in progress, or one killed midway, is not.
 
     Raises :class:`~eoxr.errors.CubeError` naming the path when there is no Zarr v3 cube there (a Zarr v2
     store or a netCDF file is named as such, with the way to convert it) or an item has no Zarr asset, and,
@@ -72,15 +73,34 @@ def zarr_asset_href(item) -> str:
 
 def _open_committed(location: _Location, chunks: dict | None = {}) -> xr.Dataset:  # noqa: B006 - read only
     """The cube as its consolidated metadata has it (its arrays' own when it has none): dask arrays chunked
-    as stored (``chunks={}``), or lazily indexed ones (``chunks=None``)."""
+    as stored (``chunks={}``), or lazily indexed ones (``chunks=None``), CRS decoded.
+
+    With xarray's defaults, as a plain ``xr.open_zarr`` reads it: an eoxr cube names its ``spatial_ref`` in
+    each variable's ``coordinates``, so it opens as a coordinate and rioxarray finds the CRS. A cube written by
+    another tool may keep its grid mapping as a data variable, where rioxarray finds none: that one is opened
+    again with xarray's CF decoding of grid mappings (``decode_coords="all"``, as rioxarray reads netCDF). Not
+    for every cube: it moves the ``grid_mapping`` attribute into ``encoding`` (measured: an eoxr cube opened that
+    way lacks the ``grid_mapping`` attribute that ``xr.open_zarr`` and the intake entry give its variables).
+    """
+    ds = _open_zarr(location, chunks, decode_coords=True)
+    if _has_grid_mapping_variable(ds):
+        ds = _open_zarr(location, chunks, decode_coords="all")
+    return ds
+
+
+def _open_zarr(location: _Location, chunks, decode_coords) -> xr.Dataset:
     try:
-        ds = xr.open_zarr(location.store(read_only=True), chunks=chunks, consolidated=_consolidated(location),
-                          zarr_format=ZARR_FORMAT)
+        return xr.open_zarr(location.store(read_only=True), chunks=chunks, consolidated=_consolidated(location),
+                            zarr_format=ZARR_FORMAT, decode_coords=decode_coords)
     except Exception as exc:  # noqa: BLE001 - zarr/fsspec raise many kinds; all mean "not readable"
         raise CubeCorruptError(f"cannot open {location.name} as a Zarr v3 datacube ({type(exc).__name__}: {exc}); "
                                f"`eoxr verify {location.name}` lists what is missing or broken. {_how(location)}") \
             from exc
-    return _restore_crs(ds)
+
+
+def _has_grid_mapping_variable(ds: xr.Dataset) -> bool:
+    """Whether a data variable's ``grid_mapping`` names another data variable (not a coordinate)."""
+    return any(v.attrs.get("grid_mapping") in ds.data_vars for v in ds.data_vars.values())
 
 
 def _root_metadata(location: _Location) -> dict | None:
@@ -123,18 +143,6 @@ def _check_is_cube(location: _Location) -> None:
     if not location.exists(root):
         raise CubeError(f"no datacube at {name}: {_how(location)}")
     raise CubeError(f"{name} is not a Zarr v3 datacube (no zarr.json there): {_how(location)}")
-
-
-def _restore_crs(ds: xr.Dataset) -> xr.Dataset:
-    """``spatial_ref`` (or the variables' grid mapping) as a coordinate, so ``.rio.crs`` finds the CRS."""
-    names = {v.attrs.get("grid_mapping") for v in ds.data_vars.values()} - {None}
-    name = names.pop() if len(names) == 1 else "spatial_ref"
-    if name not in ds.variables or name in ds.coords:
-        return ds
-    attrs = ds[name].attrs
-    if attrs.get("crs_wkt") is None and attrs.get("spatial_ref") is None:
-        return ds
-    return ds.set_coords(name)
 
 
 def _reported(var: xr.DataArray, name: str, location: _Location) -> xr.Variable:

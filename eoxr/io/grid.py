@@ -194,9 +194,3 @@ def pixel_centres(raw, bounds, res) -> dict:
 def _overlaps(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
-
-def axis_units(crs) -> str:
-    if crs.is_geographic:
-        return "degrees"
-    units = crs.linear_units or "m"
-    return "m" if units in ("metre", "meter", "m") else units

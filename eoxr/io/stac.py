@@ -22,17 +22,17 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ..attrs import item_ref, stamp
+from ..attrs import georeference, item_ref, stamp
 from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 from .assets import AssetInfo, asset_info, native_epsg
 from .bands import resolve_bands
 from .cubes import is_cube_item, load_cubes
 from .engines import load_odc, load_stackstac
 from .gdal import gdal_options
-from .grid import axis_units, native_resolution, output_grid, parse_crs, pixel_centres
+from .grid import native_resolution, output_grid, parse_crs, pixel_centres
 from .items import as_item_dicts, engine_items, item_time, product_attrs
 from .limits import check_output_size
-from .mosaic import mosaic_solar_day
+from .mosaic import mosaic_solar_day, solar_days
 from .readers import read_failures
 from .scaling import band_attrs, needs_float64, scaled, source_packing
 
@@ -85,8 +85,9 @@ def load(
     engine
         ``"stackstac"`` or ``"odc"`` (odc-stac). Same grid and values from both.
     groupby
-        ``None`` (one time step per item) or ``"solar_day"``: items of the same local solar day are
-        mosaicked, first valid pixel in time order wins; ``time`` is the earliest acquisition time.
+        ``None`` (one time step per item) or ``"solar_day"``: items of the same local solar day (as odc-stac's
+        ``groupby="solar_day"`` finds it: the time shifted by the longitude of the area's centre, in whole
+        hours) are mosaicked, first valid pixel in time order wins; ``time`` is the earliest acquisition time.
     dtype
         Floating output dtype. Nodata pixels are NaN; raster-extension scale/offset are applied.
         ``"source"``: the files' integers, unscaled, with CF ``scale_factor``, ``add_offset`` and
@@ -189,13 +190,10 @@ def load(
         ds["read_ok"] = _read_flags(read_ok, ds["time"])
 
     if groupby == "solar_day":
-        ds = mosaic_solar_day(ds, item_dicts)
+        ds = mosaic_solar_day(ds, solar_days(item_dicts, bounds, out_crs))
 
     ds = ds.transpose("time", ..., "y", "x")
-    ds["x"].attrs.update(units=axis_units(out_crs), long_name="x coordinate of pixel centre")
-    ds["y"].attrs.update(units=axis_units(out_crs), long_name="y coordinate of pixel centre")
-    ds = ds.rio.write_crs(out_crs)
-    ds = ds.rio.write_coordinate_system() if hasattr(ds.rio, "write_coordinate_system") else ds
+    ds = georeference(ds, out_crs)
     ds.attrs.update(product_attrs(item_dicts))
     return stamp(ds, "eoxr.io.load", made_from=[item_ref(d) for d in item_dicts], engine=engine, bands=names,
                  crs=out_crs.to_string(), resolution=res, bounds=tuple(float(b) for b in bounds), groupby=groupby,

@@ -45,8 +45,9 @@ def crs_of(obj):
 
 def like(data, template: xr.DataArray, y: np.ndarray, x: np.ndarray, name: str, units: str,
          long_name: str, crs=None) -> xr.DataArray:
-    """A DataArray on (template's leading dims, y, x) with CF attrs and the CRS of ``crs``."""
-    from ..attrs import cf
+    """A DataArray on (template's leading dims, y, x) with CF attrs, the CRS of ``crs`` (default: the template's) and
+    the template's x/y coordinate attributes."""
+    from ..attrs import cf, georeference
 
     lead = {d: template[d] for d in template.dims[:-2] if d in template.coords}
     coords = dict(lead, y=("y", y), x=("x", x))
@@ -54,11 +55,7 @@ def like(data, template: xr.DataArray, y: np.ndarray, x: np.ndarray, name: str, 
     for c in template.coords:  # scalar coords such as time
         if c not in out.coords and template[c].ndim == 0 and c != "spatial_ref":
             out = out.assign_coords({c: template[c]})
-    out = cf(out, units, long_name)
-    crs = crs if crs is not None else crs_of(template)
-    if crs is not None:
-        out = out.rio.write_crs(crs)
-    return out
+    return georeference(cf(out, units, long_name), crs, like=template)
 
 
 def align_guide(guide: xr.DataArray, lst: xr.DataArray, factor: int) -> xr.DataArray:

@@ -10,14 +10,15 @@
   the fc form as in Agam et al. 2007).
 
 Both regression methods *conserve* the observation: their output aggregated back (radiance domain) equals
-the coarse LST. Fine pixels under a cloudy (NaN) coarse pixel stay NaN.
+the coarse LST. Fine pixels under a cloudy (NaN) coarse pixel stay NaN. A guide without spread (one NDVI over
+the scene) predicts no detail: each fine pixel then holds its coarse pixel's LST.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from ..arrays import as_float, block_mean, check_factor, fine_coord, halo_map, is_lazy, linear_fit, namespace, \
+from ..arrays import as_float, block_mean, block_sum, check_factor, fine_coord, halo_map, is_lazy, linear_fit, namespace, \
     repeat_blocks
 from ..attrs import stamp
 from ..errors import NoDataError
@@ -85,9 +86,9 @@ def _upsampled_chunks(chunks: tuple, factor: int) -> tuple:
 def upsample_data(data, factor: int):
     """Bicubic upsampling of (..., y, x) numpy or dask data: one kernel with a halo of 2 coarse pixels
     (edges repeated), lazy for dask."""
+    data = as_float(data)
     if factor == 1:
         return data
-    data = as_float(data)
     return halo_map(_upsample_block, data, HALO, boundary="nearest", trim=False, dtype=data.dtype,
                     chunks=lambda chunks: _upsampled_chunks(chunks, factor), factor=factor)
 
@@ -124,7 +125,9 @@ def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str 
 
     In the radiance domain the residual is added to T^4 (the quantity a coarse pixel averages), so the
     constraint holds exactly for the sensor model of :func:`eoxr.lst.degrade.aggregate`. Fine pixels under a
-    NaN coarse pixel become NaN; fine NaN pixels stay NaN and the block mean uses the valid ones.
+    NaN coarse pixel become NaN; fine NaN pixels stay NaN and the block mean uses the valid ones. A block where
+    the residual would leave a radiance <= 0 (a first guess far from the observation) is scaled instead: its
+    T^4 times the coarse T^4 over their block mean, conserved and positive.
 
     ``backprojections``: first add the residual upsampled by cubic convolution that many times (iterative
     back-projection, Irani & Peleg 1991, CVGIP: Graphical Models and Image Processing 53(3), 231-239,
@@ -145,14 +148,27 @@ def conserve(fine: xr.DataArray, coarse: xr.DataArray, factor: int, domain: str 
     rep = _on_chunks_of(repeat_blocks(_coarse_residual(xf, xc, factor), factor), xf)
     out = xf + rep
     if not lin:
+        out = _scaled_where_not_positive(out, to_radiance(f), xc, factor)
         out = from_radiance(xp.where(out > 0, out, np.nan))
     return fine.copy(data=out)
 
 
+def _scaled_where_not_positive(out, first, coarse, factor: int):
+    """Radiances ``out`` whose blocks that the added residual left with a radiance <= 0 (a first guess far from
+    the observation) are the first guess scaled instead: ``first`` x coarse / its block mean, conserved too, and
+    positive."""
+    xp = namespace(out, first)
+    bad = block_sum(xp.where(out <= 0, 1.0, 0.0), factor) > 0
+    scaled = first * _on_chunks_of(repeat_blocks(coarse / block_mean(first, factor, min_valid=0.0), factor), first)
+    return xp.where(_on_chunks_of(repeat_blocks(bad, factor), out), scaled, out)
+
+
 def fractional_cover(ndvi, ndvi_min, ndvi_max, exponent: float = 0.625):
-    """fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin)) ** 0.625, clipped to [0, 1]."""
+    """fc = 1 - ((NDVImax - NDVI) / (NDVImax - NDVImin)) ** 0.625, clipped to [0, 1] (1 where NDVImax = NDVImin:
+    a scene of one NDVI has no bare end to scale from)."""
     xp = namespace(ndvi)
-    s = xp.clip((ndvi_max - ndvi) / (ndvi_max - ndvi_min), 0.0, 1.0)
+    span = ndvi_max - ndvi_min
+    s = xp.clip((ndvi_max - ndvi) / xp.where(span > 0, span, 1.0), 0.0, 1.0)
     return 1.0 - s ** exponent
 
 
@@ -169,11 +185,16 @@ def regression_sharpen(lst: xr.DataArray, guide: xr.DataArray, factor: int, pred
     else:
         p_f, p_c = g_f, g_c
     t_c = as_float(lst.data)
-    if not is_lazy(t_c) and not is_lazy(p_c):
-        if np.isfinite(t_c).sum() < 3:
-            raise NoDataError("the LST holds fewer than 3 clear coarse pixels: TsHARP needs some to fit on; pass a "
-                              "larger or clearer scene, or fill the clouds first (superres(..., fill='mean'))")
-    a, b, _ = linear_fit(p_c, t_c)
+    a, b, n = linear_fit(p_c, t_c)
+    if not is_lazy(n) and n < 3:
+        raise NoDataError(f"{int(n)} coarse pixel(s) have both a clear LST and a guide valid over half their "
+                          "fine pixels, fewer than the 3 the regression needs: pass a larger or clearer scene, or "
+                          "fill the clouds first (superres(..., fill='mean'))")
+    # a guide without spread over the fitted pixels predicts no detail: the first guess is the scene's mean
+    # LST, and the conservation step gives each fine pixel its coarse pixel's value
+    xp = namespace(b, t_c)
+    flat = ~xp.isfinite(b)
+    a, b = xp.where(flat, xp.nanmean(xp.where(xp.isfinite(p_c), t_c, np.nan)), a), xp.where(flat, 0.0, b)
     first = like(a + b * p_f, guide, guide.y.values, guide.x.values, "lst", "K", "first guess")
     coarse = lst.copy(data=t_c)
     return conserve(first, coarse, factor, domain)

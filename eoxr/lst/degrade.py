@@ -14,10 +14,10 @@ import xarray as xr
 from scipy import ndimage
 
 from ..arrays import as_float, block_mean, check_factor, coarse_coord, halo_map, rechunk_multiple
-from ..attrs import cf, stamp
+from ..attrs import cf, georeference, stamp
 from ..errors import ParameterError
 from ..units import declare_units, when
-from ._grid import checked_lst, crs_of, spatial
+from ._grid import checked_lst, spatial
 
 DOMAINS = ("radiance", "temperature", "linear")
 
@@ -77,11 +77,20 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     the mean of its valid pixels.
     """
     factor = check_factor(factor)
+    da = _checked(da, domain)
+    return _aggregated(da, factor, domain, min_valid)
+
+
+def _checked(da: xr.DataArray, domain: str) -> xr.DataArray:
+    """``da`` as (..., y, x), its temperatures checked to lie in the LST range unless ``domain`` is linear."""
     if domain not in DOMAINS:
         raise ParameterError(f"domain must be one of {DOMAINS}, not {domain!r}")
     da = spatial(da, da.name or "input")
-    if domain != "linear":
-        da = checked_lst(da, da.name or "temperature")
+    return da if domain == "linear" else checked_lst(da, da.name or "temperature")
+
+
+def _aggregated(da: xr.DataArray, factor: int, domain: str, min_valid: float) -> xr.DataArray:
+    """The block means of ``da`` (already checked) in ``domain``, on the coarse grid with ``da``'s CRS."""
     data = rechunk_multiple(as_float(da.data), factor)
     x = to_radiance(data) if domain == "radiance" else data
     mean = block_mean(x, factor, min_valid)
@@ -89,22 +98,50 @@ def aggregate(da: xr.DataArray, factor: int, domain: str = "radiance", min_valid
     coords = {d: da[d] for d in da.dims[:-2] if d in da.coords}
     coords.update(y=coarse_coord(da.y, factor), x=coarse_coord(da.x, factor))
     res = xr.DataArray(out, dims=da.dims, coords=coords, name=da.name, attrs=dict(da.attrs))
-    crs = crs_of(da)
-    return res.rio.write_crs(crs) if crs is not None else res
+    return georeference(res, like=da)
 
 
 @declare_units(da=_KELVIN)
 def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str = "radiance",
             min_valid: float = 1.0) -> xr.DataArray:
-    """Simulate the coarse sensor: Gaussian PSF (MTF ``mtf`` at the coarse Nyquist) + block aggregation.
+    """Simulate the coarse sensor: a Gaussian PSF (MTF ``mtf`` at the coarse Nyquist), then block aggregation.
 
-    ``da`` is temperature in K (domains "radiance", "temperature"; Celsius is converted, a range outside
-    150-400 K refused) or any intensive quantity (domain "linear").
-    ``mtf=None`` skips the PSF (pure block aggregation, as a gridded product of a perfect sensor).
-    Lazy for dask input. Returns the coarse field with the same units and CRS.
+    ``ds.lst.degrade(...)`` is this function on ``ds["lst"]`` (``ds.lst`` is the accessor; the variable is
+    ``ds["lst"]``).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The fine field on (..., y, x): temperature in K for the domains ``"radiance"`` and ``"temperature"``
+        (Celsius is converted, values outside 150-400 K are refused), any intensive quantity (NDVI,
+        reflectance) for ``"linear"``.
+    factor : int
+        Aggregation factor: ``factor`` x ``factor`` fine pixels make one coarse pixel.
+    mtf : float, optional
+        Modulation transfer function of the Gaussian PSF at the coarse Nyquist frequency (0-1; e.g. 0.3).
+        None skips the PSF: pure block aggregation, as a gridded product of a perfect sensor.
+    domain : {"radiance", "temperature", "linear"}
+        What a coarse pixel averages: T^4 (the emitted radiance, ``mean(T^4) ** 0.25``), T, or the values.
+    min_valid : float
+        Fraction of valid fine pixels a coarse pixel needs (default 1.0: any NaN in the block masks it);
+        above it the coarse pixel is the mean of its valid pixels.
+
+    Returns
+    -------
+    xarray.DataArray
+        The coarse field (lazy for dask input) with the input's units, attributes, CRS and x/y coordinate
+        attributes, its ``long_name`` saying ``degraded x<factor>``.
+
+    Examples
+    --------
+    >>> from eoxr.lst import synth
+    >>> truth = synth.scene(seed=0, size=64)  # 250 m
+    >>> coarse = truth.lst.degrade(4, mtf=0.3)  # 1 km
+    >>> dict(coarse.sizes), coarse.attrs["units"]
+    ({'y': 16, 'x': 16}, 'K')
     """
     factor = check_factor(factor)
-    da = spatial(da, da.name or "input")
+    da = _checked(da, domain)  # before the PSF, whose rounding may carry a value at the range's end past it
     source = da
     if mtf is not None:
         data = as_float(da.data)
@@ -114,7 +151,7 @@ def degrade(da: xr.DataArray, factor: int, mtf: float | None = None, domain: str
         else:
             data = blur(data, sig)
         da = da.copy(data=data)
-    out = aggregate(da, factor, domain=domain, min_valid=min_valid)
+    out = _aggregated(da, factor, domain, min_valid)
     out = cf(out, da.attrs.get("units", "K" if domain == "radiance" else "1"),
              f"{da.attrs.get('long_name', da.name or 'field')} degraded x{factor}")
     return stamp(out, "lst.degrade", made_from=[source], factor=factor, mtf=mtf, domain=domain,

@@ -133,11 +133,39 @@ def regression_slope(lst: xr.DataArray, ndvi: xr.DataArray):
 @declare_units(lst="K", ndvi="1")
 def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 4, 16),
                min_pixels: int = 8) -> xr.Dataset:
-    """Statistics of ``lst`` (and ``ndvi``) aggregated by each factor, over dim ``scale`` (CRS units).
+    """Multiscale statistics of ``lst`` (and ``ndvi``): the field aggregated by each factor, over dim ``scale``.
 
-    Variables: ``lst_s2`` (K2, increment variance at one pixel of that scale), ``lst_flatness`` (1),
-    ``lst_spectral_slope`` (1), and with ``ndvi``: ``ndvi_s2``, ``ndvi_flatness``, ``ndvi_spectral_slope``,
-    ``regression_slope`` (K, dLST/dNDVI). Scales whose field is under ``min_pixels`` per side are skipped.
+    ``ds.lst.scaling(...)`` is this function on ``ds["lst"]`` (``ds.lst`` is the accessor; the variable is
+    ``ds["lst"]``), with the dataset's ``ndvi`` when it is on the LST's grid (or ``ndvi=`` a variable's name).
+    A scale-invariant field follows straight lines in log-log plots of these statistics against ``scale``.
+
+    Parameters
+    ----------
+    lst : xarray.DataArray
+        LST in K on (y, x) (aggregated in radiance, T^4).
+    ndvi : xarray.DataArray, optional
+        NDVI (1) on the same grid (aggregated linearly); adds its statistics and the LST-NDVI regression.
+    factors : sequence of int
+        Aggregation factors (1: the field itself).
+    min_pixels : int
+        Scales whose aggregated field is under ``min_pixels`` per side (and under 2, where no increment is
+        left) are skipped.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over ``scale`` (the aggregated pixel size, CRS units): ``lst_s2`` (K2, increment variance at one pixel
+        of that scale), ``lst_flatness`` (1, increment kurtosis; 3 for Gaussian increments),
+        ``lst_spectral_slope`` (1, log-log slope of the radial power spectrum); with ``ndvi`` also
+        ``ndvi_s2``, ``ndvi_flatness``, ``ndvi_spectral_slope`` and ``regression_slope`` (K, dLST/dNDVI).
+
+    Examples
+    --------
+    >>> from eoxr.lst import synth
+    >>> truth = synth.scene(seed=0, size=128)  # lst and ndvi at 250 m
+    >>> stats = truth.lst.scaling(factors=(1, 2, 4))  # the dataset's ndvi joins in
+    >>> stats["scale"].values.tolist(), "regression_slope" in stats
+    ([250.0, 500.0, 1000.0], True)
     """
     lst = checked_lst(spatial(lst))
     step = abs(pixel_size(lst.x))
@@ -145,10 +173,11 @@ def multiscale(lst: xr.DataArray, ndvi: xr.DataArray | None = None, factors=(1, 
     if ndvi is not None:
         fields["ndvi"] = (checked_guide(spatial(ndvi, "ndvi"), "ndvi"), "linear", "1")
     asked = tuple(factors)
-    factors = [check_factor(f) for f in asked if min(lst.sizes["y"], lst.sizes["x"]) // f >= min_pixels]
+    side = max(min_pixels, 2)  # an increment needs two pixels
+    factors = [f for f in map(check_factor, asked) if min(lst.sizes["y"], lst.sizes["x"]) // f >= side]
     if not factors:
         raise ParameterError(f"the field is too small for any of the factors: {lst.sizes['y']}x{lst.sizes['x']} px "
-                             f"aggregated by {asked} leaves fewer than min_pixels={min_pixels} per side; pass "
+                             f"aggregated by {asked} leaves fewer than {side} pixels per side; pass "
                              "smaller factors= or a larger field")
     rows: dict[str, list] = {}
     agg = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import xarray as xr
 
 from ..arrays import check_factor, fine_coord
-from ..attrs import require, stamp
+from ..attrs import georeference, require, stamp
 from ..errors import MissingVariableError, ParameterError
 from ..units import declare_units
 from ._grid import align_guide, checked_lst, crs_of, like, spatial
@@ -30,28 +30,67 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
              guide: xr.DataArray | None = None, scale_correction: bool | str = False, fill=None, model=None,
              conserve_coarse: bool | None = None, device: str = "auto", domain: str = "radiance",
              ensemble: bool = True) -> xr.Dataset:
-    """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for factor=4).
+    """Super-resolve land surface temperature ``factor`` times (1 km -> 250 m for ``factor=4``).
 
-    lst: coarse LST in K (a DataArray, or a Dataset with variable ``lst``) on (..., y, x) with a CRS; one in
-        Celsius (``units="degC"``) is converted, one without ``units`` is taken as K, values outside
-        150-400 K are refused (:class:`~eoxr.errors.PhysicalRangeError`, lazily on dask).
-    method: "bicubic", "tsharp", "distrad" (guided regressions), "sisr" (CNN, single image),
-        "disr" (CNN guided by ``guide``).
-    guide: fine NDVI (or another predictor) on the grid ``factor`` times finer than ``lst`` (an integer
-        finer grid is block-averaged). Required by the guided methods.
-    scale_correction: False, True (= "shrink"), "shrink", "match" or "conserve" (``eoxr.lst.correction``):
-        damp detail above the detail energy extrapolated across scales ("shrink"), match that energy
-        ("match", better texture, higher RMSE) or only conserve the coarse observation ("conserve"); every
-        mode conserves the coarse observation.
-    fill: None keeps clouds (NaN coarse pixels) NaN in the output; a temperature (K) or "mean" fills them.
-    model: checkpoint path or registry name for "sisr"/"disr" (default: the shipped ``lst-<method>-x<factor>``).
-    ensemble: "sisr"/"disr" average the network over the four mirror images of the input (4x the compute).
-    conserve_coarse: add the coarse residual back (radiance domain; iterative back-projection, then a flat
-        remainder) so the output aggregates exactly to the input (default: on for every method but bicubic;
-        tsharp/distrad always conserve, with the flat per-pixel residual of their published form).
+    ``ds.lst.superres(...)`` is this function on ``ds["lst"]`` (``ds.lst`` is the accessor; the variable is
+    ``ds["lst"]``), with ``guide`` also given as the name of one of the dataset's variables.
 
-    Returns a lazy Dataset with ``lst`` (K) on the fine grid and the input's CRS (and ``detail_gain`` with
-    scale_correction).
+    Parameters
+    ----------
+    lst : xarray.DataArray or xarray.Dataset
+        Coarse LST in K on (..., y, x) with a CRS (a Dataset: its variable ``lst``). One in Celsius
+        (``units="degC"``) is converted, one without ``units`` is taken as K; values outside 150-400 K are
+        refused (:class:`~eoxr.errors.PhysicalRangeError`, lazily on dask).
+    factor : int
+        Refinement factor: each coarse pixel becomes ``factor`` x ``factor`` fine pixels.
+    method : {"bicubic", "tsharp", "distrad", "sisr", "disr"}
+        Cubic convolution (Keys 1981); the NDVI regressions TsHARP (Agam et al. 2007) and DisTrad (Kustas et al.
+        2003); a CNN trained by Wald's protocol on the LST alone (``"sisr"``) or guided by ``guide``
+        (``"disr"``).
+    guide : xarray.DataArray, optional
+        Fine NDVI (1) or another predictor on the grid ``factor`` times finer than ``lst`` (a finer grid by an
+        integer ratio is block-averaged to it). Required by ``"tsharp"``, ``"distrad"`` and ``"disr"``.
+    scale_correction : bool or {"shrink", "match", "conserve"}
+        The scale-invariance correction (:mod:`eoxr.lst.correction`): damp the detail above the energy
+        extrapolated across scales (``"shrink"``, or True), match that energy (``"match"``: better texture,
+        higher RMSE) or only conserve the observation (``"conserve"``). Every mode conserves the observation.
+    fill : None, float or "mean"
+        None keeps clouds (NaN coarse pixels) NaN in the output; a temperature (K) or ``"mean"`` (the clear
+        pixels' mean) fills them first.
+    model : str or path, optional
+        Checkpoint path or registry name of the network of ``"sisr"`` / ``"disr"`` (default: the shipped
+        ``lst-<method>-x<factor>``).
+    conserve_coarse : bool, optional
+        Add the coarse residual back (in ``domain``: iterative back-projection, then a flat remainder) so the
+        output aggregated by ``factor`` equals the input. Default: on for the networks, off for bicubic;
+        TsHARP and DisTrad always conserve, with the flat per-pixel residual of their published form.
+    device : {"auto", "cpu", "cuda"}
+        Where the networks run (``"auto"``: CUDA when present).
+    domain : {"radiance", "temperature"}
+        The quantity a coarse pixel averages when the residual is conserved: T^4 (a sensor's radiance,
+        default) or T itself.
+    ensemble : bool
+        ``"sisr"`` / ``"disr"`` average the network over the four mirror images of the input (geometric
+        self-ensemble, 4x the compute).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy: ``lst`` (K, ``standard_name`` surface_temperature) on the fine grid, with the input's CRS and
+        x/y coordinate attributes, NaN under clouds unless ``fill``; ``detail_gain`` (1) with
+        ``scale_correction``. ``attrs["history"]`` names the method and its settings.
+
+    Examples
+    --------
+    A synthetic MODIS-like scene: 1 km LST, its 250 m NDVI and the 250 m truth.
+
+    >>> from eoxr.lst import synth
+    >>> truth, obs = synth.observation(seed=0, size=64, factor=4)
+    >>> fine = obs.lst.superres(4, method="tsharp", guide=truth["ndvi"])  # lazy
+    >>> dict(fine["lst"].sizes), fine["lst"].attrs["units"]
+    ({'y': 64, 'x': 64}, 'K')
+    >>> bool(abs(fine["lst"] - truth["lst"]).mean() < abs(obs.lst.superres(4)["lst"] - truth["lst"]).mean())
+    True
     """
     sources = [lst] + ([guide] if guide is not None else [])  # provenance: a Dataset's attrs name its items
     if isinstance(lst, xr.Dataset):
@@ -106,9 +145,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
-    crs = crs_of(lst)
-    if crs is not None:
-        out = out.rio.write_crs(crs)
+    out = georeference(out, like=lst)
     return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
                  factor=factor, scale_correction=scale_correction, fill=fill,
                  model=str(model) if model is not None else None,

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from . import _grid  # noqa: F401  (registers .rio)
 
-from ..attrs import cf, stamp
+from ..attrs import cf, georeference, stamp
 
 CRS = "EPSG:32631"
 ORIGIN = (300_000.0, 4_900_000.0)  # upper-left corner (m), UTM 31N
@@ -90,12 +90,13 @@ def scene(seed: int = 0, size: int = 512, resolution: float = 250.0) -> xr.Datas
     ds = xr.Dataset(coords={"y": y, "x": x})
     ds["lst"] = cf(xr.DataArray(lst, dims=("y", "x")), "K", "land surface temperature",
                    standard_name="surface_temperature")
-    ds["ndvi"] = cf(xr.DataArray(ndvi, dims=("y", "x")), "1", "normalized difference vegetation index")
+    ds["ndvi"] = cf(xr.DataArray(ndvi, dims=("y", "x")), "1", "normalized difference vegetation index",
+                    standard_name="normalized_difference_vegetation_index")
     ds["soil_moisture"] = cf(xr.DataArray(soil, dims=("y", "x")), "m3 m-3", "volumetric soil moisture")
     ds["elevation"] = cf(xr.DataArray(elev, dims=("y", "x")), "m", "surface elevation")
     ds["land_cover"] = cf(xr.DataArray(cls.astype("u1"), dims=("y", "x")), "1",
                           "land cover class index: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
-    ds = ds.rio.write_crs(CRS)
+    ds = georeference(ds, CRS)
     return stamp(ds, "lst.synth.scene", seed=seed, size=size, resolution=resolution)
 
 
@@ -111,7 +112,7 @@ def observation(seed: int = 0, size: int = 512, factor: int = 4, cloud_fraction:
         rng = np.random.default_rng(seed + 7919)
         c = gaussian_field(lst.shape, 3.0, rng)
         lst = lst.where(c < np.quantile(c, 1.0 - cloud_fraction))
-    obs = xr.Dataset({"lst": lst}).rio.write_crs(CRS)
+    obs = georeference(xr.Dataset({"lst": lst}), CRS)
     return truth, obs
 
 
@@ -132,11 +133,12 @@ def sample_items(root: Path, seed: int = 0) -> list:
     p_truth = write_cog(truth_lst, root / "lst_truth_250m.tif")
     when = "2023-07-15T10:30:00Z"
     props = {"platform": "synthetic-modis", "eoxr:seed": seed}
-    kelvin, unitless = {"lst": {"unit": "K"}}, {"ndvi": {"unit": "1"}}
+    lst_band = {"lst": {"unit": "K", "description": "land surface temperature"}}
+    ndvi_band = {"ndvi": {"unit": "1", "description": "normalized difference vegetation index"}}
     return [
-        cog_item("lst-1km", when, {"lst": p_lst}, collection="eoxr-lst-sample", properties=props, band_info=kelvin),
+        cog_item("lst-1km", when, {"lst": p_lst}, collection="eoxr-lst-sample", properties=props, band_info=lst_band),
         cog_item("ndvi-250m", when, {"ndvi": p_ndvi}, collection="eoxr-lst-sample", properties=props,
-                 band_info=unitless),
+                 band_info=ndvi_band),
         cog_item("lst-truth-250m", when, {"lst": p_truth}, collection="eoxr-lst-sample", properties=props,
-                 band_info=kelvin),
+                 band_info=lst_band),
     ]

@@ -86,15 +86,17 @@ def shortwave_dataset(albedo, net, element_albedo, element_net, incoming: float,
     net_da = xr.DataArray(net, dims=yx, coords={k: coords[k] for k in yx})
     return xr.Dataset({
         "albedo": cf(xr.DataArray(albedo, dims=yx), "1",
-                     "broadband shortwave albedo of the pixel's surfaces (reflected / received)"),
+                     "broadband shortwave albedo of the pixel's surfaces (reflected / received)", "surface_albedo"),
         "net_shortwave": cf(net_da, "W m-2", "net shortwave radiation absorbed by the urban surfaces",
                             standard_name="surface_net_downward_shortwave_flux"),
         "element_albedo": cf(xr.DataArray(element_albedo, dims=eyx), "1",
-                             "broadband shortwave albedo of each element"),
+                             "broadband shortwave albedo of each element", "surface_albedo"),
         "element_net_shortwave": cf(xr.DataArray(element_net, dims=eyx), "W m-2",
-                                    "net shortwave absorbed per unit surface of each element"),
+                                    "net shortwave absorbed per unit surface of each element",
+                                    "surface_net_downward_shortwave_flux"),
         "incoming_shortwave": cf(xr.full_like(net_da, incoming), "W m-2",
-                                 "incoming shortwave on a horizontal plane above the canopy"),
+                                 "incoming shortwave on a horizontal plane above the canopy",
+                                 "surface_downwelling_shortwave_flux_in_air"),
     }, coords=coords)
 
 
@@ -126,11 +128,13 @@ def longwave_arrays(t_parts: np.ndarray, t_element: np.ndarray, emissivity: np.n
 def longwave_dataset(emitted, per_element, eps, coords: dict) -> xr.Dataset:
     """The outputs of :func:`longwave_arrays` (numpy or Dask arrays) as CF variables on (element,) y, x."""
     yx, eyx = ("y", "x"), ("element", "y", "x")
+    # no CF standard name for the emitted part alone (surface_upwelling_longwave_flux_in_air adds the reflected sky)
     return xr.Dataset({
         "emitted_longwave": cf(xr.DataArray(emitted, dims=yx), "W m-2",
                                "longwave emitted by the urban surfaces per unit ground area"),
         "element_emitted_longwave": cf(xr.DataArray(per_element, dims=eyx), "W m-2",
                                        "longwave emitted per unit surface of each element"),
         "broadband_emissivity": cf(xr.DataArray(eps, dims=eyx), "1",
-                                   "grey-body emissivity of each element (mean over thermal bands)"),
+                                   "grey-body emissivity of each element (mean over thermal bands)",
+                                   "surface_longwave_emissivity"),
     }, coords=coords)

@@ -25,7 +25,7 @@ import xarray as xr
 
 from .. import attrs as A
 from ..arrays import halo_map, is_lazy
-from ..errors import MissingVariableError, ParameterError
+from ..errors import GridError, MissingVariableError, ParameterError
 from ..units import check_range
 from .atmosphere import Geometry
 from .sensors import Band, Sensor, band_planck, band_solar_irradiance, get_sensor
@@ -84,6 +84,9 @@ def observed_image(obs, sensor) -> Image:
     kind = present[0]
     img = obs[kind]
     A.require_dims(img, ("band", "y", "x"), "urban.invert image")
+    if not img.sizes["band"]:
+        raise GridError(f"the image's {kind} has no band (its band dimension is empty): pass at least one of the "
+                        f"sensor's bands, {get_sensor(sensor).band_names}")
     check_level(kind, obs.attrs, img.attrs)
     img = img.transpose("band", "y", "x")
     sen = get_sensor(sensor).subset([str(b) for b in img.band.values])

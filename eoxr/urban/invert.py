@@ -74,7 +74,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     reflectance_prior
         (mean, std) for all elements, or {element: (mean, std)} with scalars or per-band sequences (e.g. a
         spectral library with its spread).
-    emissivity_prior
+    emissivity_prior, emissivity_std
         {element: emissivity or per-band list}, required with thermal bands; ``emissivity_std`` its spread.
     temperature_std
         Prior spread (K) around the window's brightness temperature.
@@ -130,10 +130,31 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     Returns
     -------
     xarray.Dataset
-        On the image's grid and CRS (lazy for Dask input): ``reflectance`` (element, band, y, x) and
-        ``reflectance_std``; ``temperature``, ``temperature_parts`` (shaded, sunlit), ``emissivity`` (element,
-        thermal_band, y, x) with their ``_std``; ``residual``, ``iterations``; with ``budget``, ``albedo``,
-        ``net_shortwave``, ``emitted_longwave`` and their per-element forms.
+        On the image's grid, CRS and x/y coordinate attributes (lazy for Dask input), with CF ``units``,
+        ``long_name`` and, where the CF table has one, ``standard_name``. Reflective bands: ``reflectance`` and
+        ``reflectance_std`` (element, band, y, x; 1), ``residual`` (relative RMS misfit) and ``iterations``; with
+        ``budget``, ``albedo`` (1), ``net_shortwave`` and ``incoming_shortwave`` (W m-2), ``element_albedo`` and
+        ``element_net_shortwave`` (element, y, x). Thermal bands: ``temperature`` and ``temperature_std``
+        (element, y, x; K), ``temperature_parts`` (element, part = shaded / sunlit, y, x; K) and its ``_std``,
+        ``emissivity`` and ``emissivity_std`` (element, thermal_band, y, x), ``thermal_residual``,
+        ``thermal_iterations`` (and ``temperature_anomaly`` with ``temperature_anomaly_std``); with ``budget``,
+        ``emitted_longwave`` (W m-2 of ground), ``element_emitted_longwave`` and ``broadband_emissivity``.
+        NaN where an element is not reported. The attrs name the method, its settings and its input
+        (:mod:`eoxr.attrs`).
+
+    Examples
+    --------
+    >>> from eoxr.urban import Atmosphere, Geometry, get_sensor, synth
+    >>> city = synth.make_city(100.0, 2.0, seed=1)
+    >>> s2 = get_sensor("sentinel-2").subset(["B04", "B08", "B11"])
+    >>> sun = Geometry(sun_zenith=35.0, sun_azimuth=150.0, view_zenith=8.0, view_azimuth=100.0)
+    >>> truth = synth.draw_properties(city, s2, 1, sun)
+    >>> obs = synth.observe(city, truth, s2, sun, Atmosphere(aot550=0.15), pixel_size=10.0)
+    >>> res = obs.urban.invert(city, "sentinel-2", {"aot550": 0.15}, window=3)
+    >>> res["reflectance"].dims, res["albedo"].attrs["standard_name"], res["net_shortwave"].attrs["units"]
+    (('element', 'band', 'y', 'x'), 'surface_albedo', 'W m-2')
+    >>> res["x"].attrs["standard_name"], res["x"].attrs["units"]
+    ('projection_x_coordinate', 'metre')
     """
     _check_settings(window, min_fraction, noise=noise, nedt=nedt, emissivity_std=emissivity_std,
                     temperature_std=temperature_std, contrast_std=contrast_std, thermal_model_error=thermal_model_error,
@@ -183,9 +204,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
         out.update(thermal_variables(res, coords, tbands, bool(temperature_anomaly_std), budget))
         out.setdefault("residual", out["thermal_residual"])
         out.setdefault("iterations", out["thermal_iterations"])
-    ds = xr.Dataset(out)
-    if image.data.rio.crs is not None:
-        ds = ds.rio.write_crs(image.data.rio.crs)
+    ds = A.georeference(xr.Dataset(out), like=image.data)
     return A.stamp(ds, "urban.unmix_flat" if flat else "urban.invert", made_from=[obs], window=window,
                    max_iter=max_iter, sensor=image.sensor.name, atmosphere=atm.__dict__, flat=flat,
                    geometry=geom.__dict__)

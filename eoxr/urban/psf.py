@@ -123,20 +123,53 @@ def fit_psf(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window:
     width, and a wider Gaussian wing where one fits better (computes; the image's central ``max_pixels`` x
     ``max_pixels`` pixels at most).
 
-    Each PSF tried costs one inversion pass (:func:`.invert`, no budget, no second pass) and its mean square
-    relative radiance misfit. The core first: a Gaussian of sigma s times the sensor's nominal one for each s of
-    ``scales`` (0: the box), the minimum refined by successive parabolic interpolation between the scan's
-    neighbours of the least misfit. Then each wing of ``wings`` (share of the energy, width times the nominal
-    sigma) added to that core; the best of them, where it lowers the core's misfit by more than 2 %
-    (:data:`WING_GAIN`: a wing is not chased into the noise), is refined with the core (:func:`_fit_wing`,
-    :data:`WING_EVALUATIONS` passes at most). ``wings=()``: a single Gaussian. The ``invert_kwargs`` (priors,
-    ``adjacency_m``, model errors, ...) should be those of the inversion that follows.
+    ``ds.urban.fit_psf(city, ...)`` is this function on the image dataset ``ds``. Each PSF tried costs one
+    inversion pass (:func:`.invert`, no budget, no second pass) and its mean square relative radiance misfit. The
+    core first: a Gaussian of sigma s times the sensor's nominal one for each s of ``scales`` (0: the box), the
+    minimum refined by successive parabolic interpolation between the scan's neighbours of the least misfit. Then
+    each wing of ``wings`` added to that core; the best of them, where it lowers the core's misfit by more than
+    2 % (:data:`WING_GAIN`: a wing is not chased into the noise), is refined with the core (:func:`_fit_wing`,
+    :data:`WING_EVALUATIONS` passes at most). A core on the wide edge of ``scales`` warns: scan wider scales
+    then. Fit on reflective bands: on the synthetic ECOSTRESS-like scenes of ``eoxr bench urban`` the thermal
+    misfit's minimum made the temperatures worse.
 
-    Returns the misfit per core scale (plot it: ``fit.misfit.plot(marker="o")``) and per wing, with attributes
-    ``psf_sigma`` (the core's sigma, pixels), ``psf_wing_weight`` and ``psf_wing_sigma`` (pixels; weight 0: no
-    wing) and ``psf_scale`` (the core over the nominal sigma). Pass the result on: ``invert(..., psf=fit)``. A
-    core on the wide edge of ``scales`` warns: scan wider scales then. Fit on reflective bands: on the synthetic
-    ECOSTRESS-like scenes of ``eoxr bench urban`` the thermal misfit's minimum made the temperatures worse.
+    Parameters
+    ----------
+    obs, city, sensor, atmosphere, window, max_iter
+        As :func:`.invert`.
+    scales : sequence of float
+        Core widths scanned, times the sensor's nominal sigma (0: the pixel's box alone).
+    wings : sequence of (float, float)
+        Wings tried on the fitted core: (share of the energy, width times the nominal sigma); ``()``: a single
+        Gaussian.
+    max_pixels : int
+        The fit inverts the image's central ``max_pixels`` x ``max_pixels`` pixels at most.
+    progress : bool
+        Show a progress bar over the PSFs tried.
+    **invert_kwargs
+        Further arguments of :func:`.invert` (priors, ``adjacency_m``, model errors, ...): those of the
+        inversion that follows.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``misfit`` (1) over ``psf_scale`` (plot it: ``fit.misfit.plot(marker="o")``) and ``wing_misfit`` over
+        ``wing``, with attributes ``psf_sigma`` (the core's sigma, pixels), ``psf_wing_weight`` and
+        ``psf_wing_sigma`` (pixels; weight 0: no wing) and ``psf_scale`` (the core over the nominal sigma). Pass it
+        on: ``invert(..., psf=fit)``.
+
+    Examples
+    --------
+    >>> from eoxr.urban import Atmosphere, Geometry, get_sensor, synth
+    >>> city = synth.make_city(100.0, 2.0, seed=1)
+    >>> s2 = get_sensor("sentinel-2").subset(["B04", "B08", "B11"])
+    >>> sun = Geometry(sun_zenith=35.0, sun_azimuth=150.0, view_zenith=8.0, view_azimuth=100.0)
+    >>> obs = synth.observe(city, synth.draw_properties(city, s2, 1, sun), s2, sun, Atmosphere(aot550=0.15),
+    ...                     pixel_size=10.0)
+    >>> fit = obs.urban.fit_psf(city, s2, {"aot550": 0.15}, window=3, wings=())
+    >>> round(fit.attrs["psf_scale"], 1), fit.attrs["psf_wing_weight"]  # the simulation used the nominal PSF
+    (1.0, 0.0)
+    >>> res = obs.urban.invert(city, s2, {"aot550": 0.15}, window=3, psf=fit)
     """
     sen = get_sensor(sensor)
     scales = np.asarray(sorted(float(s) for s in scales))
@@ -199,15 +232,44 @@ def _steps(values, progress: bool, desc: str):
 def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max_iter: int = 10, *,
               max_shift_px: float = 0.5, max_pixels: int = 64, progress: bool = False,
               **invert_kwargs) -> xr.Dataset:
-    """Register ``obs`` on ``city``: the shift (m, whole city cells up to ``max_shift_px`` pixels) to add to the
-    image's x and y coordinates (computes; a central crop of at most ``max_pixels`` x ``max_pixels`` pixels, away
-    from the edges by the largest shift).
+    """Register ``obs`` on ``city``: the shift (m, whole city cells) to add to the image's x and y coordinates.
 
-    Each shift scanned costs one inversion pass (:func:`.invert`, no budget, no second pass) and its mean square
-    relative radiance misfit; x, then y at the best x, then x again at the best y. ``invert_kwargs`` should be
-    those of the inversion that follows. Returns the misfit of the last scan along each axis, with attributes
-    ``shift_x`` and ``shift_y`` (m), which :func:`register` applies. A minimum on the edge of the scan warns: pass
-    a larger ``max_shift_px`` then.
+    ``ds.urban.fit_shift(city, ...)`` is this function on the image dataset ``ds``; :func:`register` applies the
+    shift. Computes, on a central crop away from the edges by the largest shift. Each shift scanned costs one
+    inversion pass (:func:`.invert`, no budget, no second pass) and its mean square relative radiance misfit;
+    x, then y at the best x, then x again at the best y. A minimum on the edge of the scan warns: pass a larger
+    ``max_shift_px`` then.
+
+    Parameters
+    ----------
+    obs, city, sensor, atmosphere, window, max_iter
+        As :func:`.invert`.
+    max_shift_px : float
+        The largest shift scanned, in pixels (in whole city cells, at least one).
+    max_pixels : int
+        The fit inverts a central crop of ``max_pixels`` x ``max_pixels`` pixels at most.
+    progress : bool
+        Show a progress bar over the scans.
+    **invert_kwargs
+        Further arguments of :func:`.invert`: those of the inversion that follows.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``misfit_x`` over ``shift_x`` and ``misfit_y`` over ``shift_y`` (the last scan along each axis, m), with
+        attributes ``shift_x`` and ``shift_y`` (m).
+
+    Examples
+    --------
+    >>> from eoxr.urban import Atmosphere, Geometry, get_sensor, synth
+    >>> city = synth.make_city(100.0, 2.0, seed=1)
+    >>> s2 = get_sensor("sentinel-2").subset(["B04", "B08", "B11"])
+    >>> sun = Geometry(sun_zenith=35.0, sun_azimuth=150.0, view_zenith=8.0, view_azimuth=100.0)
+    >>> obs = synth.observe(city, synth.draw_properties(city, s2, 1, sun), s2, sun, Atmosphere(aot550=0.15),
+    ...                     pixel_size=10.0)
+    >>> fit = obs.urban.fit_shift(city, s2, {"aot550": 0.15}, window=3)
+    >>> fit.attrs["shift_x"], fit.attrs["shift_y"]  # a simulated image sits on its city model
+    (0.0, 0.0)
     """
     sen = get_sensor(sensor)
     f = city.grid_for(obs).factor
@@ -248,10 +310,39 @@ def fit_shift(obs: xr.Dataset, city, sensor="sentinel-2", atmosphere=None, windo
 
 
 def register(obs: xr.Dataset, fit: xr.Dataset, city=None) -> xr.Dataset:
-    """``obs`` registered on the city model: the shift :func:`fit_shift` found (``fit``) added to its x and y
-    coordinates (lazy; the pixels keep their values, the map moves, and its CRS and geotransform with it). With
-    ``city``, only the pixels whose footprint then lies on the city model, so that the inversion covers them all.
-    The shift goes to the attrs (``registration_shift_x_m``, ``registration_shift_y_m``)."""
+    """``obs`` registered on the city model: the shift :func:`fit_shift` found added to its x and y coordinates.
+
+    ``ds.urban.register(fit, city)`` is this function on the image dataset ``ds``. Lazy: the pixels keep their
+    values, the map moves, and its CRS and geotransform with it.
+
+    Parameters
+    ----------
+    obs : xarray.Dataset
+        The image (as :func:`.invert` takes it).
+    fit : xarray.Dataset
+        The result of :func:`fit_shift` (attributes ``shift_x``, ``shift_y``, m).
+    city : eoxr.urban.City, optional
+        With it, only the pixels whose footprint then lies on the city model are kept, so that the inversion
+        covers them all.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``obs`` moved, with the shift in its attrs (``registration_shift_x_m``, ``registration_shift_y_m``).
+
+    Examples
+    --------
+    >>> from eoxr.urban import Atmosphere, Geometry, get_sensor, synth
+    >>> city = synth.make_city(100.0, 2.0, seed=1)
+    >>> s2 = get_sensor("sentinel-2").subset(["B04", "B08", "B11"])
+    >>> sun = Geometry(sun_zenith=35.0, sun_azimuth=150.0, view_zenith=8.0, view_azimuth=100.0)
+    >>> obs = synth.observe(city, synth.draw_properties(city, s2, 1, sun), s2, sun, Atmosphere(aot550=0.15),
+    ...                     pixel_size=10.0)
+    >>> fit = obs.urban.fit_shift(city, s2, {"aot550": 0.15}, window=3)
+    >>> moved = obs.urban.register(fit, city)
+    >>> moved.attrs["registration_shift_x_m"], dict(moved.sizes)
+    (0.0, {'band': 3, 'y': 10, 'x': 10})
+    """
     try:
         dx, dy = float(fit.attrs["shift_x"]), float(fit.attrs["shift_y"])
     except KeyError:

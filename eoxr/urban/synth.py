@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from ..attrs import georeference
 from .atmosphere import Atmosphere, Geometry, reflective_terms, thermal_terms
 from .city import ELEMENTS, City
 from .forward import SUNLIT_SHARE, fine_reflective, simulate_reflective, simulate_thermal
@@ -243,15 +244,16 @@ def observe(city: City, truth: Truth, sensor, geom: Geometry, atm: Atmosphere, *
         parts.append(y)
         names += [b.name for b in tb]
     rad = np.concatenate(parts)
-    ds = xr.Dataset({"radiance": (("band", "y", "x"), rad, {"units": "W m-2 sr-1 um-1",
-                                                            "long_name": "top-of-atmosphere radiance"})},
+    ds = xr.Dataset({"radiance": (("band", "y", "x"), rad, {
+        "units": "W m-2 sr-1 um-1", "long_name": "top-of-atmosphere radiance",
+        "standard_name": "toa_outgoing_radiance_per_unit_wavelength"})},
                     coords={"band": names, "y": ys, "x": xs})
     # where the ground each pixel sees lies from its nominal centre (east, north; m): the registration that
     # eoxr.urban.fit_shift should find
     ds.attrs.update(sun_zenith=geom.sun_zenith, sun_azimuth=geom.sun_azimuth, view_zenith=geom.view_zenith,
                     view_azimuth=geom.view_azimuth, sensor=sen.name, misregistration_x_m=float(shift[1] * px),
                     misregistration_y_m=float(-shift[0] * px))
-    return ds.rio.write_crs(city.crs)
+    return georeference(ds, city.crs)
 
 
 def surface_reflectance(obs: xr.Dataset, atm: Atmosphere, geom: Geometry | None = None) -> xr.Dataset:
@@ -269,9 +271,10 @@ def surface_reflectance(obs: xr.Dataset, atm: Atmosphere, geom: Geometry | None 
     rad = obs.radiance.sel(band=[b.name for b in rb])
     rho = (rad - t["L_path"][:, None, None]) / flat
     out = rho.to_dataset(name="reflectance").assign_attrs(obs.attrs)
-    out["reflectance"].attrs = {"units": "1", "long_name": "surface reflectance (flat Lambertian, L2A)"}
+    out["reflectance"].attrs = {"units": "1", "long_name": "surface reflectance (flat Lambertian, L2A)",
+                                "standard_name": "surface_bidirectional_reflectance"}
     out.attrs.update({"processing:level": "L2A", "aot550": atm.aot550})
-    return out.rio.write_crs(obs.rio.crs)
+    return georeference(out, like=obs)
 
 
 def element_truth(city: City, values: np.ndarray, grid, weights: np.ndarray | None = None) -> np.ndarray:
@@ -333,8 +336,10 @@ def sample_items(root: Path, seed: int = 0) -> list:
     }
     dt = "2024-07-01T10:30:00Z"
     props = {"urban:element_names": city.names}
+    city_bands = {"dsm": {"unit": "m", "description": "surface height"},
+                  "elements": {"unit": "1", "description": "urban element class code"}}
     items = [sample.cog_item("urban-city", dt, paths, collection="eoxr-urban-city", properties=props,
-                             band_info={"dsm": {"unit": "m"}})]
+                             band_info=city_bands)]
     for sensor, px, name in (("sentinel-2", 10.0, "s2"), ("ecostress", 70.0, "ecostress")):
         sen = get_sensor(sensor)
         truth = draw_properties(city, sen, seed, geom)
@@ -349,7 +354,8 @@ def sample_items(root: Path, seed: int = 0) -> list:
             assets[str(b)] = sample.write_cog(da, root / f"urban_{name}_{b}.tif")
         p = {k: float(v) for k, v in obs.attrs.items() if k not in ("sensor", "processing:level")}
         p.update({"urban:sensor": sensor, "urban:aot550": atm.aot550, **level})
-        unit = {"unit": "1" if level else "W m-2 sr-1 um-1"}
+        unit, quantity = ("1", "surface reflectance") if level else ("W m-2 sr-1 um-1", "top-of-atmosphere radiance")
+        band_info = {b: {"unit": unit, "description": f"{quantity}, band {b}"} for b in assets}
         items.append(sample.cog_item(f"urban-{name}", dt, assets, collection=f"eoxr-urban-{name}", properties=p,
-                                     band_info={b: unit for b in assets}))
+                                     band_info=band_info))
     return items

@@ -132,6 +132,23 @@ def test_round_trip_keeps_values_attrs_units_and_crs(tmp_path):
         assert xr.open_zarr(path)["lst"].rio.crs.to_epsg() == 32631
 
 
+def test_a_cube_written_by_another_tool_opens_with_its_crs(tmp_path):
+    # xarray alone, with the grid mapping a data variable named by each variable's grid_mapping (no coordinates
+    # attribute naming it): rioxarray finds no CRS in a plain xr.open_zarr of it
+    ds = scene(2)
+    foreign = ds.reset_coords("spatial_ref").rename({"spatial_ref": "crs"})
+    for name in ("lst", "reflectance"):
+        foreign[name].encoding.pop("grid_mapping", None)
+        foreign[name].attrs["grid_mapping"] = "crs"
+    path = tmp_path / "foreign.zarr"
+    foreign.to_zarr(path, zarr_format=3, consolidated=True)
+    assert xr.open_zarr(path).rio.crs is None
+    opened = cube.open(path)
+    assert "crs" in opened.coords and opened.rio.crs.to_epsg() == 32631 and opened["lst"].rio.crs.to_epsg() == 32631
+    xr.testing.assert_identical(opened, xr.open_zarr(path, decode_coords="all"))  # xarray's CF decoding
+    np.testing.assert_array_equal(opened["lst"].values, ds["lst"].values)
+
+
 def test_open_is_lazy(tmp_path, no_compute):
     path = tmp_path / "c.zarr"
     with dask.config.set(scheduler="synchronous"):

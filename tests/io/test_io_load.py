@@ -329,6 +329,40 @@ def test_groupby_solar_day_mosaics_first_valid(es_items, tmp_path, rng, engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_groupby_solar_day_scales_each_item_before_mosaicking(es_items, tmp_path, rng, engine):
+    # the second item of the day was processed with another baseline (no offset): its pixels that fill the first
+    # one's holes keep its own scaling (fusing the files' integers first would shift them by 0.1)
+    s2 = es_items[0]
+    box = _native_box(asset_grid(s2, "red"), int(rng.integers(0, 9000)), int(rng.integers(0, 9000)), 20, 16)
+    items, raws = _day_items(s2, tmp_path, rng, box)
+    for band in items[1]["assets"]["red"]["raster:bands"]:
+        band["offset"] = 0.0
+    ds = load(items, bands=["red"], bbox=box, bbox_crs="EPSG:32613", engine=engine, groupby="solar_day").compute()
+    expected = np.where(raws[0] == 0, raws[1] * 1e-4, raws[0] * 1e-4 - 0.1)
+    np.testing.assert_allclose(ds["red"].values[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_solar_days_are_odc_stacs(es_items, engine, no_compute):
+    # at longitude -105.2 odc-stac shifts times by whole hours (-7 h): 06:59 and 07:01 UTC fall on two solar days
+    # (by the exact offset, -7 h 01 min, both would be on the first)
+    import odc.stac
+
+    items = []
+    for i, when in enumerate(["2023-10-09T06:59:00Z", "2023-10-09T07:01:00Z", "2023-10-09T17:55:00Z"]):
+        item = copy.deepcopy(es_items[0])
+        item["id"], item["properties"]["datetime"] = f"copy{i}", when
+        items.append(item)
+    bbox = (-105.3, 40.4, -105.2, 40.5)
+    ds = load(items, bands=["red"], bbox=bbox, engine=engine, groupby="solar_day")
+    odc_days = odc.stac.load([pystac.Item.from_dict(copy.deepcopy(i)) for i in items], bands=["red"], bbox=bbox,
+                             groupby="solar_day", chunks={})
+    np.testing.assert_array_equal(ds["time"].values, odc_days["time"].values.astype("datetime64[ns]"))
+    assert ds["solar_day"].values.astype("datetime64[D]").tolist() == [np.datetime64("2023-10-08"),
+                                                                       np.datetime64("2023-10-09")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_unreadable_href_raises_read_error_at_compute(es_items, tmp_path, engine):
     item = localize(es_items[0], {"red": tmp_path / "missing" / "B04.tif"})
     ds = load([item], bands=["red"], bbox=(-105.8, 40.4, -105.79, 40.41), engine=engine)  # lazy: no error yet

@@ -15,13 +15,14 @@ import numpy as np
 import rioxarray
 import xarray as xr
 
-from ...attrs import stamp
-from ...errors import ReadError
+from ...attrs import georeference, stamp
+from ...errors import ParameterError, ReadError
 
 
-def _variable_name(path: Path) -> str:
+def _variable_name(path: Path, coords) -> str:
+    """The file stem in snake_case, prefixed where it starts with a digit or is a coordinate's name (x.tif)."""
     name = re.sub(r"[^0-9a-z]+", "_", path.stem.lower()).strip("_")
-    return name if name and not name[0].isdigit() else f"band_data_{name}"
+    return name if name and not name[0].isdigit() and name not in coords else f"band_data_{name}"
 
 
 MODISTSP_VI = re.compile(r"^(M[OY]D13\w+)_(NDVI|EVI)_(\d{4})_(\d{3})\.tiff?$", re.I)
@@ -65,7 +66,9 @@ def open_geotiff(path, chunks=None, name: str | None = None) -> xr.Dataset:
         da, default_name = _modistsp_vi(da, vi)
         da.attrs.pop("comment", None)
     else:
-        default_name = _variable_name(path)
-    ds = da.to_dataset(name=name or default_name)
+        default_name = _variable_name(path, da.coords)
+    if name in da.coords:
+        raise ParameterError(f"name={name!r} is a coordinate of the GeoTIFF's grid {list(da.coords)}: pick another")
+    ds = georeference(da.to_dataset(name=name or default_name))
     ds.attrs.update(source=path.name)
     return stamp(ds, "eoxr.io.open_product", path=path.name)

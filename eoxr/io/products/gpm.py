@@ -30,7 +30,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import MissingVariableError, ReadError
 from .lazy import HDF5Dataset, decode, to_dask
 
@@ -148,7 +148,7 @@ def _finish(ds: xr.Dataset, header: dict, path, method_params: dict, swath: bool
     )
     if swath:
         ds.attrs["geolocation"] = SWATH_NOTE
-        ds = ds.rio.write_crs("EPSG:4326")
+        ds = georeference(ds, "EPSG:4326")
     return stamp(ds, "eoxr.io.open_product", path=Path(path).name, **method_params)
 
 
@@ -425,5 +425,5 @@ def open_imerg(path, chunks=None) -> xr.Dataset:
                                "axis": "Y"}),
         "x": ("x", lon, {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude", "axis": "X"}),
     })
-    ds = ds.rio.write_crs("EPSG:4326").rio.write_coordinate_system()
+    ds = georeference(ds, "EPSG:4326")
     return _finish(ds, header, path, {}, swath=False)

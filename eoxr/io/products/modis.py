@@ -23,7 +23,7 @@ import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import MissingVariableError, ReadError
 from ...units import canonical
 from .lazy import HDF4_LOCK, HDF4Dataset, chunks_for, decode, to_dask
@@ -428,7 +428,7 @@ def open_modis(path, grid: str | None = None, variables=None, chunks=None) -> xr
     granule = odl_value(core, "LOCALGRANULEID")
     if granule:
         ds.attrs["granule_id"] = granule
-    ds = ds.rio.write_crs(MODIS_SINUSOIDAL).rio.write_coordinate_system()
+    ds = georeference(ds, MODIS_SINUSOIDAL)
     dx, dy = chosen.pixel_size
     ds = ds.rio.write_transform(_affine(chosen.upper_left, dx, dy))
     return stamp(ds, "eoxr.io.open_product", path=Path(path).name, grid=chosen.name)

@@ -42,7 +42,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import MissingVariableError, ReadError
 from .lazy import HDF5Dataset, decode, to_dask
 
@@ -291,6 +291,6 @@ def open_odim(path, sweep=None, chunks=None) -> xr.Dataset:
             "skipped_quantities": ", ".join(sorted({q for s in sweeps for q in s.data} - set(QUANTITIES))),
         }
     ds = xr.Dataset(data_vars, coords=_coords(sweeps, nbins, site), attrs=attrs)
-    ds = ds.rio.write_crs(f"+proj=aeqd +lat_0={site['lat']} +lon_0={site['lon']} +x_0=0 +y_0=0 +datum=WGS84 "
+    ds = georeference(ds, f"+proj=aeqd +lat_0={site['lat']} +lon_0={site['lon']} +x_0=0 +y_0=0 +datum=WGS84 "
                           "+units=m +no_defs")
     return stamp(ds, "eoxr.io.open_product", path=Path(path).name, sweep=sweep)

@@ -14,7 +14,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import MissingVariableError, ReadError
 from .gpm import SWATH_NOTE
 
@@ -98,7 +98,7 @@ def open_s5p_no2(path, qa_min: float | None = 0.75, chunks=None) -> xr.Dataset:
         geolocation=SWATH_NOTE,
         qa_min=qa_min if qa_min is not None else "none",
     )
-    out = out.rio.write_crs("EPSG:4326")
+    out = georeference(out, "EPSG:4326")
     return stamp(out, "eoxr.io.open_product", path=Path(path).name, qa_min=qa_min)
 
 

@@ -15,7 +15,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from affine import Affine
 
-from ...attrs import stamp
+from ...attrs import georeference, stamp
 from ...errors import MissingVariableError, ReadError
 from .lazy import HDF5Dataset, chunks_for, decode, to_dask
 from .sinusoidal import dms_packed_to_degrees
@@ -105,6 +105,6 @@ def open_black_marble(path, chunks=None) -> xr.Dataset:
     if when:
         out = out.assign_coords(time=((), np.datetime64(when, "ns"), {"long_name": "observation day (UTC)"}))
     out.attrs.update(product=short, tile=tile, source=Path(path).name)
-    out = out.rio.write_crs("EPSG:4326").rio.write_coordinate_system()
+    out = georeference(out, "EPSG:4326")
     out = out.rio.write_transform(Affine(dx, 0.0, west, 0.0, dy, north))
     return stamp(out, "eoxr.io.open_product", path=Path(path).name)
