@@ -5,10 +5,11 @@
 #      process and device, batches arrive pinned on the device, and with dask-cuda installed connect("cuda")
 #      runs the model steps on one GPU per worker;
 #   2. benchmark ml, part 3 alone (CPU cores vs one GPU, side by side in one run): pixels per second on every
-#      CPU core and on the GPU, the speed-up (target >= 20) and the GPU's busy fraction (NVML, target >= 0.7).
+#      CPU core and on the GPU, the speed-up (target >= 20) and the GPU's busy fraction (NVML, target >= 0.7);
+#      benchmark urban's inversion alike (numpy solver on every core vs the torch solver on the GPU, target >= 20).
 #
 #   bash benchmarks/gpu_check.sh [OUT]           # OUT (default gpu-check/) gets gpu.txt, cuda-tests.txt,
-#                                                # ml-devices.json and ml-devices.md
+#                                                # ml-devices.json/.md and urban-devices.json/.md
 #   SIZE=--quick bash benchmarks/gpu_check.sh    # the reduced case (1024 x 1024) instead of the full one (4096 x 4096)
 #
 # Needs the NVIDIA driver and eoxr installed with a CUDA build of torch (`make install`: PyPI's Linux torch
@@ -36,6 +37,10 @@ from eoxr import bench
 ml = bench.load_benchmark("ml")
 out, quick = sys.argv[1], "--quick" in sys.argv[2:]
 report = bench.run("ml-devices", ml.run_devices, ml.DEVICE_TARGETS, quick=quick, seed=0, out=out, device="cuda")
+print(bench.to_markdown(report))
+urban = bench.load_benchmark("urban")
+report = bench.run("urban-devices", urban.run_devices, urban.DEVICE_TARGETS, quick=quick, seed=0, out=out,
+                   device="cuda")
 print(bench.to_markdown(report))
 EOF
 benchmark=$?

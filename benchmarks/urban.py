@@ -11,7 +11,8 @@ contrasts, and the inversion's aerosol optical depth (and water vapour) off by +
 Cases: sun zenith 20/35/50/70 deg, AOT 0.05/0.2/0.5, noise 0.5/1/2 %, misregistration 0/0.3 pixel, for a
 Sentinel-2-like sensor (10 bands, 10 m); an ECOSTRESS-like sensor (5 thermal bands, 70 m, NEdT 0.15 K) for
 temperature and emissivity. --quick varies one factor at a time around (35 deg, 0.2, 1 %, 0 px); the full run
-crosses them. Metrics: RMSE per element class and pooled (reflectance, emissivity: 1; temperature: K; albedo: 1;
+crosses them. --smoke (the tests' run, some 30 s) keeps the base cases on smaller scenes and one real city, scans
+the PSF's core coarsely without a wing and times less: every target evaluated, on noisier figures. Metrics: RMSE per element class and pooled (reflectance, emissivity: 1; temperature: K; albedo: 1;
 net shortwave, emitted longwave: W m-2; net shortwave also on 3 x 3 pixel means and as a scene bias), mean
 iterations, coarse pixels per second (the PSF fit not included); the fitted PSF width (``psf_scale``, times the
 nominal) and the fit's time (``psf_fit_s``); the same for flat unmixing, which gets the width fitted with the 3-D
@@ -37,8 +38,9 @@ window are not scored (not reported). Per-class RMSEs go to ``urban_by_class.md`
 JSON), so that the main table stays readable. Speed: batched Levenberg-Marquardt vs
 scipy.optimize.least_squares per pixel on the same problems, and a 2-worker vs 1-worker Dask LocalCluster (one
 thread per worker, the worker environment of :func:`eoxr.cluster.worker_environ`; both clusters up at once and
-timed in turn) on a 1280 m city (128 x 128 px of 10 m in 16 chunks, some seconds a call: best of 5 calls each;
-1920 m in the full run), and on a 320 m one (``*_small_job``, 32 x 32 px in 4 chunks, best of 5), where Dask's
+timed in turn) on a 1280 m city (128 x 128 px of 10 m in 16 chunks, some seconds a call: best of 3 calls each;
+1920 m and best of 5 in the full run), and in the full run on a 320 m one (``*_small_job``, 32 x 32 px in 4
+chunks, best of 5), where Dask's
 own cost per call (some 50-90 ms on 2 cores shared with the scheduler and the client) is a large part of a call
 of a few hundred ms; the per-case ``pix_per_s`` time one call each (the first also derives the city's fields);
 the batched solver runs in the benchmark's own process, with the malloc thresholds the ``eoxr`` command sets for itself
@@ -46,7 +48,10 @@ the batched solver runs in the benchmark's own process, with the malloc threshol
 turns). A cluster's first call (warm-up) also installs the city on its workers
 (:mod:`eoxr.urban.shipping`), which later calls reuse. ``machine_speedup_2_vs_1_process_*``: the machine's own
 speed-up of 2 processes over 1 on an in-cache and on a memory-bound kernel (:func:`eoxr.bench.process_scaling`),
-the bounds of what 2 workers can gain on it.
+the bounds of what 2 workers can gain on it. CPU cores vs one GPU (rows ``invert_cpu_cores``, ``invert_gpu``): the
+same 1280 m job (1920 m in the full run, 320 m in --smoke) in this process, on Dask's threads over every core with
+the numpy solver, then with the torch solver on the GPU (``--device cuda``; both rows null, with the reason,
+otherwise).
 """
 from __future__ import annotations
 
@@ -80,6 +85,8 @@ TARGETS = {
     "netsw_floor_true_atm_rmse_W_m2_real": {"method": "invert3d_target", "max": 8.0},
     # 2 workers against the machine's own best 2-process speed-up, measured in the same run
     "worker_over_machine_speedup": {"method": "speed", "min": 0.9},
+    # one GPU against every CPU core of the machine, in the same run (eoxr bench urban --quick --device cuda)
+    "speedup_vs_cpu_cores": {"method": "invert_gpu", "min": 20.0, "device": "cuda"},
 }
 # the true PSF, (weight, sigma as a multiple of the sensor's nominal one): a Gaussian core 10 % wider than nominal
 # and a tenth of the energy in a wing three times wider (stray light, the MTF's low-frequency loss); the inversion
@@ -133,6 +140,7 @@ REPEATS = 3  # solver timings: best of 3 turns, less disturbed by other processe
 # cluster timings: best of 5 calls, in turn (calls of one job varied by 10-15 % here, on 2 cores shared with the
 # scheduler and the client)
 WORKER_REPEATS = 5
+QUICK_WORKER_REPEATS = 3  # --quick (under 2 minutes on 2 cores): the cluster calls were half of its time
 
 
 def _best_of(n: int, fn):
@@ -209,6 +217,10 @@ REAL_CITIES = {
 # crop sizes (m) of the reflective (10 m pixels) and thermal (70 m) cases, quick / full runs
 REAL_SIZES = {"bilbao": ((400.0, 840.0), (800.0, 1680.0)), "gothenburg": ((220.0, None), (220.0, None)),
               "athens": ((240.0, None), (400.0, None))}
+# --smoke (the tests' run): the base cases only, on small scenes and one real city, the PSF's core scanned coarsely
+# without a wing, few timing repeats; every target evaluated, on figures noisier than --quick's
+SMOKE_REAL_SIZES = {"bilbao": (200.0, 420.0)}
+SMOKE_PSF_FIT = {"scales": (0.5, 1.0, 1.5), "wings": ()}
 CROP_TRIES = 8
 _REAL_CACHE: dict = {}
 
@@ -224,10 +236,11 @@ def true_psf(sen) -> tuple:
     return tuple((w, f * sen.psf_sigma) for w, f in TRUE_PSF)
 
 
-def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_psf=True, estimator_floor=False,
-                    product="radiance"):
+def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, psf_fit: dict | None = None,
+                    estimator_floor=False, product="radiance"):
     """Both methods on a Sentinel-2-like image of ``scene``: TOA radiance, or with ``product="l2a"`` the surface
-    reflectance an L2A processor makes of it with the inversion's atmosphere."""
+    reflectance an L2A processor makes of it with the inversion's atmosphere. ``psf_fit``: the scan of
+    :func:`eoxr.urban.fit_psf` (its ``scales``, ``wings``; None: its own)."""
     import eoxr.urban as U
 
     sen = get_sensor("sentinel-2")
@@ -262,10 +275,9 @@ def reflective_case(scene: Scene, sza, aot, noise, misreg, rng, window=5, fit_ps
         registered = U.register(inner, fit)
     # the PSF fitted with the 3-D model (a property of the sensor and the image): both methods get it
     t0 = time.perf_counter()
-    psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **kw) if fit_psf else None
-    fit_s = time.perf_counter() - t0
+    psf = U.fit_psf(obs, scene.city, sen, atm_inv, window, 15, **(psf_fit or {}), **kw)
     fitted = {"psf_scale": psf.attrs["psf_scale"], "psf_wing_weight": psf.attrs["psf_wing_weight"],
-              "psf_fit_s": fit_s} if fit_psf else {}
+              "psf_fit_s": time.perf_counter() - t0}
     out, maps = [], {}
     for method, fn in (("invert3d", U.invert), ("flat", U.unmix_flat)):
         t0 = time.perf_counter()
@@ -386,7 +398,7 @@ def thermal_case(scene: Scene, sza, nedt, misreg, rng, window=5, estimator_floor
     return out
 
 
-def scipy_speed(scene: Scene, rng, n_pixels=40, window=5):
+def scipy_speed(scene: Scene, rng, n_pixels=40, window=5, repeats=REPEATS):
     """Batched LM vs scipy.optimize.least_squares per pixel on the same reflective problems (4 bands)."""
     from scipy.optimize import least_squares
 
@@ -459,7 +471,7 @@ def scipy_speed(scene: Scene, rng, n_pixels=40, window=5):
 
     # in turn, so that a slow spell of the machine hits both; the batched call (tens of ms) several times a turn
     t_batch = t_scipy = np.inf
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         t, batched = _best_of(5, lambda: invert_reflective_block(padded, **kw))
         t_batch = min(t_batch, t)
         t_scipy = min(t_scipy, _best_of(1, per_pixel)[0])
@@ -486,8 +498,53 @@ def _speed_job(city, rng, chunk: int):
     truth = synth.draw_properties(city, sen, int(rng.integers(1 << 30)), geom)
     obs = synth.observe(city, truth, sen, geom, atm, pixel_size=10.0, noise=0.01, seed=int(rng.integers(1 << 30)))
     lazy = obs.chunk({"y": chunk, "x": chunk})
-    return obs.sizes["y"] * obs.sizes["x"], lambda: U.invert(lazy, city, sen, atm, 5, max_iter=10,
-                                                            budget=False).reflectance.compute()
+    return obs.sizes["y"] * obs.sizes["x"], lambda device="auto": U.invert(
+        lazy, city, sen, atm, 5, max_iter=10, budget=False, device=device).reflectance.compute()
+
+
+def device_speed(cfg, city, rng, chunk: int = 32) -> list[dict]:
+    """The chunked inversion of ``city`` (:func:`_speed_job`) on every CPU core and on one GPU, in the same run:
+    pixels per second, each after a warm-up call. The CPU side runs as users run it, a LocalCluster of one
+    single-threaded worker process per core with the numpy solver (Dask's threads in one process share the GIL
+    and ran 10x slower here); the GPU side in this process with the torch solver. Both rows null, with the
+    reason, where no GPU is used (the CPU side alone would only add minutes)."""
+    import os
+
+    import dask
+
+    cores = len(os.sched_getaffinity(0))
+    case = {"part": "devices", "chunk": chunk, "cpu_cores": cores}
+    cpu = {"pix_per_s": None}
+    gpu = {"pix_per_s": None, "speedup_vs_cpu_cores": None, "max_abs_diff_reflectance": None}
+    if cfg.device != "cuda":
+        why = "unmeasured: no GPU in this run (--device cpu, or torch sees no CUDA device)"
+        return [{"case": dict(case, device=d, unmeasured=why), "method": m, "metrics": v}
+                for d, m, v in (("cpu", "invert_cpu_cores", cpu), ("cuda", "invert_gpu", gpu))]
+    from dask.distributed import Client, LocalCluster
+
+    from eoxr.cluster import worker_environ
+
+    npx, call = _speed_job(city, rng, chunk)
+    times, out = {}, {}
+    with worker_environ(), LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
+                                        dashboard_address=":0") as cl, Client(cl, set_as_default=False) as client:
+        with client.as_current():
+            call("cpu")  # warm-up: imports, the city's fields on the workers
+            times["cpu"], out["cpu"] = _best_of(3, lambda: call("cpu"))
+    with dask.config.set(scheduler="threads", num_workers=cores):
+        call("cuda")  # warm-up: the CUDA context and kernels
+        times["cuda"], out["cuda"] = _best_of(3, lambda: call("cuda"))
+    cpu["pix_per_s"] = npx / times["cpu"]
+    gpu.update(pix_per_s=npx / times["cuda"], speedup_vs_cpu_cores=times["cpu"] / times["cuda"],
+               max_abs_diff_reflectance=float(np.nanmax(np.abs(out["cuda"].values - out["cpu"].values))))
+    return [{"case": dict(case, device="cpu", pixels=npx), "method": "invert_cpu_cores", "metrics": cpu},
+            {"case": dict(case, device="cuda", pixels=npx, gpu=_gpu_name()), "method": "invert_gpu", "metrics": gpu}]
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name()
 
 
 def worker_speed(jobs: dict, rng) -> dict:
@@ -558,23 +615,28 @@ def _add(results, rows, class_rows, case, method, m, target):
         class_rows[method].append(by)
 
 
-def real_sizes(quick: bool) -> dict:
+def real_sizes(cfg) -> dict:
     """{name: (crop size of the reflective case, of the thermal case or None)} (m) of the real city models, or {}
     without the real data."""
     if real_data_dir() is None:
         print("no real city models (set EOXR_REAL_DATA to the real data folder): real-geometry cases left out",
               file=sys.stderr)
         return {}
-    return {name: sizes[0 if quick else 1] for name, sizes in REAL_SIZES.items()}
+    if cfg.smoke:
+        return dict(SMOKE_REAL_SIZES)
+    return {name: sizes[0 if cfg.quick else 1] for name, sizes in REAL_SIZES.items()}
 
 
 def run(cfg) -> list[dict]:
     rng = np.random.default_rng(cfg.seed)
     results = []
-    s2 = Scene.synthetic(160.0 if cfg.quick else 300.0, 1.0, 10.0, cfg.seed)
-    eco = Scene.synthetic(420.0 if cfg.quick else 840.0, 2.0, 70.0, cfg.seed + 1)
+    s2 = Scene.synthetic(80.0 if cfg.smoke else 160.0 if cfg.quick else 300.0, 1.0, 10.0, cfg.seed)
+    eco = Scene.synthetic(280.0 if cfg.smoke else 420.0 if cfg.quick else 840.0, 2.0, 70.0, cfg.seed + 1)
+    psf_fit = SMOKE_PSF_FIT if cfg.smoke else None
     base = dict(sza=35.0, aot=0.2, noise=0.01, misreg=0.0)
-    if cfg.quick:
+    if cfg.smoke:
+        cases = [base]
+    elif cfg.quick:
         cases = [base] + [dict(base, sza=s) for s in (20.0, 50.0, 70.0)] + [dict(base, aot=a) for a in (0.05, 0.5)] \
             + [dict(base, noise=n) for n in (0.005, 0.02)] + [dict(base, misreg=0.3)]
     else:
@@ -586,10 +648,10 @@ def run(cfg) -> list[dict]:
     for case in cases:
         target = case["noise"] == 0.01 and case["misreg"] == 0.0
         for method, m in reflective_case(s2, case["sza"], case["aot"], case["noise"], case["misreg"], rng,
-                                         estimator_floor=target):
+                                         psf_fit=psf_fit, estimator_floor=target):
             _add(results, rows, class_rows, dict(case, sensor="sentinel-2", pixel_m=10.0, city="synthetic"),
                  method, m, target)
-    tcases = [dict(sza=35.0, nedt=0.15, misreg=0.0), dict(sza=35.0, nedt=0.15, misreg=0.3)]
+    tcases = [dict(sza=35.0, nedt=0.15, misreg=0.0)] + ([] if cfg.smoke else [dict(sza=35.0, nedt=0.15, misreg=0.3)])
     if not cfg.quick:
         tcases += [dict(sza=s, nedt=n, misreg=0.0) for s in (20.0, 50.0, 70.0) for n in (0.1, 0.3)]
     print(f"reflective section {time.perf_counter() - t_start:.1f} s", file=sys.stderr)
@@ -601,15 +663,15 @@ def run(cfg) -> list[dict]:
                  method, m, case["misreg"] == 0.0)
     print(f"thermal section done at {time.perf_counter() - t_start:.1f} s", file=sys.stderr)
     # the same base case given as the surface reflectance of an L2A processor (its own draw of the scene)
-    for method, m in reflective_case(s2, **base, rng=np.random.default_rng([cfg.seed, 2]), estimator_floor=True,
-                                     product="l2a"):
+    for method, m in [] if cfg.smoke else reflective_case(s2, **base, rng=np.random.default_rng([cfg.seed, 2]),
+                                                          estimator_floor=True, product="l2a"):
         _add(results, rows, class_rows, dict(base, sensor="sentinel-2", pixel_m=10.0, city="synthetic",
                                              input="l2a"), method, m, True)
     # real city geometries: observed on the real model at its resolution, inverted on one twice as coarse
     real_rows, real_t_rows = {"invert3d": [], "flat": []}, {"invert3d": [], "flat": []}
-    for name, (size, t_size) in real_sizes(cfg.quick).items():
+    for name, (size, t_size) in real_sizes(cfg).items():
         rrng = np.random.default_rng([cfg.seed, sum(map(ord, name))])
-        for method, m in reflective_case(Scene.real(name, size, 10.0, cfg.seed), **base, rng=rrng,
+        for method, m in reflective_case(Scene.real(name, size, 10.0, cfg.seed), **base, rng=rrng, psf_fit=psf_fit,
                                          estimator_floor=True):
             _add(results, real_rows, class_rows, dict(base, sensor="sentinel-2", pixel_m=10.0, city=name), method,
                  m, True)
@@ -632,18 +694,37 @@ def run(cfg) -> list[dict]:
         "inversion is better.\n\n" + table + "\n")
     print(table, file=sys.stderr)
     t0 = time.perf_counter()
-    speed = scipy_speed(s2, rng)
+    speed = scipy_speed(s2, rng, n_pixels=8 if cfg.smoke else 40, repeats=1 if cfg.smoke else REPEATS)
     # worker scaling on a job of some seconds a call (128 x 128 px in 16 chunks; the full run 192 x 192 px), and on
-    # the small job of earlier versions (32 x 32 px, 4 chunks: a few hundred ms, mostly Dask's own cost per call)
-    big = synth.make_city(1280.0 if cfg.quick else 1920.0, 1.0, cfg.seed + 2)
+    # the small job of earlier versions (32 x 32 px, 4 chunks: a few hundred ms, mostly Dask's own cost per call);
+    # --quick the large job alone, best of QUICK_WORKER_REPEATS; --smoke the small job alone
     small = synth.make_city(320.0, 1.0, cfg.seed + 3)
-    speed.update(worker_speed({"": (big, 32, WORKER_REPEATS), "_small_job": (small, 16, WORKER_REPEATS)}, rng))
-    speed.update(process_scaling())  # the machine's own 2-vs-1 bounds, for reading the figures above
+    if cfg.smoke:
+        jobs = {"": (small, 16, 2)}
+    elif cfg.quick:
+        jobs = {"": (synth.make_city(1280.0, 1.0, cfg.seed + 2), 32, QUICK_WORKER_REPEATS)}
+    else:
+        jobs = {"": (synth.make_city(1920.0, 1.0, cfg.seed + 2), 32, WORKER_REPEATS),
+                "_small_job": (small, 16, WORKER_REPEATS)}
+    speed.update(worker_speed(jobs, rng))
+    devices = device_speed(cfg, jobs[""][0], rng)
+    speed.update(process_scaling(2 if cfg.smoke else 5))  # the machine's own 2-vs-1 bounds, for reading the above
     machine = max(speed["machine_speedup_2_vs_1_process_in_cache"], speed["machine_speedup_2_vs_1_process_memory_bound"])
     speed["worker_over_machine_speedup"] = speed["speedup_2_vs_1_worker"] / machine
     print(f"speed section {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     results.append({"case": {"sensor": "sentinel-2", "pixel_m": 10.0}, "method": "speed", "metrics": speed})
-    return results
+    return results + devices
+
+
+#: the targets of the CPU-cores-vs-GPU part alone
+DEVICE_TARGETS = {k: t for k, t in TARGETS.items() if t["method"] == "invert_gpu"}
+
+
+def run_devices(cfg) -> list[dict]:
+    """CPU cores vs one GPU alone (:func:`device_speed` on the job of :func:`run`), for a GPU machine lent for
+    minutes: benchmarks/gpu_check.sh."""
+    size = 320.0 if cfg.smoke else 1280.0 if cfg.quick else 1920.0
+    return device_speed(cfg, synth.make_city(size, 1.0, cfg.seed + 2), np.random.default_rng(cfg.seed))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..arrays import check_factor, fine_coord
-from ..attrs import georeference, require, stamp
+from ..arrays import check_factor, fine_coord, is_lazy
+from ..attrs import cf, georeference, require, stamp
 from ..errors import MissingVariableError, ParameterError
 from ..units import declare_units
 from ._grid import align_guide, checked_lst, crs_of, like, spatial
 from .baselines import BACKPROJECTIONS, bicubic, conserve, distrad, tsharp, upsample_data
+from .guide import R2_IGNORE, R2_TRUST, guide_skill, guide_weight
 
 METHODS = ("bicubic", "tsharp", "distrad", "sisr", "disr")
 GUIDED = ("tsharp", "distrad", "disr")
@@ -78,7 +79,17 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     xarray.Dataset
         Lazy: ``lst`` (K, ``standard_name`` surface_temperature) on the fine grid, with the input's CRS and
         x/y coordinate attributes, NaN under clouds unless ``fill``; ``detail_gain`` (1) with
-        ``scale_correction``. ``attrs["history"]`` names the method and its settings.
+        ``scale_correction``; ``guide_r2`` and ``guide_weight`` (1) with ``"disr"``, ``detail_weight`` (1)
+        with ``"sisr"`` (see Notes). ``attrs["history"]`` names the method and its settings.
+
+    Notes
+    -----
+    ``"disr"`` weighs the network's detail by how much the guide explains of the coarse LST
+    (:mod:`eoxr.lst.guide`): a guide whose cross-validated coarse R2 is low gives bicubic plus the conservation
+    step; ``lst.attrs["guide_weighting"]`` says so. ``"sisr"`` weighs the network's detail by its
+    least-squares weight on the input one scale coarser (:func:`eoxr.lst.learned.detail_skill`): a network
+    whose detail does not help there gives bicubic plus the conservation step (``lst.attrs["detail_weighting"]``).
+    Both run bicubic, network and conservation on the model's device (:mod:`eoxr.lst.ondevice`).
 
     Examples
     --------
@@ -110,6 +121,8 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         )
     if guide is not None:
         align_guide(guide, lst, factor)  # fail early on another CRS or grid
+    out = xr.Dataset()
+    conserved = method in ("tsharp", "distrad")  # their published form conserves, with a flat residual
     checkpoint_sha256 = None
     if method == "bicubic":
         fine = bicubic(lst, factor)
@@ -119,14 +132,25 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         fine = distrad(lst, guide, factor, domain=domain)
     else:
         from ..ml.checkpoint import sha256
-        from .learned import predict_fine, resolve_model
+        from .learned import detail_skill, predict_fine, resolve_model
 
         ckpt = resolve_model(model, method, factor)
         checkpoint_sha256 = sha256(ckpt)
+        if method == "sisr":
+            out["detail_weight"] = detail_skill(lst, factor, ckpt, device=device, ensemble=ensemble)
+            weight = out["detail_weight"].data
+        else:
+            out["guide_r2"] = guide_skill(lst, guide, factor)
+            out["guide_weight"] = cf(xr.DataArray(guide_weight(out["guide_r2"].data), name="guide_weight"), "1",
+                                     "weight of the guided detail (cross-validated R2 of the coarse LST on the "
+                                     f"guide: 0 below {R2_IGNORE}, 1 from {R2_TRUST})")
+            weight = out["guide_weight"].data
+        in_chain = not scale_correction and conserve_coarse is not False and domain == "radiance"
         fine = predict_fine(lst, factor, ckpt, guide=guide if method == "disr" else None, device=device,
-                            ensemble=ensemble)
+                            ensemble=ensemble, backprojections=BACKPROJECTIONS if in_chain else None,
+                            detail_weight=weight)
+        conserved = in_chain
     fine = spatial(fine)
-    out = xr.Dataset()
     if scale_correction:
         from .correction import scale_correct
 
@@ -135,7 +159,7 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
         mode = "shrink" if scale_correction is True else scale_correction
         fine, gain = scale_correct(fine, base, lst, factor, domain=domain, mode=mode)
         out["detail_gain"] = gain
-    elif conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr")):
+    elif not conserved and (conserve_coarse or (conserve_coarse is None and method in ("sisr", "disr"))):
         fine = conserve(fine, lst, factor, domain, backprojections=BACKPROJECTIONS)
     y, x = fine_coord(lst.y, factor), fine_coord(lst.x, factor)
     label = {"bicubic": "bicubic interpolation", "tsharp": "TsHARP", "distrad": "DisTrad",
@@ -145,6 +169,19 @@ def superres(lst: xr.DataArray | xr.Dataset, factor: int = 4, method: str = "bic
     out["lst"] = like(fine.data, lst, y, x, "lst", "K", f"land surface temperature, {label} x{factor}{suffix}",
                       crs=crs_of(lst))
     out["lst"].attrs["standard_name"] = "surface_temperature"
+    if method == "disr":
+        out["lst"].attrs["guide_weighting"] = (
+            f"the network's detail is weighted by guide_weight = clip((guide_r2 - {R2_IGNORE}) / ({R2_TRUST} - "
+            f"{R2_IGNORE}), 0, 1), guide_r2 the cross-validated R2 of the coarse LST on the block-averaged guide: "
+            "a guide that explains little gives bicubic plus the conservation step")
+        if not is_lazy(out["guide_r2"]):
+            out["lst"].attrs.update(guide_r2=float(out["guide_r2"]), guide_weight=float(out["guide_weight"]))
+    if method == "sisr":
+        out["lst"].attrs["detail_weighting"] = (
+            "the network's detail is weighted by detail_weight, its least-squares weight on the input degraded "
+            f"x{factor} and super-resolved back (0: bicubic plus the conservation step)")
+        if not is_lazy(out["detail_weight"]):
+            out["lst"].attrs["detail_weight"] = float(out["detail_weight"])
     out = georeference(out, like=lst)
     return stamp(out, f"lst.superres[{method}]", made_from=sources, checkpoint_sha256=checkpoint_sha256,
                  factor=factor, scale_correction=scale_correction, fill=fill,

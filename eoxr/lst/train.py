@@ -1,27 +1,40 @@
-"""``eoxr train lst ...``: train the SISR / DISR networks by Wald's protocol on synthetic scenes.
+"""``eoxr train lst ...``: train the SISR / DISR networks by Wald's protocol on real thermal scenes or synthetic ones.
 
-The shipped models in ``eoxr/models/`` were built with::
+The shipped models in ``eoxr/models/`` were built with (``ROOT``: the real-data folder, ``shared/data/real``)::
 
+    eoxr train lst --real ROOT --method sisr --factor 4 --out eoxr/models --epochs 12 --patch 32 --width 24 \
+        --blocks 3 --device cpu
+    eoxr train lst --real ROOT --real-scenes lodi --method disr --factor 4 --name lst-disr-cover-x4 \
+        --out eoxr/models --epochs 40 --patch 16 --width 24 --blocks 3 --device cpu
     eoxr train lst --method disr --factor 4 --out runs --scenes 700 --seed0 10288 --epochs 11 --lr 1e-3 \
         --width 48 --blocks 6 --batch-size 32 --workers 7 --device cuda
     eoxr train lst --method disr --factor 4 --out eoxr/models --ship --scenes 512 --seed0 20003 --epochs 40 \
         --lr 2e-4 --width 48 --blocks 6 --batch-size 32 --workers 7 --device cuda --init runs/lst-disr-x4.ckpt
-    eoxr train lst --method sisr --factor 4 --out eoxr/models --ship --epochs 12
     eoxr train lst --method disr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
     eoxr train lst --method sisr --factor 2 --out eoxr/models --ship --epochs 6 --scenes 12
 
-(``python -m eoxr.lst.train ...`` is the same.) The DISR x4 network is wider and deeper than the default
-(48 channels, 6 blocks) and learns from 1212 scenes in two stages, the second a fine-tuning stage at a lower
-learning rate on new scenes, started from the first one's weights (early stopping ended it at epoch 12, best
-epoch 4); the checkpoint's ``metadata.init`` records the chain. Each stage took about 2 minutes on one NVIDIA
-H200 GPU (hours on 2 CPU cores); it was chosen over the earlier 32-channel model on the x4 benchmark seeds
-21-22 (0.94 -> 0.82 K). The other models take 5-20 minutes each on 2 CPU cores. Each scene of the training set
-is a synthetic 250 m truth (:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``: from
-10000 up for the shipped models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes
-``1000 * seed + i``, i < 3, so every benchmark seed but 10 is disjoint from them, and the tests use seeds below
-1000), observed at 250 m x factor (the "1 km" LST, radiance-aggregated). Pairs are built one scale coarser
-(:func:`eoxr.lst.learned.wald_pairs`: 4 km -> 1 km for factor 4); the DISR guide is the NDVI aggregated to the
-observation grid. ``--ship`` writes
+(``python -m eoxr.lst.train ...`` is the same; each checkpoint's ``metadata.command`` holds the exact command.)
+
+Real (``--real ROOT``, :func:`fit_real`): the SISR x4 model learns from every real scene of :mod:`eoxr.lst.scenes`
+(Landsat 100 m, ECOSTRESS 70 m, airborne 3.6 m, MODIS 1 km), the DISR
+``lst-disr-cover-x4`` from the airborne scene, the only one with a vegetation guide (fractional cover). Only the
+*training blocks* of each scene are used (:data:`HOLDOUT_BLOCK` px squares, half of them held out for testing by
+:func:`eoxr.lst.scenes.holdout_blocks` with :data:`HOLDOUT_SEED`): each field is degraded ``factor`` times and
+the network learns to restore it (Wald's protocol at the truth's own scale), from bicubic plus the conservation
+step (``upsampling="backprojected"``), so at its initial weights it is that baseline. SISR x4 took 24 minutes on
+2 CPU cores shared with other jobs (about 30 % of one core); ``lst-disr-cover-x4`` 8 minutes (early stopping
+at epoch 32, best epoch 24, validation RMSE 1.31 K); 140 KB each.
+
+Synthetic (the DISR ``lst-disr-x4``/``-x2`` for NDVI guides, and SISR x2): the DISR x4 network is wider and
+deeper than the default (48 channels, 6 blocks) and learns from 1212 scenes in two stages, the second a
+fine-tuning stage at a lower learning rate on new scenes, started from the first one's weights (early stopping
+ended it at epoch 12, best epoch 4); the checkpoint's ``metadata.init`` records the chain. Each stage took about 2 minutes on one
+NVIDIA H200 GPU (hours on 2 CPU cores). Each scene of the training set is a synthetic 250 m truth
+(:func:`eoxr.lst.synth.scene`, seeds ``--seed0`` .. ``--seed0 + --scenes - 1``: from 10000 up for the shipped
+models, 10288-10987 and 20003-20514 for DISR x4; the benchmark scores scenes ``1000 * seed + i``, i < 3, so every
+benchmark seed but 10 is disjoint from them, and the tests use seeds below 1000), observed at 250 m x factor (the
+"1 km" LST, radiance-aggregated). Pairs are built one scale coarser (:func:`eoxr.lst.learned.wald_pairs`: 4 km
+-> 1 km for factor 4); the DISR guide is the NDVI aggregated to the observation grid. ``--ship`` writes
 ``lst-<method>-x<factor>.ckpt`` (+ ``.json``) without the optimiser state, so it stays small; without it the
 full resumable checkpoint is written. ``--init CKPT`` starts from a checkpoint's weights (same method).
 """
@@ -29,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -143,6 +157,64 @@ def fit(method: str = "sisr", factor: int = 4, out: str | Path = "runs", scenes:
     return final
 
 
+#: fine pixels per side of the blocks that split every real scene into training and test blocks (divisible
+#: by every factor), and the seed that draws them: the benchmark scores the test blocks only
+HOLDOUT_BLOCK = 64
+HOLDOUT_SEED = 0
+
+
+def real_fields(method: str, root: str | Path, scenes: list[str], factor: int) -> tuple[list, list | None]:
+    """The training blocks of real scenes (test blocks NaN): one LST field (K) per scene and date and, for DISR,
+    its guide (scenes without a guide are left out of a DISR training)."""
+    from .scenes import SCENES, holdout_blocks, open_scene
+
+    fields, guides = [], []
+    for name in scenes:
+        if factor not in SCENES[name].factors:
+            continue
+        ds = open_scene(name, root)
+        if method == "disr" and "guide" not in ds:
+            continue
+        test = holdout_blocks(ds["lst"], HOLDOUT_BLOCK, HOLDOUT_SEED)
+        for t in range(ds.sizes["time"]):
+            fields.append(ds["lst"].isel(time=t).where(~test))
+            guides.append(ds["guide"] if method == "disr" else None)
+    if not fields:
+        raise ParameterError(f"no scene among {scenes} has what a {method} x{factor} model trains on (a guide for "
+                             f"disr, the factor among the scene's factors); pass other --real-scenes")
+    return fields, (guides if method == "disr" else None)
+
+
+def fit_real(method: str = "sisr", factor: int = 4, root: str | Path = "", out: str | Path = "runs",
+             scenes: list[str] | None = None, name: str | None = None, epochs: int = 8, patch: int = 32,
+             lr: float = 2e-3, width: int = 16, blocks: int = 2, seed: int = 0, device: str = "auto",
+             upsampling: str = "backprojected", command: str = "") -> Path:
+    """Train one model on the training blocks of real thermal scenes (:mod:`eoxr.lst.scenes`) by Wald's protocol
+    (each field degraded ``factor`` times, pairs on its own grid); returns the checkpoint ``out/name.ckpt``
+    (default name ``lst-<method>-x<factor>``), written without its optimiser state. The network sees the
+    coarse field upsampled as ``upsampling`` (:data:`eoxr.lst.learned.UPSAMPLINGS`)."""
+    from ..ml import registry
+    from .learned import fit_fields
+    from .scenes import SCENES
+
+    scenes = list(scenes or SCENES)
+    unknown = sorted(set(scenes) - set(SCENES))
+    if unknown:
+        raise ParameterError(f"unknown real scenes {unknown}; the scenes are {sorted(SCENES)}")
+    fields, guides = real_fields(method, root, scenes, factor)
+    out = Path(out)
+    name = name or model_name(method, factor)
+    run = out / ".runs" / f"{name}.ckpt"
+    meta = {"scenes": scenes, "holdout": {"block_px": HOLDOUT_BLOCK, "seed": HOLDOUT_SEED, "fraction": 0.5},
+            "command": command}
+    fit_fields(fields, factor, run, guides=guides, epochs=epochs, width=width, blocks=blocks, patch=patch,
+               stride=patch, lr=lr, seed=seed, device=device, metadata=meta, upsampling=upsampling,
+               protocol=f"Wald on the training blocks of real scenes {', '.join(scenes)}, degraded x{factor}")
+    final = registry.add(name, run, folder=out, overwrite=True)
+    shutil.rmtree(out / ".runs", ignore_errors=True)
+    return final
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="eoxr train lst", description=__doc__.split("\n\n")[0])
     p.add_argument("--method", choices=["sisr", "disr"], default="sisr")
@@ -162,7 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=None, help="network width (default: the method's, see ARCH)")
     p.add_argument("--blocks", type=int, default=None, help="residual blocks (default: the method's)")
     p.add_argument("--workers", type=int, default=1, help="processes drawing the training scenes")
+    p.add_argument("--real", default=None, metavar="ROOT",
+                   help="train on the training blocks of the real scenes in ROOT (shared/data/real) instead")
+    p.add_argument("--real-scenes", default=None, help="comma-separated real scenes (default: all)")
+    p.add_argument("--name", default=None, help="model name with --real (default lst-<method>-x<factor>)")
     a = p.parse_args(argv)
+    if a.real is not None:
+        fit_real(a.method, a.factor, a.real, a.out, a.real_scenes.split(",") if a.real_scenes else None, a.name,
+                 a.epochs, a.patch, a.lr, a.width or 16, a.blocks or 2, a.seed, a.device,
+                 command="eoxr train lst " + " ".join(argv if argv is not None else sys.argv[1:]))
+        return 0
     fit(a.method, a.factor, a.out, a.scenes, a.size, a.seed0, a.epochs, a.patch, a.lr, a.batch_size, a.ship,
         a.seed, a.device, a.init, a.width, a.blocks, a.workers)
     return 0

@@ -15,7 +15,9 @@ back into the path-free radiance (T_up + T_dif) rho_s (S mu_s + D) / pi and mode
 """
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -200,7 +202,35 @@ def as_array(da: xr.DataArray, lazy: bool):
     return da.data if lazy else np.asarray(da.values, dtype=float)
 
 
+# the last eager adjacency corrections by a digest of their inputs: fit_psf and fit_shift invert one crop some 30-60
+# times, and its correction (a Gaussian some 8 sigma wide over every band) took half of each small pass
+_CORRECTED: OrderedDict = OrderedDict()
+_CORRECTED_KEPT = 4
+
+
+def _digest(y: np.ndarray, terms: dict, sigma_px: float) -> bytes:
+    h = hashlib.blake2b(repr((y.shape, y.dtype.str, float(sigma_px))).encode(), digest_size=16)
+    for a in (y, terms["L_path"], terms["T_up"], terms["T_dif"]):
+        h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+    return h.digest()
+
+
 def adjacency_correct(y, terms: dict, sigma_px: float, lazy: bool):
+    """:func:`corrected_for_adjacency`, computed once for repeated eager inputs (a copy of the last result for the
+    same radiances, terms and scale)."""
+    if lazy:
+        return corrected_for_adjacency(y, terms, sigma_px, lazy)
+    y = np.asarray(y, dtype=float)
+    key = _digest(y, terms, sigma_px)
+    if key not in _CORRECTED:
+        _CORRECTED[key] = corrected_for_adjacency(y, terms, sigma_px, lazy)
+        if len(_CORRECTED) > _CORRECTED_KEPT:
+            _CORRECTED.popitem(last=False)
+    _CORRECTED.move_to_end(key)
+    return _CORRECTED[key].copy()
+
+
+def corrected_for_adjacency(y, terms: dict, sigma_px: float, lazy: bool):
     """Remove the adjacency effect from top-of-atmosphere radiances y (band, Y, X).
 
     The image holds L = L_p + T_up L_s + T_dif <L_s>, <.> the Gaussian environment mean (sigma ``sigma_px``

@@ -24,6 +24,7 @@ from .. import attrs as A
 from ..errors import MissingVariableError, ParameterError
 from ..units import declare_units
 from .atmosphere import Atmosphere, reflective_terms, thermal_terms
+from .device import check_device
 from .forward import as_psf
 from .inputs import (IMAGE_UNITS, model_terms, observed_image, reflective_radiance, scene_geometry,
                      thermal_radiance)
@@ -44,7 +45,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
            reflective_model_error: float = 0.0, reflectance_scene_std: float | None = 0.1,
            min_fraction: float = 0.05,
            psf=None, bounce_radius: float = 8.0, n_azimuths: int = 16,
-           flat: bool = False, budget: bool = True, adjacency_m: float | None = None) -> xr.Dataset:
+           flat: bool = False, budget: bool = True, adjacency_m: float | None = None,
+           device: str = "auto") -> xr.Dataset:
     """Per-element reflectance / emissivity / temperature maps and the radiative budget of a city.
 
     Parameters
@@ -120,6 +122,10 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
     adjacency_m
         Correct reflective radiances for the adjacency effect over a Gaussian environment of that scale (m) first
         (:func:`.inputs.adjacency_correct`).
+    device
+        Where the solvers run: ``"cuda"`` (or ``"cuda:N"``) the torch solver on that GPU, ``"cpu"`` the CPU,
+        ``"auto"`` a GPU where torch sees one, else the CPU; resolved on the machine that inverts each chunk (a
+        Dask worker's own GPU). The same results on every device, to round-off (:mod:`.device`).
 
     Returns
     -------
@@ -155,6 +161,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
                     temperature_scene_std=temperature_scene_std, shaded_std=shaded_std,
                     temperature_anomaly_std=temperature_anomaly_std, reflective_model_error=reflective_model_error,
                     reflectance_scene_std=reflectance_scene_std, bounce_radius=bounce_radius, adjacency_m=adjacency_m)
+    check_device(device)
     image = observed_image(obs, sensor)
     rbands, tbands = image.sensor.reflective(), image.sensor.thermal()
     if tbands and not emissivity_prior:
@@ -181,7 +188,7 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             [parts[k] for k in SHORTWAVE_AREA_FEATURES] if budget else [], bands=rbands, ne=ne, window=window,
             terms=terms, noise=float(np.hypot(noise if noise else image.sensor.snr_noise, reflective_model_error)),
             prior_mean=prior, prior_std=prior_sd, max_iter=max_iter, min_fraction=min_fraction,
-            scene_std=reflectance_scene_std, lazy=lazy)
+            scene_std=reflectance_scene_std, lazy=lazy, device=device)
         out.update(reflective_variables(res, coords, rbands, terms, mu_s, budget))
     if tbands:
         # the data's spread: sensor NEdT and, in quadrature, what the window-constant model cannot follow
@@ -192,7 +199,8 @@ def invert(obs, city, sensor="sentinel-2", atmosphere=None, window: int = 5, max
             eps_mean=emissivity_priors(emissivity_prior, city.names, len(tbands)), eps_std=emissivity_std,
             t_std=temperature_std, max_iter=max_iter, min_fraction=min_fraction, contrast_std=contrast_std,
             anomaly_std=temperature_anomaly_std, shade_prior=None if shaded_std is None else
-            (atm.air_temperature, shaded_std), scene_std=temperature_scene_std, budget=budget, lazy=lazy)
+            (atm.air_temperature, shaded_std), scene_std=temperature_scene_std, budget=budget, lazy=lazy,
+            device=device)
         out.update(thermal_variables(res, coords, tbands, bool(temperature_anomaly_std), budget))
         out.setdefault("residual", out["thermal_residual"])
         out.setdefault("iterations", out["thermal_iterations"])

@@ -22,6 +22,7 @@ from functools import partial
 
 import numpy as np
 
+from .device import solver_device
 from .lm import levenberg_marquardt
 from .scene import scene_values
 from .tiles import stack_run
@@ -39,6 +40,8 @@ BOUNCE_DTYPE = np.float32
 # the solver takes several bands' windows in one batch up to this many coupling elements (Q's size): one band at a
 # time (some 1.3e6 for a 32 x 32 chunk) added more Python overhead per call than it saved in cache misses
 LM_BATCH_COUPLINGS = 4e6
+# on a GPU, all bands of a chunk in one batch up to this many (Q: 4 bytes each, its windows built on the device)
+GPU_BATCH_COUPLINGS = 5e7
 
 
 def split_reflective(nb: int, ne: int):
@@ -120,10 +123,29 @@ class WeightedQuadratic:
         return (r, jac) if pos is None else (r[pos], jac[pos])
 
 
+def _solve_windows(a_fields, q_fields, sw, yl, pm, pp, *, window: int, device: str | None, max_iter: int,
+                   tol: float):
+    """The windows of a block's bands (see :func:`invert_reflective_block`): per-pixel fields ``a_fields`` (G,
+    Y + 2h, X + 2h, ne) of A and ``q_fields`` (..., ne * ne) of Q, windowed and weighted by ``sw`` (G, P, K), solved
+    by the numpy solver or, on a torch ``device``, by :func:`.problems_torch.solve_reflective_windows`."""
+    kw = dict(max_iter=max_iter, tol=tol, std_tol=REFLECTANCE_STEP_STD)
+    if device is not None:
+        from .problems_torch import solve_reflective_windows
+
+        return solve_reflective_windows(a_fields, q_fields, sw, yl, pm, pp, RHO_BOUNDS, window=window, device=device,
+                                        **kw)
+    G, P, K = sw.shape
+    ne = a_fields.shape[-1]
+    A = weighted_windows(a_fields, sw, window).reshape(G * P, K, ne)
+    Q = weighted_windows(q_fields, sw.astype(BOUNCE_DTYPE), window).reshape(G * P, K, ne, ne)
+    return levenberg_marquardt(WeightedQuadratic(A, Q, yl), pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp, **kw)
+
+
 def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int, terms: dict, noise: float,
                             prior_mean: np.ndarray, prior_std, max_iter: int, min_fraction: float,
-                            tol: float = 1e-6) -> np.ndarray:
-    """Invert one block (channels, Y + 2h, X + 2h) -> (outputs, Y, X); NaN halo cells count as missing."""
+                            tol: float = 1e-6, device: str = "cpu") -> np.ndarray:
+    """Invert one block (channels, Y + 2h, X + 2h) -> (outputs, Y, X) on ``device`` (:func:`.device.solver_device`);
+    NaN halo cells count as missing."""
     lay, _ = split_reflective(nb, ne)
     h = window // 2
     Yp, Xp = block.shape[1:]
@@ -144,8 +166,10 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
     iters = np.zeros(P)
     prior_sd = np.broadcast_to(prior_std, (ne, nb))
     # bands are independent problems: solve several bands' windows in one batch (bounded memory)
+    dev = solver_device(device)
     per_band = max(P * K * ne * ne, 1)
-    group = max(1, min(nb, int(LM_BATCH_COUPLINGS // per_band)))
+    batch = GPU_BATCH_COUPLINGS if dev is not None and dev.startswith("cuda") else LM_BATCH_COUPLINGS
+    group = max(1, min(nb, int(batch // per_band)))
     for b0 in range(0, nb, group):
         bs = np.arange(b0, min(nb, b0 + group))
         G = len(bs)
@@ -161,14 +185,11 @@ def invert_reflective_block(block: np.ndarray, *, nb: int, ne: int, window: int,
         sw = np.sqrt(wk) / sigma[..., None]  # (G, P, K)
         tt = (terms["T_up"][bs] + terms["T_dif"][bs]) / np.pi
         cS, cD = (tt * terms["S"][bs])[:, None, None, None], (tt * terms["D"][bs])[:, None, None, None]
-        A = weighted_windows(cS * g + cD * s, sw, window).reshape(G * P, K, ne)
-        Q = weighted_windows((cS * cg + cD * cs).astype(BOUNCE_DTYPE), sw.astype(BOUNCE_DTYPE), window).reshape(
-            G * P, K, ne, ne)
         yl = (sw * (yb - terms["L_path"][bs][:, None, None])).reshape(G * P, K)
         pm = np.repeat(prior_mean[:, bs].T, P, axis=0)  # (G*P, ne)
         pp = np.where(seen.reshape(G * P, ne), 1.0 / np.repeat(prior_sd[:, bs].T, P, axis=0) ** 2, 1e12)
-        res = levenberg_marquardt(WeightedQuadratic(A, Q, yl), pm, RHO_BOUNDS[0], RHO_BOUNDS[1], pm, pp,
-                                  max_iter=max_iter, tol=tol, std_tol=REFLECTANCE_STEP_STD)
+        res = _solve_windows(cS * g + cD * s, (cS * cg + cD * cs).astype(BOUNCE_DTYPE), sw, yl, pm, pp, window=window,
+                             device=dev, max_iter=max_iter, tol=tol)
         x = res.x.reshape(G, P, ne)
         rho[:, bs] = np.where(present, x, np.nan).transpose(2, 0, 1)
         std[:, bs] = np.where(present, res.std.reshape(G, P, ne), np.nan).transpose(2, 0, 1)
@@ -229,18 +250,19 @@ def reflective_chunk(block: np.ndarray, kw: dict, sw_kw: dict | None = None,
 
 def solve_reflective(y, parts: list, area_parts: list, *, bands, ne: int, window: int, terms: dict, noise: float,
                      prior_mean: np.ndarray, prior_std: np.ndarray, max_iter: int, min_fraction: float, scene_std,
-                     lazy: bool):
+                     lazy: bool, device: str = "cpu"):
     """Both reflective passes over the image radiances ``y`` (nb, Y, X) and the feature ``parts`` ``a, g, s, cg,
     cs`` (see :func:`.tiles.stack_run`): the outputs of :func:`invert_reflective_block`, (channels, Y, X); with
     ``area_parts`` (the area features ``Aa, Ag, As, Acg, Acs, Acb``) then the shortwave budget of each pixel.
 
     With ``scene_std`` (relative) a first pass gives the scene-level reflectance of each element and band, pooled
-    over every window that reports it (:mod:`.scene`); the second draws each window toward it."""
+    over every window that reports it (:mod:`.scene`); the second draws each window toward it. ``device``: where
+    the solver runs, resolved in each chunk's task (:func:`.device.solver_device`)."""
     from .sensors import broadband_weights
 
     nb = len(bands)
     kw = dict(nb=nb, ne=ne, window=window, terms=terms, noise=noise, prior_mean=prior_mean, prior_std=prior_std,
-              max_iter=max_iter, min_fraction=min_fraction)
+              max_iter=max_iter, min_fraction=min_fraction, device=device)
     nout = reflective_outputs(nb, ne)
     scene = None
     if scene_std is not None:

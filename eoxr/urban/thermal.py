@@ -20,6 +20,7 @@ from functools import partial
 import numpy as np
 
 from ..errors import ConvergenceError, MissingVariableError
+from .device import solver_device
 from .forward import thermal_model
 from .lm import levenberg_marquardt
 from .scene import scene_values
@@ -200,7 +201,7 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
                          eps_mean: np.ndarray, eps_std: float, t_std: float, max_iter: int, min_fraction: float,
                          contrast_std: float | None = None, shade_prior: tuple[float, float] | None = None,
                          scene_std: float | None = None, anomaly_std: float | None = None, tol_t: float = 1e-4,
-                         tol_eps: float = 1e-6, all_parts: bool = False) -> np.ndarray:
+                         tol_eps: float = 1e-6, all_parts: bool = False, device: str = "cpu") -> np.ndarray:
     """Invert one thermal block (channels, Y + 2h, X + 2h) -> (outputs, Y, X) (see module doc).
 
     Prior: emissivity ``eps_mean`` (nbt, ne) +- ``eps_std``, temperature the window's brightness temperature
@@ -216,7 +217,8 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     end with the window's K anomalies; the centre pixel's is added to the parts and elements reported.
     ``all_parts``: after the outputs, the posterior mean temperature of every part that the data inform (its
     posterior spread under ``INFORMED`` times its prior's; ns, NaN for the others), reported or not, and the
-    broadband emissivity of every element (ne; unseen ones at their prior).
+    broadband emissivity of every element (ne; unseen ones at their prior). ``device``: where the solver runs
+    (:func:`.device.solver_device`).
     """
     nbt, ns, h = len(bands), 2 * ne, window // 2
     lay, _ = split_thermal(nbt, ns, scene_std is not None)
@@ -234,7 +236,13 @@ def invert_thermal_block(block: np.ndarray, *, bands, ne: int, window: int, term
     if P and not np.isfinite(x0).all():
         raise ConvergenceError("no finite start temperature: the thermal radiances hold NaN or negative values; "
                                "pass calibrated radiances (W m-2 sr-1 um-1) of the thermal bands")
-    res = levenberg_marquardt(problem, x0, lo, hi, x0.copy(), pp, max_iter=max_iter, tol=tol, full_cov=True)
+    dev = solver_device(device)
+    if dev is None:
+        res = levenberg_marquardt(problem, x0, lo, hi, x0.copy(), pp, max_iter=max_iter, tol=tol, full_cov=True)
+    else:
+        from .problems_torch import solve_thermal_windows
+
+        res = solve_thermal_windows(problem, x0, lo, hi, pp, device=dev, max_iter=max_iter, tol=tol, full_cov=True)
     Y, X = block.shape[1] - 2 * h, block.shape[2] - 2 * h
     area = np.nan_to_num(block[lay["area"], h:h + Y, h:h + X].reshape(ns, -1).T)  # (P, ns) centre pixel
     out = _thermal_report(res, problem, area, tp if all_parts else None)
@@ -315,7 +323,7 @@ def thermal_and_budget(block: np.ndarray, kw: dict) -> np.ndarray:
 
 def solve_thermal(y, parts: list, *, bands, ne: int, window: int, terms: dict, nedt: float, eps_mean: np.ndarray,
                   eps_std: float, t_std: float, max_iter: int, min_fraction: float, contrast_std, anomaly_std,
-                  shade_prior, scene_std, budget: bool, lazy: bool):
+                  shade_prior, scene_std, budget: bool, lazy: bool, device: str = "cpu"):
     """Both thermal passes over the image radiances ``y`` (nbt, Y, X) and the feature ``parts`` ``Ta, Ts, Tc,
     TAa`` (see :func:`.tiles.stack_run`): the outputs of :func:`invert_thermal_block` (with ``budget``, of
     :func:`thermal_and_budget`), (channels, Y, X).
@@ -324,10 +332,11 @@ def solve_thermal(y, parts: list, *, bands, ne: int, window: int, terms: dict, n
     reports, so that barely seen ones (shaded grass, say) get one too, weighted by their (low) precision; a wider
     temperature prior keeps the scene estimate from shrinking toward the windows' brightness temperatures; no
     per-pixel anomalies there: they would absorb the pixel-to-pixel contrasts that separate the parts (the second
-    pass, anchored on the scene temperatures, lets each pixel follow its local weather)."""
+    pass, anchored on the scene temperatures, lets each pixel follow its local weather). ``device``: where the
+    solver runs, resolved in each chunk's task (:func:`.device.solver_device`)."""
     kw = dict(bands=bands, ne=ne, window=window, terms=terms, nedt=nedt, eps_mean=eps_mean, eps_std=eps_std,
               t_std=t_std, max_iter=max_iter, min_fraction=min_fraction, contrast_std=contrast_std,
-              anomaly_std=anomaly_std, shade_prior=shade_prior)
+              anomaly_std=anomaly_std, shade_prior=shade_prior, device=device)
     nout = thermal_outputs(len(bands), ne)
     scene = None
     if scene_std is not None:

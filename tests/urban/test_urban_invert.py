@@ -310,6 +310,26 @@ def test_adjacency_correction_undoes_the_environment_term():
     np.testing.assert_allclose(small.compute(), adjacency_correct(adj, terms, 2.0, lazy=False), rtol=1e-12)
 
 
+def test_a_repeated_eager_adjacency_correction_is_computed_once(monkeypatch):
+    from eoxr.urban import inputs
+    from eoxr.urban.atmosphere import reflective_terms
+
+    calls = []
+    correct = inputs.corrected_for_adjacency
+    monkeypatch.setattr(inputs, "corrected_for_adjacency", lambda *a: calls.append(a) or correct(*a))
+    y = np.random.default_rng(0).uniform(50.0, 80.0, (2, 12, 14))
+    terms = reflective_terms(ATM, eoxr.urban.get_sensor("sentinel-2").subset(["B02", "B08"]).reflective(), GEOM)
+    first = inputs.adjacency_correct(y, terms, 3.0, lazy=False)
+    first[:] = 0.0  # a copy: the caller's own
+    again = inputs.adjacency_correct(y.copy(), terms, 3.0, lazy=False)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(again, correct(y, terms, 3.0, False))
+    y[0, 5, 5] += 1.0
+    for moved in ((y, terms, 3.0), (y, terms, 3.5), (y, dict(terms, T_up=terms["T_up"] * 0.9), 3.5)):
+        np.testing.assert_array_equal(inputs.adjacency_correct(*moved, lazy=False), correct(*moved, False))
+    assert len(calls) == 4
+
+
 def test_landsat_reflective_and_thermal_together_near_the_truth_and_toa_reflectance_input():
     from eoxr.urban.sensors import band_solar_irradiance
 
