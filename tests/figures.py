@@ -46,7 +46,19 @@ def check_lst_demo(fig: dict) -> None:
     check_lst_scores(fig, ceiling_K=1.3)
 
 
-DEMO = {"spine": check_spine, "urban": check_urban_demo, "lst": check_lst_demo}
+def check_rain_scores(scores: dict, min_correlation: float) -> None:
+    """``scores``: {method: {"mae_mm_h", "correlation", "hss", ...}} of rain retrievals against the reference."""
+    for method in ("bayes", "unet"):
+        s = scores[method]
+        assert s["correlation"] > min_correlation and s["hss"] > 0.35 and s["mae_mm_h"] < 0.4, (method, s)
+
+
+def check_rain_demo(fig: dict) -> None:
+    assert 0.01 < fig["reference_mean_mm_h"] < 2.0, fig  # a few per cent of the swath rains, lognormally
+    check_rain_scores(fig, min_correlation=0.5)
+
+
+DEMO = {"spine": check_spine, "urban": check_urban_demo, "lst": check_lst_demo, "rain": check_rain_demo}
 
 
 def check_urban_notebook(fig: dict) -> None:
@@ -84,4 +96,18 @@ def check_lst_notebook(fig: dict) -> None:
         assert lodi["disr"] < 0.9 * lodi["tsharp"] and lodi["disr"] < lodi["bicubic-cons"], lodi
 
 
-NOTEBOOKS = {"urban_radiative_budget": check_urban_notebook, "lst_superresolution": check_lst_notebook}
+def check_rain_notebook(fig: dict) -> None:
+    # rain warms the polarised sea at 10.65H; ice scattering cools 89V: the forward model's two signals
+    assert fig["ocean_10H_warming_K"] > 30 and fig["land_89V_cooling_K"] > 30, fig
+    # synthetic GMI against the real IPWG statistics: means within 5 %, spreads within 25 % (8-32 short scenes)
+    assert fig["worst_mean_ratio_error"] < 0.05 and fig["worst_std_ratio_error"] < 0.25, fig
+    check_rain_scores(fig["scores"], min_correlation=0.6)
+    assert all(0.3 < s["spread_skill_ratio"] < 3 for s in fig["scores"].values()), fig["scores"]
+    assert fig["chunked_vs_unchunked_mm_h"] < 1e-3, fig["chunked_vs_unchunked_mm_h"]  # the halo makes them equal
+    assert all(0.3 < r <= 1 for r in fig["transfer_correlation"].values()), fig["transfer_correlation"]
+    if fig["groundradar"] is not None:  # real DPR near-surface rain against the Brisbane ground radar
+        assert fig["groundradar"]["correlation"] > 0.7 and fig["groundradar"]["hss"] > 0.5, fig["groundradar"]
+
+
+NOTEBOOKS = {"urban_radiative_budget": check_urban_notebook, "lst_superresolution": check_lst_notebook,
+             "rain_retrieval": check_rain_notebook}

@@ -7,8 +7,8 @@ import pytest
 from eoxr import bench
 
 # smoke-run by the tests: every shipped benchmark
-SMOKE = ("io", "ml", "lst", "urban")
-NEEDS_REAL_DATA = {"lst", "urban"}  # their real-data targets need ../shared/data/real
+SMOKE = ("io", "ml", "lst", "urban", "rain")
+NEEDS_REAL_DATA = {"lst", "urban", "rain"}  # their real-data targets need ../shared/data/real
 
 
 def _run(cfg):

@@ -37,6 +37,7 @@ STANDARD_NAMES = {
     "incoming_shortwave": "surface_downwelling_shortwave_flux_in_air",
     "radiance": "toa_outgoing_radiance_per_unit_wavelength",
     "ndvi": "normalized_difference_vegetation_index",
+    "rain_rate": "rainfall_rate",
 }
 #: accessor methods whose output is not on the image's grid (nothing to label with map units)
 NOT_ON_THE_GRID = {
@@ -94,6 +95,19 @@ def _urban_register(lst_scene, urban_scenes):
     return obs.urban.register(fit, city)
 
 
+def _rain_retrieve(lst_scene, urban_scenes):
+    import numpy as np
+
+    from eoxr.rain import bayes
+    from eoxr.rain import synth as rain_synth
+
+    swath = rain_synth.scene(3, scans=8, pixels=32)
+    grid = swath.drop_vars(["latitude", "longitude", "scan_time", "spatial_ref"]).rename(
+        along_track="y", cross_track="x")  # brightness temperatures resampled to a UTM grid, as a user may
+    grid = grid.assign_coords(y=np.arange(grid.sizes["y"]) * -4000.0, x=np.arange(grid.sizes["x"]) * 4000.0)
+    return grid.rio.write_crs("EPSG:32615").rain.retrieve(database=bayes.build("gmi", seeds=[500], scans=16))
+
+
 #: (accessor, method) -> function of the scenes returning that method's output(s), one per case
 CASES = {
     ("lst", "superres"): [_lst_superres(m) for m in ("bicubic", "tsharp", "distrad", "sisr", "disr")],
@@ -101,6 +115,7 @@ CASES = {
     ("urban", "invert"): [_urban_invert],
     ("urban", "unmix"): [_urban_unmix],
     ("urban", "register"): [_urban_register],
+    ("rain", "retrieve"): [_rain_retrieve],
 }
 
 

@@ -4,7 +4,9 @@ import numpy as np
 import pystac
 import pytest
 import rasterio
+import xarray as xr
 
+import eoxr
 from eoxr import sample
 
 
@@ -49,8 +51,14 @@ def test_ensure_sample_is_idempotent_and_complete(tmp_path):
     assert len(s2) == 3
     for item in items.values():
         for asset in item.assets.values():
+            if "geotiff" not in (asset.media_type or ""):
+                continue  # swaths (HDF5, netCDF) have no affine grid: read below
             with rasterio.open(asset.get_absolute_href()) as src:
                 assert src.crs is not None
+    swath = eoxr.io.open_product(items["gmi-swath"].assets["1c"].get_absolute_href())
+    assert swath["brightness_temperature"].shape[-1] == 13 and swath.attrs["instrument"] == "GMI"
+    assert xr.open_dataset(items["gmi-swath"].assets["reference"].get_absolute_href())["rain_rate"].shape == \
+        swath["brightness_temperature"].shape[:2]
     assert json.loads((root / "sample.json").read_text())["seed"] == 0
     assert not (tmp_path / "sample_building").exists()
 
