@@ -1,8 +1,7 @@
 """Build notebooks/lst_superresolution.ipynb (without outputs): `python notebooks/build_lst_superresolution.py`."""
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+import nbbuild
 
 CELLS = [
     ("md", """# Land surface temperature super-resolution (1 km → 250 m)
@@ -284,13 +283,9 @@ figures"""),
 NOTEBOOK = Path(__file__).with_name("lst_superresolution.ipynb")
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+def build():
+    return nbbuild.build(CELLS)
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    nbbuild.main(CELLS, NOTEBOOK)

@@ -1,8 +1,7 @@
 """Build notebooks/rain_retrieval.ipynb (without outputs): `python notebooks/build_rain_retrieval.py`."""
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+import nbbuild
 
 CELLS = [
     ("md", """# Rain rate from passive-microwave radiometers (GMI and the GPM constellation)
@@ -209,13 +208,9 @@ figures"""),
 NOTEBOOK = Path(__file__).with_name("rain_retrieval.ipynb")
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+def build():
+    return nbbuild.build(CELLS)
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    nbbuild.main(CELLS, NOTEBOOK)

@@ -1,8 +1,7 @@
 """Build notebooks/urban_radiative_budget.ipynb (without outputs): `python notebooks/build_urban.py`."""
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+import nbbuild
 
 CELLS = [
     ("md", """# Urban radiative budget from a satellite image and a 3-D city model
@@ -315,13 +314,9 @@ figures"""),
 NOTEBOOK = Path(__file__).with_name("urban_radiative_budget.ipynb")
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in CELLS]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+def build():
+    return nbbuild.build(CELLS)
 
 
 if __name__ == "__main__":
-    nbformat.write(build(), NOTEBOOK)
-    print(f"wrote {NOTEBOOK}")
+    nbbuild.main(CELLS, NOTEBOOK)

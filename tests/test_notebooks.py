@@ -15,9 +15,10 @@ BUILDERS = sorted(HERE.glob("build_*.py"))
 
 
 @pytest.mark.parametrize("script", BUILDERS, ids=[p.stem for p in BUILDERS])
-def test_notebook_is_its_build_script_output(script):
+def test_notebook_is_its_build_script_output(script, monkeypatch):
     # the notebook is edited through its build script: a change made in the .ipynb alone is lost on the next build
     nbformat = pytest.importorskip("nbformat")
+    monkeypatch.syspath_prepend(str(HERE))  # the scripts import notebooks/nbbuild.py, as when run there
     spec = importlib.util.spec_from_file_location(script.stem, script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
