@@ -126,7 +126,7 @@ def _average(emission: xr.DataArray, days: int | None):
         windows = emission.rename(time="layer")
     count = windows.count("layer")
     spread = windows.std("layer", ddof=1)
-    return windows.mean("layer"), (spread / np.sqrt(count)).where(count >= 2), count.astype("i4")
+    return windows.mean("layer"), spread / np.sqrt(count.where(count >= 2)), count.astype("i4")
 
 
 @declare_units(ds={"no2_column": "mol m-2", "u": "m s-1", "v": "m s-1"})
@@ -152,11 +152,12 @@ def emissions(ds: xr.Dataset, *, lifetime_h: float | str = 4.0, days: int | None
     xarray.Dataset
         ``emission`` (mol m-2 s-1) averaged over the layers, ``emission_std`` (its standard error from the
         day-to-day spread; NaN with fewer than two valid layers), ``count`` of valid layers, ``flux_divergence``
-        and ``sink`` (mol m-2 s-1, NO2, averaged), ``lifetime`` (h), all lazy on dask input, with the CRS.
+        and ``sink`` (mol m-2 s-1, NO2, averaged), all lazy on dask input, with the CRS; the coordinate ``lifetime`` (h).
 
     Examples
     --------
     >>> from eoxr.no2 import ctm
+    >>> from eoxr.no2.divergence import emissions
     >>> scene = ctm.scene(0, ctm.Grid(ny=24, nx=24), spinup_h=6)
     >>> out = emissions(scene, lifetime_h=float(scene.tau) / 3600)
     >>> out["emission"].attrs["units"], out["emission"].dims
@@ -174,8 +175,7 @@ def emissions(ds: xr.Dataset, *, lifetime_h: float | str = 4.0, days: int | None
         "count": cf(count, "1", "valid layers averaged"),
         "flux_divergence": cf(_average(divergence, days)[0], "mol m-2 s-1", "divergence of the NO2 flux"),
         "sink": cf(_average(sink, days)[0], "mol m-2 s-1", "NO2 removed by chemistry (V / tau)"),
-        "lifetime": cf(xr.DataArray(tau_s) / 3600.0, "h", "NOx lifetime"),
-    })
+    }).assign_coords(lifetime=cf(xr.DataArray(tau_s) / 3600.0, "h", "NOx lifetime"))
     out = georeference(out, like=column)
     return stamp(out, "no2.divergence.emissions", made_from=[ds], lifetime_h=lifetime_h, days=days,
                  nox_to_no2=nox_to_no2)
@@ -235,6 +235,7 @@ def sources(em: xr.Dataset, *, threshold: float, radius_km: float = 15.0) -> xr.
     Examples
     --------
     >>> from eoxr.no2 import ctm
+    >>> from eoxr.no2.divergence import emissions, sources
     >>> scene = ctm.scene(0, ctm.Grid(ny=24, nx=24), spinup_h=6)
     >>> table = sources(emissions(scene, lifetime_h=4.0), threshold=1e-7)
     >>> table["emission"].attrs["units"], table["emission"].dims
