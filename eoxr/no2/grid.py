@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..arrays import as_float, check_real
 from ..attrs import cf, georeference, require, stamp
-from ..errors import GridError, MissingVariableError, ParameterError
+from ..errors import GridError, MissingVariableError, NoDataError, ParameterError
 from ..units import check_range, convert
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -44,6 +45,8 @@ def _snapped_bounds(granules, resolution: float) -> tuple[float, float, float, f
         if not (isinstance(lat, np.ndarray) and isinstance(lon, np.ndarray)):
             raise ParameterError("the granules' latitude/longitude are lazy: pass bounds=(west, south, east, north) "
                                  "so that the grid is known without reading them")
+        if not (np.isfinite(lat).any() and np.isfinite(lon).any()):
+            raise NoDataError("a granule has no finite latitude/longitude: leave it out, or pass bounds")
         lats.append(np.nanmin(lat)), lats.append(np.nanmax(lat))
         lons.append(np.nanmin(lon)), lons.append(np.nanmax(lon))
     snap = lambda v, f: float(f(np.asarray(v) / resolution) * resolution)  # noqa: E731
@@ -68,6 +71,10 @@ def _footprints(granule: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     if "latitude_bounds" in granule.coords and "longitude_bounds" in granule.coords:
         return (np.asarray(granule["latitude_bounds"].transpose("scanline", "ground_pixel", ...).values),
                 np.asarray(granule["longitude_bounds"].transpose("scanline", "ground_pixel", ...).values))
+    if min(granule.sizes["scanline"], granule.sizes["ground_pixel"]) < 2:
+        raise GridError(f"a swath of {granule.sizes['scanline']} x {granule.sizes['ground_pixel']} pixels without "
+                        "latitude_bounds/longitude_bounds has no footprint to derive from its centres: give it "
+                        "the pixel corners, or at least 2 x 2 pixels")
     return corners_from_centres(np.asarray(granule["latitude"].values, "f8"),
                                 np.asarray(granule["longitude"].values, "f8"))
 
@@ -116,7 +123,8 @@ def oversample(column, std, valid, lat_corners, lon_corners, lon_edges, lat_edge
 
 def _granule_arrays(granule: xr.Dataset, qa_min: float | None):
     """Columns (mol m-2), their std and the valid mask of a granule, (scanline, ground_pixel)."""
-    column = convert(granule["no2_column"], "mol m-2", what="no2_column")
+    column = granule["no2_column"].copy(data=as_float(check_real(granule["no2_column"].data, "no2_column")))
+    column = convert(column, "mol m-2", what="no2_column")
     column = check_range(column, *COLUMN_RANGE, name="no2_column")
     std = granule["no2_column_std"] if "no2_column_std" in granule else xr.full_like(column, np.nan)
     std = convert(std, "mol m-2", what="no2_column_std") if "units" in std.attrs else std
@@ -140,6 +148,8 @@ def _checked(granules, qa_min, resolution) -> list[xr.Dataset]:
         if qa_min is not None and "qa" not in g:
             raise MissingVariableError(f"granule {i} has no 'qa' to filter with qa_min={qa_min}: pass qa_min=None "
                                        "if its columns are already filtered")
+        if g["no2_column"].size == 0:
+            raise NoDataError(f"granule {i} has no pixel (its sizes are {dict(g.sizes)}): leave it out")
         if set(g["no2_column"].dims) != {"scanline", "ground_pixel"}:
             raise GridError(f"granule {i}'s no2_column has dims {g['no2_column'].dims}, not (scanline, "
                             "ground_pixel): grid swaths as eoxr.io.open_product reads them")

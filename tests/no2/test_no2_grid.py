@@ -122,6 +122,7 @@ def test_columns_in_molec_cm2_are_converted_unknown_units_refused_and_mislabels_
     (lambda: grid(swath().rename(scanline="y")), GridError, "scanline"),
     (lambda: grid(swath().drop_vars("time")), MissingVariableError, "time"),
     (lambda: grid(swath(), bounds=(4, 50, 4, 50)), ParameterError, "no cell"),
+    (lambda: grid(swath(n_scan=1, corners=False), qa_min=None), GridError, "1 x 20 pixels"),
 ])
 def test_bad_input_is_refused_with_the_fix(make, error, match):
     with pytest.raises(error, match=match):
