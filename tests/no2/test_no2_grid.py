@@ -136,3 +136,25 @@ def test_the_docstring_examples_run():
     module = importlib.import_module("eoxr.no2.grid")  # eoxr.no2.grid is the function, its module is this
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_a_granule_as_open_product_reads_it_grids(tmp_path, rng):
+    """Through the S5P reader: qa masked at read, float32 geolocation, one corner set only (centres used)."""
+    import importlib.util
+    from pathlib import Path
+
+    import eoxr
+
+    spec = importlib.util.spec_from_file_location("s5p_products", Path(__file__).parents[1] / "io" /
+                                                  "test_products.py")
+    products = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(products)
+    path = tmp_path / products.S5P_NAME
+    column, _, qa, *_ = products.write_s5p_no2(path, rng, n_scan=12, n_pixel=8)
+    obs = eoxr.io.open_product(path)
+    day = grid(obs, resolution=0.05, qa_min=0.75)
+    assert day.sizes["time"] == 1 and str(day.time.values[0])[:10] == "2021-07-01"
+    kept = (qa >= 75) & (column != products.FILL)
+    values = day["no2_column"].values
+    assert np.nanmin(values) >= column[kept].min() - 1e-9 and np.nanmax(values) <= column[kept].max() + 1e-9
+    assert int(day["count"].sum()) >= kept.sum()
