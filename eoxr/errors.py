@@ -134,3 +134,7 @@ class PhysicalRangeError(EoxrError, ValueError):
 
 class EoxrWarning(UserWarning):
     """Base class of every warning eoxr issues (the tests turn these into errors unless asserted)."""
+
+
+class StabilityError(ParameterError):
+    """A time step breaks a numerical stability limit (Courant number, diffusion number) of an explicit model."""
