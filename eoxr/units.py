@@ -64,6 +64,8 @@ _TABLE: dict[str, tuple[str, float, float, tuple[str, ...]]] = {
     "mm h-1": ("kg m-2 s-1", 1.0 / 3600.0, 0.0, ("mm/h", "mm/hr", "mm hr-1", "mm h^-1", "mm.h-1", "mm per hour")),
     "mm d-1": ("kg m-2 s-1", 1.0 / 86400.0, 0.0, ("mm/d", "mm/day", "mm day-1", "mm d^-1")),
     "kg m-2": ("kg m-2", 1.0, 0.0, ("kg/m2", "kg m^-2", "kg.m-2")),
+    "kg m-3": ("kg m-3", 1.0, 0.0, ("kg/m3", "kg m^-3", "kg.m-3")),
+    "ug m-3": ("kg m-3", 1e-9, 0.0, ("ug/m3", "µg m-3", "μg m-3", "µg/m3", "μg/m3", "ug m^-3", "microgram/m3")),
     "m s-1": ("m s-1", 1.0, 0.0, ("m/s", "m s^-1", "m.s-1", "meter/second", "metre/second")),
     "km h-1": ("m s-1", 1.0 / 3.6, 0.0, ("km/h", "km/hr", "kmh", "km h^-1")),
     "Hz": ("Hz", 1.0, 0.0, ("hertz",)),

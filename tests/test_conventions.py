@@ -13,7 +13,7 @@ from checks import assert_cf_coordinates
 import eoxr
 from eoxr import accessors, cube
 from eoxr.lst import synth as lst_synth
-from eoxr.no2 import ctm as no2_ctm  # registers ds.no2 (not yet among eoxr._DOMAINS: no demo or sample yet)
+from eoxr.no2 import ctm as no2_ctm
 from eoxr.urban import Atmosphere, Geometry, get_sensor
 from eoxr.urban import synth as urban_synth
 

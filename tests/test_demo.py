@@ -38,7 +38,7 @@ def test_cli_demo_runs_every_workflow(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "eoxr.cli", "demo", "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for step in ("== spine", "== urban", "== lst", "== rain", "outputs:"):
+    for step in ("== spine", "== urban", "== lst", "== rain", "== no2", "outputs:"):
         assert step in proc.stdout
     figures = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert set(figures) == set(BOUNDS)

@@ -59,6 +59,8 @@ def test_ensure_sample_is_idempotent_and_complete(tmp_path):
     assert swath["brightness_temperature"].shape[-1] == 13 and swath.attrs["instrument"] == "GMI"
     assert xr.open_dataset(items["gmi-swath"].assets["reference"].get_absolute_href())["rain_rate"].shape == \
         swath["brightness_temperature"].shape[:2]
+    no2 = xr.open_dataset(items["s5p-like-scene"].assets["scene"].get_absolute_href())
+    assert no2["no2_column"].attrs["units"] == "mol m-2" and {"u", "v"} <= set(no2.data_vars)
     assert json.loads((root / "sample.json").read_text())["seed"] == 0
     assert not (tmp_path / "sample_building").exists()
 

@@ -201,6 +201,17 @@ def _peaks(emission: np.ndarray, threshold: float, radius_cells: int) -> list[tu
     return [(int(rows[i]), int(cols[i])) for i in order]
 
 
+def owned_cells(like: xr.DataArray, peaks: list[tuple[int, int]], radius_km: float) -> np.ndarray:
+    """(source, y, x) masks of the cells within ``radius_km`` of each peak (row, col) of ``like``'s grid that
+    are nearer to it than to any other peak."""
+    east, north = (a.transpose("y", "x").values for a in xr.broadcast(*positions(like)))
+    if not peaks:
+        return np.zeros((0, *east.shape), dtype=bool)
+    distance = np.stack([np.hypot(east - east[p], north - north[p]) for p in peaks])
+    nearest = distance.argmin(axis=0)
+    return np.stack([(distance[k] <= radius_km * 1e3) & (nearest == k) for k in range(len(peaks))])
+
+
 def _lonlat(em: xr.Dataset, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from pyproj import Transformer
 
@@ -249,13 +260,11 @@ def sources(em: xr.Dataset, *, threshold: float, radius_km: float = 15.0) -> xr.
     values = emission.values
     std = em["emission_std"].transpose("y", "x").values if "emission_std" in em else np.full(values.shape, np.nan)
     area = cell_areas(emission).values
-    east, north = (a.transpose("y", "x").values for a in xr.broadcast(*positions(emission)))
     radius_cells = max(1, int(round(radius_km * 1e3 / np.sqrt(np.nanmedian(area)))))
     peaks = _peaks(values, threshold, radius_cells)
-    distance = np.stack([np.hypot(east - east[p], north - north[p]) for p in peaks]) if peaks else np.zeros((0,))
     table = {"emission": [], "emission_std": [], "cells": []}
-    for k, peak in enumerate(peaks):
-        mine = (distance[k] <= radius_km * 1e3) & (distance.argmin(axis=0) == k) & np.isfinite(values)
+    for owned in owned_cells(emission, peaks, radius_km):
+        mine = owned & np.isfinite(values)
         table["emission"].append(float((values * area)[mine].sum()) * NO2_MOLAR_MASS)
         table["emission_std"].append(float(np.sqrt(((std * area)[mine] ** 2).sum())) * NO2_MOLAR_MASS)
         table["cells"].append(int(mine.sum()))
