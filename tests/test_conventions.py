@@ -115,6 +115,14 @@ def _no2_emissions(lst_scene, urban_scenes):
     return [scene.no2.emissions(lifetime_h=4.0), scene.chunk({"y": 12}).no2.emissions(lifetime_h="fit")]
 
 
+def _no2_learned(method):
+    def run(lst_scene, urban_scenes):
+        scene = no2_ctm.scene(4, no2_ctm.Grid(ny=24, nx=24), spinup_h=6)
+        return scene.chunk({"y": 12}).no2.emissions(method=method, n_samples=4)
+
+    return run
+
+
 #: (accessor, method) -> function of the scenes returning that method's output(s), one per case
 CASES = {
     ("lst", "superres"): [_lst_superres(m) for m in ("bicubic", "tsharp", "distrad", "sisr", "disr")],
@@ -123,7 +131,7 @@ CASES = {
     ("urban", "unmix"): [_urban_unmix],
     ("urban", "register"): [_urban_register],
     ("rain", "retrieve"): [_rain_retrieve],
-    ("no2", "emissions"): [_no2_emissions],
+    ("no2", "emissions"): [_no2_emissions, _no2_learned("smaat-unet"), _no2_learned("vae")],
 }
 
 

@@ -93,17 +93,24 @@ def fit_lifetime(divergence: xr.DataArray, no2_column: xr.DataArray) -> xr.DataA
     return -no2_column.where(sinks).sum() / divergence.where(sinks).sum()
 
 
-def _checked(ds: xr.Dataset, lifetime_h, days, nox_to_no2) -> xr.Dataset:
-    """``ds``'s columns and winds as floats, once inputs and parameters are checked."""
-    require(ds, ("no2_column", "u", "v"), "the flux divergence")
+def checked_columns_and_winds(ds: xr.Dataset, what: str) -> xr.Dataset:
+    """``ds``'s ``no2_column``, ``u`` and ``v`` as floats, once they are there, on (y, x) and on one grid."""
+    require(ds, ("no2_column", "u", "v"), what)
     require_dims(ds["no2_column"], ("y", "x"), "no2_column")
-    if min(ds.sizes["y"], ds.sizes["x"]) < 3:
-        raise GridError(f"a grid of {ds.sizes['y']} x {ds.sizes['x']} cells has no interior cell: the central "
-                        "difference needs at least 3 x 3 cells")
     for name in ("u", "v"):
         if not set(ds[name].dims) <= set(ds["no2_column"].dims):
             raise ParameterError(f"{name} has dims {ds[name].dims}, no2_column {ds['no2_column'].dims}: give the "
                                  "wind on the columns' grid (interpolate it with ds[name].interp_like(ds))")
+    return ds.assign({name: ds[name].copy(data=as_float(check_real(ds[name].data, name)))
+                      for name in ("no2_column", "u", "v")})
+
+
+def _checked(ds: xr.Dataset, lifetime_h, days, nox_to_no2) -> xr.Dataset:
+    """``ds``'s columns and winds as floats, once inputs and parameters are checked."""
+    ds = checked_columns_and_winds(ds, "the flux divergence")
+    if min(ds.sizes["y"], ds.sizes["x"]) < 3:
+        raise GridError(f"a grid of {ds.sizes['y']} x {ds.sizes['x']} cells has no interior cell: the central "
+                        "difference needs at least 3 x 3 cells")
     if not (lifetime_h == "fit" or (isinstance(lifetime_h, (int, float)) and lifetime_h > 0)):
         raise ParameterError(f"lifetime_h={lifetime_h!r}: give the NOx lifetime in hours (2-8 h is typical) or "
                              "'fit' to fit it downwind of the sources")
@@ -111,8 +118,7 @@ def _checked(ds: xr.Dataset, lifetime_h, days, nox_to_no2) -> xr.Dataset:
         raise ParameterError(f"days={days!r}: give a whole number of layers to average, or None for all")
     if not nox_to_no2 > 0:
         raise ParameterError(f"nox_to_no2={nox_to_no2}: the NOx/NO2 ratio is positive (1.32 by default)")
-    return ds.assign({name: ds[name].copy(data=as_float(check_real(ds[name].data, name)))
-                      for name in ("no2_column", "u", "v")})
+    return ds
 
 
 def _average(emission: xr.DataArray, days: int | None):

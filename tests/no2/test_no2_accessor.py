@@ -25,7 +25,7 @@ def test_the_accessor_is_the_function(scene):
 
 
 def test_an_unknown_method_is_refused(scene):
-    with pytest.raises(ParameterError, match=r"method='cnn' is not one of \('divergence',\)"):
+    with pytest.raises(ParameterError, match=r"method='cnn' is not one of \('divergence', 'smaat-unet', 'vae'\)"):
         scene.no2.emissions(method="cnn")
 
 
