@@ -81,10 +81,11 @@ def emission_scores(estimate: xr.DataArray, truth: xr.DataArray, *, threshold: f
 
 
 def detection_scores(estimate: xr.DataArray, truth: xr.DataArray, *, threshold: float = 5e-9,
-                     radius_km: float = 15.0) -> dict:
+                     radius_km: float = 15.0, detection_threshold: float | None = None) -> dict:
     """Source detection of ``estimate`` against ``truth`` (mol m-2 s-1, one (y, x) grid).
 
-    The sources of either map are its local maxima above ``threshold``, at least ``radius_km`` apart (as
+    The sources of either map are its local maxima above a threshold (``threshold`` for the truth,
+    ``detection_threshold`` for the estimate, the same if None), at least ``radius_km`` apart (as
     :func:`eoxr.no2.divergence.sources` finds them). A true source is detected when a peak of the estimate lies
     within ``radius_km`` of it; a peak of the estimate farther than ``radius_km`` from every true source is a
     false alarm.
@@ -98,7 +99,8 @@ def detection_scores(estimate: xr.DataArray, truth: xr.DataArray, *, threshold: 
     estimate, truth = estimate.transpose("y", "x"), truth.transpose("y", "x")
     east, north = (a.transpose("y", "x").values for a in xr.broadcast(*positions(truth)))
     true_xy = np.array([(east[p], north[p]) for p in _true_peaks(truth, threshold, radius_km)])
-    found_xy = np.array([(east[p], north[p]) for p in _source_peaks(estimate, threshold, radius_km)]).reshape(-1, 2)
+    found = _source_peaks(estimate, threshold if detection_threshold is None else detection_threshold, radius_km)
+    found_xy = np.array([(east[p], north[p]) for p in found]).reshape(-1, 2)
     near = np.hypot(*(true_xy[:, None, :] - found_xy[None, :, :]).transpose(2, 0, 1)) <= radius_km * 1e3
     detected, false_alarms = int(near.any(axis=1).sum()), int((~near.any(axis=0)).sum())
     return {"pod": detected / len(true_xy), "far": false_alarms / len(found_xy) if len(found_xy) else float("nan"),

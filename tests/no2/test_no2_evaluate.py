@@ -29,6 +29,8 @@ def test_a_peak_within_the_radius_is_a_hit_one_beyond_it_a_miss_and_a_false_alar
     far = _map([(8, 12, 1.0), (24, 22, 0.5), (2, 28, 0.3)])  # 4 cells (20 km) off, and a peak where none is
     scores = evaluate.detection_scores(far, truth)
     assert scores["pod"] == 0.5 and scores["false_alarms"] == 2 and scores["far"] == pytest.approx(2 / 3)
+    strong_only = evaluate.detection_scores(far, truth, detection_threshold=5e-7)  # 1 kg s-1 in a cell: 8.7e-7
+    assert strong_only["peaks"] == 1 and strong_only["pod"] == 0.0 and strong_only["far"] == 1.0
 
 
 def test_a_map_below_the_threshold_detects_nothing(truth):
