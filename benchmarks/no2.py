@@ -28,8 +28,8 @@ divergence on a noise-free steady field.
   emission and over its discretisation bound (about 1 or less: within discretisation error; the bound of
   ``tests/no2/test_no2_divergence.py``) and the domain-total error.
 
-Sizes: ``--smoke`` 2 scenes per case (16 s on one core, models loaded included); ``--quick`` 12 (75 s on 2
-cores); the full run 48.
+Sizes: ``--smoke`` 2 scenes per case (12 s of run, 18 s with the imports, on one core); ``--quick`` 12 (30-45 s
+of run, 36-52 s with the imports, on 2 shared cores); the full run 48.
 """
 from __future__ import annotations
 
