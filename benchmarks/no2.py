@@ -16,8 +16,9 @@ divergence on a noise-free steady field.
   value, over the sources seen (sources more than 10 % under cloud are counted apart, ``sources_hidden``);
   domain-total bias (%, the mean over scenes, over the cells each estimate sees); map RMSE (mol m-2 s-1, over
   the finite cells); POD and FAR of the estimate's local maxima above 2e-8 mol m-2 s-1 (a hit within 15 km of
-  a true source; a single overpass's divergence is noisy at about 1e-8 per cell); for the VAE the coverage of its 68.3 % and 95 % intervals (mean +- 1 and 1.96 std) over the
-  cells whose true emission is above the source threshold (per cell, not per integrated source).
+  a true source; a single overpass's divergence is noisy at about 1e-8 per cell); for the VAE the coverage of
+  its 68.3 % and 95 % intervals (mean +- 1 and 1.96 std) over the cells whose true emission is above the source
+  threshold (per cell, not per integrated source).
 - ``best-network`` rows: the network with the lower median per-source error over the clear and cloudy cases,
   its median and |domain-total bias| in each, and its median over the divergence's (true lifetime) under
   clouds and noise.
