@@ -7,7 +7,7 @@ import pytest
 from eoxr import bench
 
 # smoke-run by the tests: every shipped benchmark
-SMOKE = ("io", "ml", "lst", "urban", "rain")
+SMOKE = ("io", "ml", "lst", "urban", "rain", "no2")
 NEEDS_REAL_DATA = {"lst", "urban", "rain"}  # their real-data targets need ../shared/data/real
 
 
