@@ -57,7 +57,8 @@ est = {m: em.compute() for m, em in lazy.items()}"""),
 
 Same colour scale and units for the five emission maps (the point sources saturate it: one cell of 25 km² holds
 them). The divergence is NaN on the outer ring (central difference) and under clouds; the networks fill the
-gaps from the neighbourhood, and the VAE says how sure it is there."""),
+gaps from the neighbourhood, and the VAE also gives the spread of its posterior (its calibration is scored by
+`eoxr bench no2`)."""),
     ("code", """maps = {"true emission": truth["emission"], "flux divergence": est["divergence"]["emission"],
         "SmaAt-UNet": est["smaat-unet"]["emission"], "VAE posterior mean": est["vae"]["emission"],
         "VAE posterior spread": est["vae"]["emission_std"]}
@@ -274,7 +275,7 @@ FIG"""),
 
 * On a single noisy overpass the flux divergence at the right lifetime recovers the strong sources within a few
   per cent once they are integrated over their neighbourhood, but it has no value under clouds and on the edge;
-  the networks fill the gaps, and the VAE gives a spread. `eoxr bench no2` scores all three over held-out
+  the networks fill the gaps and the VAE gives a spread; their per-source errors are in the table of section 2. `eoxr bench no2` scores all three over held-out
   simulations, under clouds and with wrong lifetimes, against the workflow's targets.
 * Averaging overpasses lowers the divergence's per-source error until a floor set by what the steady-state
   assumption misses; the lifetime is its strongest assumption, above all for the diffuse (background) emission.
