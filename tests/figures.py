@@ -119,5 +119,39 @@ def check_rain_notebook(fig: dict) -> None:
         assert fig["groundradar"]["correlation"] > 0.7 and fig["groundradar"]["hss"] > 0.5, fig["groundradar"]
 
 
+def check_no2_notebook(fig: dict) -> None:
+    # the sample overpass: the divergence at the true lifetime as in the demo; the networks (trained apart) within
+    # a factor that a units or normalisation slip (x1e4, x1.32) would leave
+    div = fig["sample"]["divergence"]
+    assert div["sources"] >= 2 and div["source_error_median"] < 0.15 and div["source_error_p90"] < 0.5, div
+    assert abs(div["total_bias_percent"]) < 25, div
+    for method in ("smaat-unet", "vae"):
+        s = fig["sample"][method]
+        assert s["source_error_median"] < 0.5 and abs(s["total_bias_percent"]) < 50, (method, s)
+    assert 1.0 < fig["sample_true_total_kg_s"] < 50, fig["sample_true_total_kg_s"]
+    # averaging N overpasses: the noise averages out (mean and tail fall with N) down to a systematic floor
+    curve = fig["days_curve"]
+    means = [curve[n]["mean"] for n in ("1", "2", "4", "8")]
+    assert all(a > b for a, b in zip(means, means[1:])) and curve["1"]["median"] < 0.2, curve
+    assert curve["8"]["median"] < 0.85 * curve["1"]["median"] and curve["8"]["p90"] < 0.6 * curve["1"]["p90"], curve
+    # a lifetime 30 % short inflates the sink V / tau by 43 %, one 30 % long shrinks it by 23 %: signs and sizes
+    life = fig["lifetime"]
+    assert abs(life["1"]["source_error_signed"]) < 0.05, life
+    assert life["0.7"]["source_error_signed"] > life["1"]["source_error_signed"] + 0.03, life
+    assert life["1.3"]["source_error_signed"] < life["1"]["source_error_signed"] - 0.02, life
+    assert life["0.7"]["total_bias_percent"] > life["1"]["total_bias_percent"] + 20, life
+    assert life["1.3"]["total_bias_percent"] < life["1"]["total_bias_percent"], life
+    if fig["tropomi"] is not None:  # real TROPOMI tropospheric columns in mol m-2, a hotspot at Liege
+        t = fig["tropomi"]
+        assert 1e-4 < t["max_column_mol_m2"] < 1e-3 and 1e-5 < t["median_column_mol_m2"] < 2e-4, t
+        assert any(abs(h["lat"] - 50.63) < 0.3 and abs(h["lon"] - 5.57) < 0.3 for h in t["hotspots"]), t
+        assert all(0 < h["kg_s"] < 20 for h in t["hotspots"]), t
+    if fig["omi"] is not None:  # the mislabelled units read right; the April 2020 drop, none before the lockdown
+        o = fig["omi"]
+        assert o["units_corrected"] and 2e-5 < o["max_column_mol_m2"] < 1e-3, o
+        assert -25 < o["april_domain_change_percent"] < -5 and -25 < o["april_bucharest_change_percent"] < -3, o
+        assert all(abs(c) < 8 for c in o["jan_feb_domain_change_percent"]), o
+
+
 NOTEBOOKS = {"urban_radiative_budget": check_urban_notebook, "lst_superresolution": check_lst_notebook,
-             "rain_retrieval": check_rain_notebook}
+             "rain_retrieval": check_rain_notebook, "no2_emissions": check_no2_notebook}

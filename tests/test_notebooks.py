@@ -81,7 +81,8 @@ def _code(path: Path) -> str:
 #: what each notebook shows of the API its workflow uses
 SHOWN = {"urban_radiative_budget": ("City.from_rasters(", ".urban.invert(", ".urban.fit_psf("),
          "lst_superresolution": ("eoxr.ml.patches(", ".lst.superres(", ".lst.scaling("),
-         "rain_retrieval": ("eoxr.io.open_product(", ".rain.retrieve(", "transfer.label_curve(")}
+         "rain_retrieval": ("eoxr.io.open_product(", ".rain.retrieve(", "transfer.label_curve("),
+         "no2_emissions": (".no2.emissions(", ".no2.sources(", "open_l3(", "emission_scores(")}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
