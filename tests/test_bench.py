@@ -46,8 +46,9 @@ def test_device_resolution():
 def test_process_scaling_times_both_kernels_on_two_processes():
     out = bench.process_scaling(turns=1)
     assert set(out) == {"machine_speedup_2_vs_1_process_in_cache", "machine_speedup_2_vs_1_process_memory_bound"}
-    # half the work per process: never slower than half speed, never faster than 2 processes allow (with slack)
-    assert all(0.5 < v < 2.6 for v in out.values()), out
+    # never faster than 2 processes allow (with slack); no lower bound: on a machine shared with other jobs
+    # two processes can run slower than one, and a timing is the benchmark's to report, not a test's to judge
+    assert all(0 < v < 2.6 for v in out.values()), out
 
 
 def test_every_shipped_benchmark_is_smoke_tested_or_named_as_not():
