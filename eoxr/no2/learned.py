@@ -1,16 +1,21 @@
 """Learned emission inversions: networks trained on transport-model scenes whose emissions are known.
 
 A sample is one scene on ``(y, x)``: the NO2 column (mol m-2, NaN under clouds), the wind ``u``, ``v``
-(m s-1) and the ``valid`` mask (1 where the column is observed) as inputs; the NOx emission (mol m-2 s-1,
-as NO2) as target. :func:`eoxr.ml.train` normalises inputs and target by the training scenes' mean and standard
-deviation (a missing column becomes the normalised mean, which the mask tells apart), so the network works on
-O(1) numbers and :func:`eoxr.ml.predict` returns mol m-2 s-1. Two networks:
+(m s-1), the ``valid`` mask (1 where the column is observed) and the two terms of the flux divergence
+E = L div(V w) + L V / tau (Beirle et al. 2019) without the lifetime, ``nox_flux_divergence`` = L div(V w)
+(mol m-2 s-1, by :func:`eoxr.no2.divergence.flux_divergence`) and ``nox_column`` = L V (mol m-2), as inputs;
+the NOx emission (mol m-2 s-1, as NO2) as target. A 5 km network hardly learns a finite difference of a noisy
+product; given both terms it learns the lifetime term and the noise filtering. :func:`eoxr.ml.train`
+normalises inputs and target by the training scenes' mean and standard deviation (a missing value becomes the
+normalised mean, which the mask tells apart), so the network works on O(1) numbers and :func:`eoxr.ml.predict`
+returns mol m-2 s-1. Two networks:
 
 - ``"smaat-unet"``: :class:`eoxr.ml.nets.SmaAtUNet` (Trebing, Stanczyk & Mehrkanoon 2021, Pattern Recognit.
   Lett. 145, 178-186, doi:10.1016/j.patrec.2021.01.036), a regression trained by the squared error: the
   conditional mean emission, as the CNN inversions of Dumont Le Brazidec et al. (2025);
 - ``"vae"``: :class:`eoxr.ml.nets.ConvVAE`, a conditional VAE whose decoded latent draws give the posterior
-  mean (``emission``) and spread (``emission_std``) of the emission.
+  mean (``emission``) and spread (``emission_std``) of the emission, the spread scaled by the checkpoint's
+  ``spread_scale`` (fitted on validation scenes by :func:`eoxr.no2.train.calibrate_spread`).
 
 Prediction runs through :func:`eoxr.ml.predict` with the network's halo: lazy, chunked fields give the result
 of one pass, on CUDA where the worker has it.
@@ -25,12 +30,13 @@ import xarray as xr
 from ..attrs import cf, stamp
 from ..errors import CheckpointError, ParameterError
 from ..units import declare_units
-from .divergence import checked_columns_and_winds
+from .divergence import NOX_TO_NO2, checked_columns_and_winds, flux_divergence
 
-INPUTS = ("no2_column", "u", "v", "valid")
+INPUTS = ("no2_column", "u", "v", "valid", "nox_flux_divergence", "nox_column")
 TARGET = "emission"
 METHODS = {"smaat-unet": "SmaAtUNet", "vae": "ConvVAE"}  # method -> architecture in eoxr.ml.nets
 LONG_NAME = "NOx emission (as NO2)"
+SOURCE_THRESHOLD = 5e-9  # mol m-2 s-1: a source cell's emission, as eoxr.no2.evaluate finds sources
 
 
 def _method(method: str) -> str:
@@ -66,7 +72,16 @@ def as_inputs(ds: xr.Dataset) -> xr.Dataset:
     column = ds["no2_column"]
     valid = cf(column.notnull().astype(np.float32), "1", "NO2 column observed (1) or not (0)")
     u, v = (ds[n].broadcast_like(column) for n in ("u", "v"))
-    return xr.Dataset({"no2_column": column, "u": u, "v": v, "valid": valid})
+    return xr.Dataset({"no2_column": column, "u": u, "v": v, "valid": valid, **physics_inputs(column, u, v)})
+
+
+def physics_inputs(column: xr.DataArray, u: xr.DataArray, v: xr.DataArray) -> dict[str, xr.DataArray]:
+    """The flux-divergence terms without the lifetime: ``nox_flux_divergence`` = L div(V w) (mol m-2 s-1) and
+    ``nox_column`` = L V (mol m-2), L the NOx/NO2 ratio of :mod:`eoxr.no2.divergence`; lazy on dask."""
+    divergence = NOX_TO_NO2 * flux_divergence(column, u, v)
+    return {"nox_flux_divergence": cf(divergence.transpose(*column.dims), "mol m-2 s-1",
+                                      "divergence of the NOx flux (L div(V w))"),
+            "nox_column": cf(NOX_TO_NO2 * column, "mol m-2", "NOx column (L V)")}
 
 
 def training_images(scenes: xr.Dataset) -> xr.Dataset:
@@ -85,14 +100,28 @@ def network(method: str, width: int = 16, depth: int = 3, seed: int = 0):
                       depth=depth)
 
 
+def source_weighted_mse(threshold: float, weight: float):
+    """A squared error on normalised tensors ``(pred, target)`` whose cells with ``target > threshold`` (the
+    normalised emission of a source cell) count ``1 + weight`` times: the sources are a few cells of a map of
+    near-zero background, which a plain mean squared error lets the network neglect."""
+    def loss(pred, target):
+        weights = 1.0 + weight * (target > threshold).to(pred.dtype)
+        return (weights * (pred - target) ** 2).sum() / weights.sum()
+
+    loss.__name__ = f"source_weighted_mse(threshold={threshold:g}, weight={weight:g})"
+    return loss
+
+
 def fit(train_scenes: xr.Dataset, checkpoint: str | Path, method: str = "smaat-unet",
         val_scenes: xr.Dataset | None = None, epochs: int = 20, width: int = 16, depth: int = 3, lr: float = 2e-3,
         batch_size: int = 8, seed: int = 0, device: str = "auto", early_stopping: int | None = 6,
-        metadata: dict | None = None, progress: bool | None = False):
+        source_weight: float = 0.0, metadata: dict | None = None, progress: bool | None = False):
     """Train a network of ``method`` on scenes with their true emission; returns the :class:`eoxr.ml.Fit`.
 
     ``train_scenes``, ``val_scenes``: scenes of :func:`eoxr.no2.ctm.scenes` (along ``scene``); the validation
     scenes, when given, choose the best epoch and stop the training early. Whole scenes are the patches.
+    ``source_weight``: cells whose true emission exceeds :data:`SOURCE_THRESHOLD` weigh ``1 + source_weight``
+    in the squared error (:func:`source_weighted_mse`); 0 is the plain mean squared error.
     """
     import torch
 
@@ -104,12 +133,19 @@ def fit(train_scenes: xr.Dataset, checkpoint: str | Path, method: str = "smaat-u
                          "x": images.sizes["x"]}, mask=None, seed=seed)
         return gen.subset(np.arange(len(gen)), role=role)
 
+    if source_weight < 0:
+        raise ParameterError(f"source_weight={source_weight}: give a weight >= 0 (0: plain squared error)")
     train = cut(train_scenes, "train")
     val = cut(val_scenes, "validation") if val_scenes is not None else None
+    loss = "mse"
+    if source_weight:
+        stats = train.statistics()[TARGET]
+        loss = source_weighted_mse((SOURCE_THRESHOLD - stats["mean"][0]) / stats["std"][0], source_weight)
     net = network(method, width, depth, seed)
-    meta = {"method": method, "scenes": int(train_scenes.sizes["scene"]), **(metadata or {})}
+    meta = {"method": method, "scenes": int(train_scenes.sizes["scene"]), "source_weight": source_weight,
+            **(metadata or {})}
     torch.manual_seed(seed)
-    return ml.train(net, train, val=val, epochs=epochs, lr=lr, batch_size=batch_size, device=device, loss="mse",
+    return ml.train(net, train, val=val, epochs=epochs, lr=lr, batch_size=batch_size, device=device, loss=loss,
                     checkpoint=checkpoint, resume=False, seed=seed,
                     early_stopping=early_stopping if val is not None else None, metadata=meta,
                     units="mol m-2 s-1", long_name=LONG_NAME, progress=progress)
@@ -137,22 +173,26 @@ def emissions(ds: xr.Dataset, *, method: str = "smaat-unet", model=None, device:
     Returns
     -------
     xarray.Dataset
-        ``emission`` (mol m-2 s-1) and, for the VAE, ``emission_std`` (the spread of the draws), with the CRS,
+        ``emission`` (mol m-2 s-1) and, for the VAE, ``emission_std`` (the spread of the draws times the
+        checkpoint's ``spread_scale``, 1 where it has none), with the CRS,
         lazy; the provenance names the checkpoint and its SHA-256.
     """
     from .. import ml
     from ..ml import checkpoint as ckpt_mod
 
     path = resolve_model(model, _method(method))
-    arch = ckpt_mod.load(path).config["arch"]["name"]
+    ck = ckpt_mod.load(path)
+    arch = ck.config["arch"]["name"]
     if arch != METHODS[method]:
         raise CheckpointError(f"checkpoint {path} holds a {arch}, method={method!r} takes a {METHODS[method]}: "
                               f"pass the method's checkpoint or method={_method_of(arch)!r}")
     out = ml.predict(as_inputs(ds), path, device=device, n_samples=n_samples if method == "vae" else 0, seed=seed)
     out[TARGET] = cf(out[TARGET], "mol m-2 s-1", f"{LONG_NAME} by the {method} network")
     if "emission_std" in out:
-        out["emission_std"] = cf(out["emission_std"], "mol m-2 s-1",
-                                 "standard deviation of the emission over the VAE's posterior draws")
+        scale = ck.config["metadata"].get("spread_scale", 1.0)
+        out["emission_std"] = cf(scale * out["emission_std"], "mol m-2 s-1",
+                                 f"standard deviation of the emission over the VAE's posterior draws, x {scale:.3g} "
+                                 "(calibrated on validation scenes)")
     return stamp(out, f"no2.learned.emissions[{method}]", made_from=[ds], checkpoint_sha256=ckpt_mod.sha256(path),
                  checkpoint=str(path), n_samples=n_samples if method == "vae" else 0, seed=seed)
 

@@ -1,5 +1,7 @@
 """Learned emission inversions: a short training lowers the loss, checkpoints round-trip, halo prediction is
 seamless and lazy, the shipped networks give finite emissions with units and provenance, bad input refused."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from eoxr.attrs import CHECKPOINT
 from eoxr.errors import CheckpointError, ParameterError, UnitsError
 from eoxr.ml import checkpoint as ckpt_mod
 from eoxr.no2 import ctm, learned, synth, train
+from eoxr.no2.divergence import NOX_TO_NO2
 
 GRID = ctm.Grid(ny=32, nx=32)
 
@@ -21,7 +24,8 @@ def scenes():
 @pytest.fixture(scope="module", params=["smaat-unet", "vae"])
 def fitted(request, scenes, tmp_path_factory):
     path = tmp_path_factory.mktemp(request.param) / "net.ckpt"
-    fit = learned.fit(scenes, path, method=request.param, epochs=10, width=8, depth=2, lr=3e-3, device="cpu")
+    fit = learned.fit(scenes, path, method=request.param, epochs=10, width=8, depth=2, lr=3e-3, device="cpu",
+                      source_weight=5.0)
     return request.param, path, fit
 
 
@@ -91,3 +95,56 @@ def test_the_shipped_networks_give_finite_emissions_with_units_and_provenance(me
 def test_training_seeds_are_not_evaluation_seeds():
     with pytest.raises(ParameterError, match="overlap the validation"):
         train.fit("smaat-unet", seed0=train.EVALUATION_SEEDS.start - 5, n_scenes=10)
+
+
+def test_the_physics_inputs_are_the_flux_divergence_terms_without_the_lifetime():
+    # V = a x + b y in a uniform wind (u, v): div(V w) = u a + v b exactly, on the grid's metres
+    scene = ctm.scene(453, GRID, spinup_h=6)
+    a, b, u, v = 2e-9, -1e-9, 3.0, -4.0
+    column = (a * scene.x + b * scene.y).transpose("y", "x").assign_attrs(units="mol m-2")
+    ds = scene.assign(no2_column=column, u=scene["u"] * 0 + u, v=scene["v"] * 0 + v)
+    inputs = learned.as_inputs(ds)
+    divergence = inputs["nox_flux_divergence"].values
+    np.testing.assert_allclose(divergence[1:-1, 1:-1], NOX_TO_NO2 * (u * a + v * b), rtol=1e-9)
+    assert np.isnan(divergence[0]).all() and np.isnan(divergence[:, -1]).all()
+    np.testing.assert_allclose(inputs["nox_column"], NOX_TO_NO2 * column, rtol=1e-12)
+    assert inputs["nox_flux_divergence"].attrs["units"] == "mol m-2 s-1"
+    assert inputs["nox_column"].attrs["units"] == "mol m-2"
+
+
+def test_the_physics_inputs_are_lazy_and_seamless():
+    scene = ctm.scene(454, GRID, ctm.Observation(cloud_fraction=0.2), spinup_h=6)
+
+    def run(ds):
+        return learned.as_inputs(ds)[["nox_flux_divergence", "nox_column"]]
+
+    assert_lazy(run, scene.chunk({"y": 16, "x": 16}))
+    assert_chunked_equals_unchunked(run, scene, [{"y": 16, "x": 16}, {"y": 8}])
+
+
+def test_the_source_weighted_loss_weighs_source_cells():
+    target = torch.tensor([[0.0, 0.0, 2.0, 0.0]])
+    loss = learned.source_weighted_mse(threshold=1.0, weight=9.0)
+    off_source = loss(target + torch.tensor([[1.0, 0, 0, 0]]), target)
+    on_source = loss(target + torch.tensor([[0, 0, 1.0, 0]]), target)
+    assert float(off_source) == pytest.approx(1 / 13) and float(on_source) == pytest.approx(10 / 13)
+    with pytest.raises(ParameterError, match="source_weight"):
+        learned.fit(None, "unused.ckpt", source_weight=-1.0)
+
+
+def test_the_vae_spread_is_calibrated_on_the_validation_scenes(fitted, scenes, tmp_path):
+    method, path, _ = fitted
+    if method != "vae":
+        pytest.skip("the spread is the VAE's")
+    calibrated = tmp_path / "vae.ckpt"
+    shutil.copyfile(path, calibrated)
+    scale = train.calibrate_spread(calibrated, scenes)
+    assert ckpt_mod.load(calibrated).config["metadata"]["spread_scale"] == scale
+    times = scenes.rename(scene="time")
+    raw = learned.emissions(times, method="vae", model=path)
+    fitted_spread = learned.emissions(times, method="vae", model=calibrated)
+    np.testing.assert_allclose(fitted_spread["emission_std"], scale * raw["emission_std"], rtol=1e-5)
+    error = np.abs(scenes["emission"].values - fitted_spread["emission"].values)
+    spread = fitted_spread["emission_std"].values
+    inside = (error <= spread)[np.isfinite(error) & np.isfinite(spread)]
+    assert inside.mean() == pytest.approx(0.68, abs=0.01)
