@@ -19,7 +19,7 @@ data as context.
 
 ``--quick``: 2 GMI test scenes of 64 scans, 24 calibration scenes, transfer from 8 short AMSR2 scenes (30
 steps) to 1; ``--smoke`` (the tests' run) evaluates every target on the smallest case: 1 short test scene, a database of 2
-short training scenes, 6 calibration scenes, transfer of 4 steps from 2 narrow AMSR2 scenes.
+short training scenes, 6 calibration scenes, transfer of 4 steps from 2 narrow AMSR2 scenes, all drawn in this process.
 """
 from __future__ import annotations
 
@@ -49,12 +49,13 @@ def _sizes(cfg) -> dict:
     and cached on first use; the smoke run draws 2 short ones instead)."""
     if cfg.smoke:
         return {"test": 1, "scans": 32, "calibration": 6, "cal_scans": 8, "pool": 2, "amsr2_test": 1,
-                "amsr2_scans": 48, "amsr2_pixels": 64, "steps": 4, "database": (SMOKE_DATABASE, 32)}
+                "amsr2_scans": 48, "amsr2_pixels": 64, "steps": 4, "database": (SMOKE_DATABASE, 32),
+                "workers": 1}  # a process pool takes longer to start than these few short scenes to draw
     if cfg.quick:
         return {"test": 2, "scans": 64, "calibration": 24, "cal_scans": 16, "pool": 8, "amsr2_test": 1,
-                "amsr2_scans": 48, "amsr2_pixels": 128, "steps": 30, "database": None}
+                "amsr2_scans": 48, "amsr2_pixels": 128, "steps": 30, "database": None, "workers": 2}
     return {"test": 8, "scans": 128, "calibration": 128, "cal_scans": 16, "pool": 24, "amsr2_test": 4,
-            "amsr2_scans": 96, "amsr2_pixels": None, "steps": 300, "database": None}
+            "amsr2_scans": 96, "amsr2_pixels": None, "steps": 300, "database": None, "workers": 2}
 
 
 SMOKE_DATABASE = synth.TRAINING_SEEDS[:2]
@@ -77,7 +78,7 @@ def _masked(ds, out, codes):
 
 def retrieval(cfg, size) -> list[dict]:
     seeds = [1000 * cfg.seed + i for i in range(size["test"])]
-    test = list(synth.scenes(seeds, "gmi", size["scans"], workers=2))
+    test = list(synth.scenes(seeds, "gmi", size["scans"], workers=size["workers"]))
     t0 = time.perf_counter()
     db = _database(size)
     build_s = time.perf_counter() - t0
@@ -118,7 +119,7 @@ def speed(cfg, ds, db) -> list[dict]:
 def calibration_match(cfg, size) -> list[dict]:
     seeds = [1000 * cfg.seed + 100 + i for i in range(size["calibration"])]
     tb = np.concatenate([ds["brightness_temperature"].values.reshape(-1, len(GMI.channels))
-                         for ds in synth.scenes(seeds, "gmi", size["cal_scans"], workers=2)])
+                         for ds in synth.scenes(seeds, "gmi", size["cal_scans"], workers=size["workers"])])
     table = calibration.compare(tb, calibration.reference_statistics())  # in EOXR_REAL_DATA
     case = {"scene": "synthetic GMI vs real (IPWG CONUS)", "scenes": len(seeds)}
     rows = [{"case": dict(case, channel=ch), "method": "synthetic-gmi",
@@ -133,9 +134,9 @@ def calibration_match(cfg, size) -> list[dict]:
 
 def transfer_curve(cfg, size) -> list[dict]:
     pool = list(synth.scenes([1000 * cfg.seed + 500 + i for i in range(size["pool"])], "amsr2",
-                             size["amsr2_scans"], size["amsr2_pixels"], workers=2))
+                             size["amsr2_scans"], size["amsr2_pixels"], workers=size["workers"]))
     test = list(synth.scenes([1000 * cfg.seed + 600 + i for i in range(size["amsr2_test"])], "amsr2",
-                             size["amsr2_scans"], size["amsr2_pixels"], workers=2))
+                             size["amsr2_scans"], size["amsr2_pixels"], workers=size["workers"]))
     with tempfile.TemporaryDirectory(prefix="eoxr-rain-bench-") as work:
         curve = transfer.label_curve(pool, test, work, fractions=(0.01, 0.1, 1.0), steps=size["steps"],
                                      seed=cfg.seed, device=cfg.device)

@@ -31,6 +31,7 @@ from eoxr.rain.radiometers import GMI, AMSR2
 
 QUICK = os.environ.get("EOXR_QUICK") == "1"
 SCANS = 48 if QUICK else 128          # scans per synthetic GMI swath (13.2 km apart)
+WORKERS = 1 if QUICK else 2           # processes drawing scenes (a few small scenes draw faster than a pool starts)
 SEED = 4
 REAL = eoxr.sample.real_data_dir()    # the real data folder (setting EOXR_REAL_DATA)"""),
     ("md", """## 0. A GMI swath from the catalog
@@ -40,9 +41,9 @@ real one) with its reference rain. Both retrievals run lazily on it."""),
     ("code", """item = next(iter(eoxr.catalog.search("sample", collections=["eoxr-rain-sample"])))
 gmi = eoxr.io.open_product(item.assets["1c"].get_absolute_href(), chunks={"along_track": 32})
 reference = xr.open_dataset(item.assets["reference"].get_absolute_href()).load()
+small_db = bayes.build("gmi", seeds=range(10_000, 10_006), scans=64, workers=WORKERS)  # a small a-priori database
 sample = {m: gmi.rain.retrieve(method=m, surface=reference["surface_type"],
-                               **({"database": bayes.build("gmi", seeds=range(10_000, 10_004), scans=64)}
-                                  if m == "bayes" else {})).compute() for m in ("bayes", "unet")}
+                               **({"database": small_db} if m == "bayes" else {})).compute() for m in ("bayes", "unet")}
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
 reference["rain_rate"].plot(ax=axes[0], cmap="Blues", vmax=10); axes[0].set_title("reference")
 for ax, (m, r) in zip(axes[1:], sample.items()):
@@ -89,7 +90,7 @@ precipitation benchmark, `obs_gmi.nc`). Here the match on scenes it was not tune
 synthetic to the real mean and standard deviation per channel, the overlap of the histograms, and the
 histograms themselves."""),
     ("code", """n_cal = 8 if QUICK else 32
-cal = [s for s in synth.scenes(range(60_000, 60_000 + n_cal), "gmi", scans=24, workers=2)]
+cal = [s for s in synth.scenes(range(60_000, 60_000 + n_cal), "gmi", scans=24, workers=WORKERS)]
 tb = np.concatenate([s.brightness_temperature.values.reshape(-1, 13) for s in cal])
 ref = calibration.reference_statistics()
 table = calibration.compare(tb, ref)
@@ -107,8 +108,8 @@ plt.tight_layout()"""),
 The Bayesian database is built from the training scenes of the shipped network (built and cached on first use;
 in quick mode a small database stands in). The network is the shipped `rain-unet-gmi`, trained with
 `eoxr train rain` on the same scenes. The test swaths use other seeds."""),
-    ("code", """db = bayes.build("gmi", seeds=range(10_000, 10_006), scans=64, workers=2) if QUICK else None
-test = list(synth.scenes([SEED, SEED + 1], "gmi", scans=SCANS, workers=2))
+    ("code", """db = small_db if QUICK else None
+test = list(synth.scenes([SEED, SEED + 1], "gmi", scans=SCANS, workers=WORKERS))
 runs = {m: [t.rain.retrieve(method=m, **({"database": db} if m == "bayes" else {})).load() for t in test]
         for m in ("bayes", "unet")}
 table = pd.DataFrame({m: scores(r, [t.rain_rate for t in test], spacing_km=GMI.pixel_spacing) for m, r in runs.items()}).T
@@ -143,8 +144,8 @@ missing channels to the network's training mean. The mapped network runs as it i
 labelled AMSR2 scenes (the U-Net weights and normalisation as a start)."""),
     ("code", """display(pd.Series(transfer.channel_map("amsr2", "gmi"), name="AMSR2 channel").to_frame().T)
 n_pool = 3 if QUICK else 12
-pool = list(synth.scenes(range(61_000, 61_000 + n_pool), "amsr2", scans=48, pixels=128, workers=2))
-held = list(synth.scenes([61_500], "amsr2", scans=48, pixels=128, workers=2))
+pool = list(synth.scenes(range(61_000, 61_000 + n_pool), "amsr2", scans=48, pixels=128, workers=WORKERS))
+held = list(synth.scenes([61_500], "amsr2", scans=48, pixels=128, workers=WORKERS))
 with tempfile.TemporaryDirectory() as work:
     curve = transfer.label_curve(pool, held, work, fractions=(0.1, 1.0), steps=20 if QUICK else 300)
 curve = pd.DataFrame(curve).set_index("label_fraction").drop(columns="checkpoint")

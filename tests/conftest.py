@@ -21,6 +21,13 @@ def real_data() -> Path:
     return real_data_folder(Path(os.environ[REAL_DATA_SETTING]))
 
 
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The folder of one embedded sample catalog for the tests that read it (EOXR_SAMPLE_DIR): built by the first,
+    once, as the same seed and version make the same files; tests of the build itself make their own."""
+    return tmp_path_factory.mktemp("shared") / "sample"
+
+
 @pytest.fixture
 def no_compute():
     """Within this fixture any dask compute raises: use it to prove a function stays lazy."""

@@ -14,7 +14,7 @@ def _eoxr(*args, **kw):
     return subprocess.run([sys.executable, "-m", "eoxr.cli", *args], capture_output=True, text=True, **kw)
 
 
-def test_query_strings_are_read_by_pystac_clients_parser(tmp_path, monkeypatch):
+def test_query_strings_are_read_by_pystac_clients_parser(monkeypatch, sample_dir):
     from pystac_client.item_search import ItemSearch
 
     from eoxr import catalog
@@ -27,7 +27,7 @@ def test_query_strings_are_read_by_pystac_clients_parser(tmp_path, monkeypatch):
     for bad in ("cloudy", "platform!=x", "eo:cloud_cover < 20"):  # pystac-client drops or misreads these
         with pytest.raises(CatalogError, match="PROPERTY<op>VALUE"):
             normalise(None, None, None, [bad], None, None)
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     found = catalog.search("sample", collections=["eoxr-s2-sample"], query=["eo:cloud_cover<10"])
     assert len(found) == 2  # the sample's cloudy date (20 %) left out; "10" compared as a number
 
@@ -56,8 +56,8 @@ def _user_error(capsys, *args) -> str:
     return lines[0]
 
 
-def test_user_errors_print_one_line_naming_the_fix_and_exit_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+def test_user_errors_print_one_line_naming_the_fix_and_exit_2(tmp_path, monkeypatch, capsys, sample_dir):
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     assert "available: io" in _user_error(capsys, "bench", "no-such-benchmark", "--smoke")
     assert "pass one of: lst" in _user_error(capsys, "train", "nonexistent")
     line = _user_error(capsys, "ingest", "sample", "--collections", "no-such-collection", "--out", str(tmp_path / "c.zarr"))
@@ -66,8 +66,8 @@ def test_user_errors_print_one_line_naming_the_fix_and_exit_2(tmp_path, monkeypa
                                               str(tmp_path / "c.zarr"))
 
 
-def test_ingest_refuses_an_existing_cube_and_overwrites_it_when_asked(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+def test_ingest_refuses_an_existing_cube_and_overwrites_it_when_asked(tmp_path, monkeypatch, capsys, sample_dir):
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     out = tmp_path / "s2.zarr"
     args = ["ingest", "sample", "--collections", "eoxr-s2-sample", "--bands", "red", "--resolution", "100",
             "--chunk", "64", "--cluster", "none", "--out", str(out)]

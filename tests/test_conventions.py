@@ -185,8 +185,8 @@ def test_every_workflow_output_keeps_cf_coordinates_and_standard_names(case, lst
         assert xlabel.endswith("[metre]") and ylabel.endswith("[metre]"), (xlabel, ylabel)
 
 
-def test_loaded_scenes_and_cubes_keep_cf_coordinates(tmp_path, monkeypatch):
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+def test_loaded_scenes_and_cubes_keep_cf_coordinates(tmp_path, monkeypatch, sample_dir):
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     items = eoxr.catalog.search("sample", collections=["eoxr-s2-sample"])
     ds = eoxr.io.load(items, bands=["red", "nir"], resolution=100)
     check_conventions(ds)

@@ -9,8 +9,8 @@ from figures import DEMO as BOUNDS, check_spine
 from eoxr import _DOMAINS, cube, demo
 
 
-def test_spine_demo_outputs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+def test_spine_demo_outputs(tmp_path, monkeypatch, capsys, sample_dir):
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     out = demo.run(tmp_path / "out", only=["spine"])
     ds = cube.open(out["spine.cube"])
     assert ds.rio.crs.to_epsg() == 32631 and dict(ds.sizes) == {"time": 3, "y": 500, "x": 500}
@@ -33,8 +33,8 @@ def test_every_demo_step_has_bounds_on_its_figures():
 
 
 @pytest.mark.slow
-def test_cli_demo_runs_every_workflow(tmp_path):
-    env = {"EOXR_SAMPLE_DIR": str(tmp_path / "sample"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+def test_cli_demo_runs_every_workflow(tmp_path, sample_dir):
+    env = {"EOXR_SAMPLE_DIR": str(sample_dir), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "eoxr.cli", "demo", "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -29,12 +29,6 @@ def test_notebook_is_its_build_script_output(script, monkeypatch):
     assert all(not c.get("outputs") for c in stored if c.cell_type == "code")  # committed without outputs
 
 
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
-    """One sample catalog for the notebooks of this module (each would otherwise build it)."""
-    return tmp_path_factory.mktemp("sample")
-
-
 def _execute(path: Path, tmp_path: Path, monkeypatch, sample_dir: Path, quick: bool) -> dict:
     """Run the notebook in a fresh kernel (reduced sizes with ``quick``); return the figures it recorded."""
     nbformat = pytest.importorskip("nbformat")

@@ -367,6 +367,8 @@ def scenes(seeds, sensor: str | Radiometer = "gmi", scans: int = 128, pixels: in
     """The scenes ``seeds`` (:func:`scene`), in order, drawn in ``workers`` processes (the same result: each
     scene has its own seed)."""
     make = partial(scene, sensor=get(sensor).name, scans=scans, pixels=pixels)
+    seeds = list(seeds)
+    workers = min(workers, len(seeds))  # a process that would draw no scene is not started
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             yield from pool.map(make, seeds)

@@ -58,10 +58,10 @@ def test_sample_items(tmp_path):
     assert lst_item.properties["proj:code"] == "EPSG:32631"
 
 
-def test_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys):
+def test_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys, sample_dir):
     from eoxr.lst import demo
 
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     outputs = demo.run(tmp_path / "out")
     assert outputs["quicklook"].stat().st_size > 10_000 and outputs["cube"].is_dir()
     import eoxr.cube

@@ -50,8 +50,8 @@ def test_observe_misregistration_and_noise_change_the_image():
 
 
 @pytest.mark.slow
-def test_urban_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(tmp_path / "sample"))
+def test_urban_demo_runs_on_the_sample(tmp_path, monkeypatch, capsys, sample_dir):
+    monkeypatch.setenv("EOXR_SAMPLE_DIR", str(sample_dir))
     from eoxr.urban import demo
 
     paths = demo.run(tmp_path / "out")
