@@ -74,7 +74,9 @@ def daily(stack: xr.DataArray, days) -> xr.DataArray:
     """``stack`` averaged per pivot day (observations of one day merged) on exactly the pivot ``days``."""
     step = days[1] - days[0] if len(days) > 1 else np.timedelta64(1, "D")
     day = stack["time"].dt.floor(_freq(step))
-    binned = stack.assign_coords(time=day).groupby("time").mean()
+    binned = stack.assign_coords(time=day)
+    if day.to_index().has_duplicates:  # several observations of a day: their mean (one task per day)
+        binned = binned.groupby("time").mean()
     return binned.reindex(time=days)
 
 
