@@ -1,0 +1,1 @@
+"""Fuse several sensors into one 10 m daily pivot representation."""
