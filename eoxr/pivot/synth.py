@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtri
 
 from ..attrs import cf, georeference, stamp
-from ..errors import ParameterError
+from ..errors import ParameterError, ReadError
 from . import sensors
 from .sensors import PIVOT_BANDS, POLARIZATIONS, SENSORS
 
@@ -265,8 +266,7 @@ def _add_lazy_fields(ds: xr.Dataset) -> xr.Dataset:
     """``reflectance``, ``ndvi`` and ``backscatter`` computed from ``lai`` and ``soil_moisture`` on demand."""
     import dask.array as dsa
 
-    lai = dsa.from_array(ds["lai"].values, chunks=(TIME_CHUNK, -1, -1))
-    moisture = dsa.from_array(ds["soil_moisture"].values, chunks=(TIME_CHUNK, -1, -1))
+    lai, moisture = (dsa.asarray(ds[name].data).rechunk((TIME_CHUNK, -1, -1)) for name in ("lai", "soil_moisture"))
     cls = ds["land_cover"].values
 
     def lazy(kernel, n):
@@ -423,3 +423,53 @@ def scene(seed: int = 0, size: int = 256, days: int = 365, *, start: str = "2021
     """(truth of :func:`landscape`, {sensor: :func:`observe` cube}) of one seed, at 10 m."""
     truth = landscape(seed, size=size, start=start, days=days)
     return truth, {name: observe(truth, name, seed) for name in sensor_keys}
+
+
+# ----------------------------------------------------------------------------------------------- sample
+SAMPLE_COLLECTION = "eoxr-pivot-sample"
+SAMPLE_SEED = 60_000  # + the sample's seed: scenes nobody tuned a method on
+SAMPLE_SIZE, SAMPLE_DAYS, SAMPLE_START = 150, 120, "2021-03-01"  # 1.5 km: whole pixels of every sensor
+TRUTH_STORED = ("land_cover", "parcel", "lai", "soil_moisture", "rain", "cloud", "cloud_cover")
+
+
+def sample_scene(seed: int = 0) -> tuple[xr.Dataset, dict[str, xr.Dataset]]:
+    """The sample's scene: :func:`scene` of seed ``SAMPLE_SEED + seed``, :data:`SAMPLE_SIZE` cells of 10 m,
+    :data:`SAMPLE_DAYS` days from :data:`SAMPLE_START`."""
+    return scene(SAMPLE_SEED + seed, size=SAMPLE_SIZE, days=SAMPLE_DAYS, start=SAMPLE_START)
+
+
+def sample_items(root: Path, seed: int = 0) -> list:
+    """The sample's multi-sensor scene as Zarr datacubes, one STAC item each in collection
+    ``eoxr-pivot-sample``: ``pivot-s2``, ``pivot-landsat``, ``pivot-modis``, ``pivot-s1`` (each sensor's cube,
+    which ``eoxr.io.load([item])`` opens) and ``pivot-truth`` (the truth's fields that the others are made from:
+    :func:`open_scene` adds ``reflectance``, ``ndvi`` and ``backscatter``). Items carry ``eoxr:sensor``."""
+    from ..catalog.outputs import cube_item
+    from ..cube import open as open_cube
+    from ..cube import write
+
+    root = Path(root)
+    truth, cubes = sample_scene(seed)
+    items = []
+    for key, ds in {**cubes, "truth": truth[list(TRUTH_STORED)]}.items():
+        path = write(ds, root / f"pivot_{key}.zarr", mode="w", chunks={"time": 32})
+        item = cube_item(open_cube(path), ref={"id": f"pivot-{key}", "collection": SAMPLE_COLLECTION},
+                         cube_href=str(Path(path).resolve()), inputs=[])
+        platform = SENSORS[key].name if key in SENSORS else "truth"
+        item.properties.update({"eoxr:sensor": key, "platform": f"{platform} (synthetic)", "eoxr:seed": seed})
+        items.append(item)
+    return items
+
+
+def open_scene(source) -> xr.Dataset:
+    """A cube of :func:`sample_items` (its STAC item, or the path of its Zarr store), lazily; the truth with its
+    ``reflectance``, ``ndvi`` and ``backscatter`` made again from ``lai`` and ``soil_moisture``."""
+    from ..cube import open as open_cube
+    from ..cube.open import _is_item
+
+    if not _is_item(source) and not Path(source).exists():
+        raise ReadError(f"{source}: no such scene; build the sample with eoxr.sample.ensure_sample() and pass one "
+                        f"of the items of collection {SAMPLE_COLLECTION!r} (or its Zarr path)")
+    ds = open_cube(source)
+    if {"lai", "soil_moisture", "land_cover"} <= set(ds.data_vars):
+        ds = _add_lazy_fields(ds)
+    return ds

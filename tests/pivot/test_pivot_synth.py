@@ -171,3 +171,37 @@ def test_bad_input_names_the_fix():
         synth.observe(synth.landscape(0, size=16, days=3, resolution=7.0), "s2")
     with pytest.raises(ParameterError, match="size >= 8"):
         synth.landscape(0, size=4)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    return {item.id: item for item in synth.sample_items(tmp_path_factory.mktemp("pivot"), seed=0)}
+
+
+def test_sample_items_round_trip_through_eoxr_io_load(sample):
+    import eoxr
+
+    truth, cubes = synth.sample_scene(0)
+    assert set(sample) == {"pivot-s2", "pivot-landsat", "pivot-modis", "pivot-s1", "pivot-truth"}
+    for key, cube in cubes.items():
+        item = sample[f"pivot-{key}"]
+        assert item.collection_id == synth.SAMPLE_COLLECTION and item.properties["eoxr:sensor"] == key
+        loaded = eoxr.io.load([item])
+        assert set(loaded.data_vars) == set(cube.data_vars) and loaded.rio.crs == cube.rio.crs
+        for name in cube.data_vars:
+            np.testing.assert_array_equal(loaded[name].values, cube[name].values)
+            assert loaded[name].attrs["units"] == cube[name].attrs["units"]
+        np.testing.assert_array_equal(loaded.time.values, cube.time.values)
+        np.testing.assert_array_equal(loaded.x.values, cube.x.values)
+    stored = synth.open_scene(sample["pivot-truth"])
+    assert stored["reflectance"].chunks is not None  # made again lazily from lai and soil moisture
+    np.testing.assert_array_equal(stored["reflectance"].values, truth["reflectance"].values)
+    np.testing.assert_array_equal(stored["land_cover"].values, truth["land_cover"].values)
+    assert stored["land_cover"].attrs["flag_meanings"] == truth["land_cover"].attrs["flag_meanings"]
+
+
+def test_open_scene_names_a_missing_scene(tmp_path):
+    from eoxr.errors import ReadError
+
+    with pytest.raises(ReadError, match=r"absent\.zarr: no such scene; build the sample"):
+        synth.open_scene(tmp_path / "absent.zarr")
