@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 from odc.geo import CRS, geom
 from odc.geo.geobox import GeoBox
-from odc.geo.xr import xr_reproject
+from odc.geo.xr import xr_coords, xr_reproject
 
 from ..errors import CRSError, GridError, ParameterError
 
@@ -75,10 +75,29 @@ def coarse_grid(pivot: GeoBox, resolution: float) -> GeoBox:
 
 
 def reproject(da: xr.DataArray, grid: GeoBox, resampling: str) -> xr.DataArray:
-    """``da`` (..., y, x) warped onto ``grid`` with ``resampling`` (lazy on dask); NaN stays nodata."""
+    """``da`` (..., y, x) warped onto ``grid`` with ``resampling`` (lazy on dask); NaN stays nodata. Data
+    whose pixels are the grid's cells (same CRS, size and edges) are selected, not warped."""
     src = da.astype("f4") if da.dtype != np.float32 else da
+    if _same_cells(src, grid):
+        coords = xr_coords(grid)
+        return src.reindex(y=coords["y"].values, x=coords["x"].values, method="nearest",
+                           tolerance=abs(grid.resolution.x) / 100).assign_coords(spatial_ref=coords["spatial_ref"])
     out = xr_reproject(src, grid, resampling=resampling, dst_nodata=np.nan)
     return out.rename({"latitude": "y", "longitude": "x"}) if "latitude" in out.dims else out
+
+
+def _same_cells(da: xr.DataArray, grid: GeoBox) -> bool:
+    """Whether the pixels of ``da`` are cells of ``grid``: one CRS, one pixel size, edges on the grid's."""
+    if da.sizes.get("x", 0) < 2 or da.sizes.get("y", 0) < 2 or crs_of(da, "data") != grid.crs:
+        return False
+    step_x, step_y = float(da.x[1] - da.x[0]), float(da.y[1] - da.y[0])
+    res_x, res_y = grid.resolution.x, grid.resolution.y
+    tol = abs(res_x) / 100
+    coords = xr_coords(grid)
+    offset_x = (float(da.x[0]) - float(coords["x"][0])) / res_x
+    offset_y = (float(da.y[0]) - float(coords["y"][0])) / res_y
+    return (abs(step_x - res_x) < tol and abs(step_y - res_y) < tol and abs(offset_x - round(offset_x)) < 0.01
+            and abs(offset_y - round(offset_y)) < 0.01)
 
 
 def resampling_to(native_m: float, target_m: float) -> str:
