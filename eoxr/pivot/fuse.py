@@ -165,7 +165,7 @@ def _physical(cubes, grid, days, chunks, obs_std) -> xr.Dataset:
         if sensor in physical.RADAR:
             continue
         names = [b for b in bands if b in cube.data_vars]
-        stack = physical.adjusted(physical.on_pivot_days(cube, sensor, grid, days, names), sensor)
+        stack = physical.adjusted(physical.on_pivot_days(cube, sensor, grid, days, names, chunks), sensor)
         stack = stack.reindex(band=bands).chunk(layout)
         variance = physical.noise_variance(sensor, names, obs_std).reindex(band=bands)
         (coarse if sensor in physical.COARSE else fine).append((stack, variance))
@@ -191,7 +191,7 @@ def _physical(cubes, grid, days, chunks, obs_std) -> xr.Dataset:
 
 def _backscatter(cube, grid, days, chunks, step_days) -> xr.DataArray:
     names = [p for p in ("vv", "vh") if p in cube.data_vars]
-    stack = physical.on_pivot_days(cube, "s1", grid, days, names)
+    stack = physical.on_pivot_days(cube, "s1", grid, days, names, chunks)
     stack = stack.chunk({"time": -1, "band": 1, "y": chunks["y"], "x": chunks["x"]})
     smoothed = xr.apply_ufunc(physical.smooth_backscatter_pixels, stack, input_core_dims=[["time"]],
                               output_core_dims=[["time"]], dask="parallelized", output_dtypes=["f4"],

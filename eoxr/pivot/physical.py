@@ -49,11 +49,12 @@ BACKSCATTER_PROCESS_REL = 0.05
 _MIN_VARIANCE = 1e-12
 
 
-def on_pivot_days(cube: xr.Dataset, sensor: str, grid, days, names) -> xr.DataArray:
+def on_pivot_days(cube: xr.Dataset, sensor: str, grid, days, names, chunks: dict | None = None) -> xr.DataArray:
     """The variables ``names`` of ``cube`` as one (time, band, y, x) array on the pivot ``grid`` and ``days``.
 
     Clouded pixels (the optional boolean ``cloud``) are NaN. A fine sensor is reprojected straight to the
-    grid; a coarse one (:data:`COARSE`) through a grid of its own pixel size, then bilinear.
+    grid; a coarse one (:data:`COARSE`) through a grid of its own pixel size, then bilinear. Dask cubes stay
+    lazy, in spatial tiles of ``chunks`` on the pivot grid.
     """
     crs = regrid.crs_of(cube, sensor)
     native = regrid.pixel_size_m(cube, crs)
@@ -64,9 +65,9 @@ def on_pivot_days(cube: xr.Dataset, sensor: str, grid, days, names) -> xr.DataAr
     target = grid.resolution.x
     if sensor in COARSE and native > 2 * abs(target):
         stack = regrid.reproject(stack, regrid.coarse_grid(grid, native), "average")
-        stack = regrid.reproject(stack, grid, "bilinear")
+        stack = regrid.reproject(stack, grid, "bilinear", chunks)
     else:
-        stack = regrid.reproject(stack, grid, regrid.resampling_to(native, abs(target)))
+        stack = regrid.reproject(stack, grid, regrid.resampling_to(native, abs(target)), chunks)
     return daily(stack, days)
 
 

@@ -74,15 +74,22 @@ def coarse_grid(pivot: GeoBox, resolution: float) -> GeoBox:
     return GeoBox.from_bbox(bbox, pivot.crs, resolution=resolution, tight=False)
 
 
-def reproject(da: xr.DataArray, grid: GeoBox, resampling: str) -> xr.DataArray:
-    """``da`` (..., y, x) warped onto ``grid`` with ``resampling`` (lazy on dask); NaN stays nodata. Data
-    whose pixels are the grid's cells (same CRS, size and edges) are selected, not warped."""
+def reproject(da: xr.DataArray, grid: GeoBox, resampling: str, chunks: dict | None = None) -> xr.DataArray:
+    """``da`` (..., y, x) warped onto ``grid`` with ``resampling``; NaN stays nodata. Data whose pixels are the
+    grid's cells (same CRS, size and edges) are selected, not warped. Dask data stay lazy, in output tiles of
+    ``chunks`` (``{"y": ny, "x": nx}``, -1 for the whole axis; default: the whole grid)."""
     src = da.astype("f4") if da.dtype != np.float32 else da
     if _same_cells(src, grid):
         coords = xr_coords(grid)
         return src.reindex(y=coords["y"].values, x=coords["x"].values, method="nearest",
                            tolerance=abs(grid.resolution.x) / 100).assign_coords(spatial_ref=coords["spatial_ref"])
-    out = xr_reproject(src, grid, resampling=resampling, dst_nodata=np.nan)
+    tiles = {}
+    if src.chunks:
+        ny, nx = grid.shape
+        chunks = chunks or {}
+        tiles["chunks"] = tuple(n if chunks.get(d, -1) in (-1, None) else min(chunks[d], n)
+                                for d, n in (("y", ny), ("x", nx)))
+    out = xr_reproject(src, grid, resampling=resampling, dst_nodata=np.nan, **tiles)
     return out.rename({"latitude": "y", "longitude": "x"}) if "latitude" in out.dims else out
 
 
