@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from ..accessors import method, register
 from .gapfill import gapfill
-from .sensors import standardise
 
 register("pivot", {
-    "standardise": method(standardise),
     "gapfill": method(gapfill),
-}, dataset=True, dataarray=False, doc="``ds.pivot``: a sensor's cube renamed to the pivot bands, and daily "
-                                      "gap-filling with uncertainty.")
+}, dataset=True, dataarray=False, doc="``ds.pivot``: daily gap-filling with uncertainty of a cube's series.")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..attrs import cf, stamp
+from ..attrs import cf, georeference, stamp
 from ..errors import MissingVariableError, ParameterError
 from . import kalman
 from .physical import daily
@@ -23,8 +23,8 @@ def gapfill(obj: xr.DataArray | xr.Dataset, freq: str = "1D", *, obs_std: float 
     Parameters
     ----------
     obj : xarray.DataArray or xarray.Dataset
-        Series on ``time`` (any other dims: pixels, bands); NaN where missing. Of a Dataset, every variable
-        with a ``time`` dimension.
+        Series on ``time`` (any other dims: pixels, bands); NaN where missing. Of a Dataset, every
+        floating-point variable with a ``time`` dimension (a boolean ``cloud`` flag is left out).
     freq : str
         Step of the output time axis (pandas frequency).
     obs_std, process_std : float
@@ -35,14 +35,26 @@ def gapfill(obj: xr.DataArray | xr.Dataset, freq: str = "1D", *, obs_std: float 
     Returns
     -------
     xarray.Dataset
-        ``<name>`` and ``<name>_std`` per series, on the regular axis (lazy on dask input).
+        ``<name>`` and ``<name>_std`` per series, on the regular axis, with the input's CRS (lazy on dask
+        input).
+
+    Examples
+    --------
+    >>> from eoxr.pivot import synth
+    >>> truth, cubes = synth.scene(seed=0, size=32, days=20)
+    >>> filled = cubes["s2"][["red", "nir"]].pivot.gapfill(obs_std=0.01, process_std=0.01)
+    >>> sorted(filled.data_vars)
+    ['nir', 'nir_std', 'red', 'red_std']
+    >>> bool(filled["red"].notnull().all()), filled["red_std"].attrs["units"]
+    (True, '1')
     """
     if not (obs_std >= 0 and process_std > 0):
         raise ParameterError(f"obs_std must be >= 0 and process_std > 0, not {obs_std!r} and {process_std!r}")
     ds = obj.to_dataset(name=obj.name or "value") if isinstance(obj, xr.DataArray) else obj
-    names = [n for n in ds.data_vars if "time" in ds[n].dims]
+    names = [n for n in ds.data_vars if "time" in ds[n].dims and np.issubdtype(ds[n].dtype, np.floating)]
     if not names:
-        raise MissingVariableError(f"no variable with a time dimension to gap-fill: the dims are {dict(ds.sizes)}")
+        raise MissingVariableError(f"no floating-point variable with a time dimension to gap-fill in "
+                                   f"{sorted(map(str, ds.data_vars))} (dims {dict(ds.sizes)})")
     start, end = (ds.time.values.min(), ds.time.values.max()) if time is None else time
     days = pd.date_range(pd.Timestamp(start).floor(freq), pd.Timestamp(end), freq=freq)
     step_days = pd.Timedelta(freq) / pd.Timedelta("1D")
@@ -58,4 +70,4 @@ def gapfill(obj: xr.DataArray | xr.Dataset, freq: str = "1D", *, obs_std: float 
         units, long_name = ds[name].attrs.get("units", "1"), ds[name].attrs.get("long_name", name)
         out[name] = cf(mean.transpose(*series.dims), units, f"{long_name}, gap-filled")
         out[f"{name}_std"] = cf(np.sqrt(var).transpose(*series.dims), units, f"standard deviation of the {long_name}")
-    return stamp(out, "pivot.gapfill", made_from=[ds], freq=freq, obs_std=obs_std, process_std=process_std)
+    return stamp(georeference(out, like=ds), "pivot.gapfill", made_from=[ds], freq=freq, obs_std=obs_std, process_std=process_std)

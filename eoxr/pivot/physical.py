@@ -53,7 +53,7 @@ def on_pivot_days(cube: xr.Dataset, sensor: str, grid, days, names, chunks: dict
     """The variables ``names`` of ``cube`` as one (time, band, y, x) array on the pivot ``grid`` and ``days``.
 
     Clouded pixels (the optional boolean ``cloud``) are NaN. A fine sensor is reprojected straight to the
-    grid; a coarse one (:data:`COARSE`) through a grid of its own pixel size, then bilinear. Dask cubes stay
+    grid; a coarse one (:data:`COARSE`) through a grid of its own pixel size in the pivot's CRS, then bilinear. Dask cubes stay
     lazy, in spatial tiles of ``chunks`` on the pivot grid.
     """
     crs = regrid.crs_of(cube, sensor)
@@ -64,8 +64,7 @@ def on_pivot_days(cube: xr.Dataset, sensor: str, grid, days, names, chunks: dict
     stack = stack.transpose("time", "band", "y", "x")
     target = grid.resolution.x
     if sensor in COARSE and native > 2 * abs(target):
-        stack = regrid.reproject(stack, regrid.coarse_grid(grid, native), "average")
-        stack = regrid.reproject(stack, grid, "bilinear", chunks)
+        stack = regrid.upsample(regrid.reproject(stack, regrid.coarse_grid(grid, native), "average"), grid, chunks)
     else:
         stack = regrid.reproject(stack, grid, regrid.resampling_to(native, abs(target)), chunks)
     return daily(stack, days)

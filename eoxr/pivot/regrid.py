@@ -4,7 +4,7 @@ The pivot grid is the area every sensor covers, in one CRS, with square cells of
 edges fall on multiples of it. A fine sensor goes straight to it: ``average`` resampling where its pixels are
 smaller than the pivot's (a pivot cell is the mean of the pixels in it, so the mean over an area is kept),
 ``bilinear`` where they are larger. A coarse sensor is first put on a grid of its own resolution in the pivot
-CRS (``average``), and upsampled to the pivot grid with ``bilinear`` resampling in the fusion.
+CRS (``average``), and upsampled to the pivot grid by bilinear interpolation in the fusion (:func:`upsample`).
 """
 from __future__ import annotations
 
@@ -91,6 +91,18 @@ def reproject(da: xr.DataArray, grid: GeoBox, resampling: str, chunks: dict | No
                                 for d, n in (("y", ny), ("x", nx)))
     out = xr_reproject(src, grid, resampling=resampling, dst_nodata=np.nan, **tiles)
     return out.rename({"latitude": "y", "longitude": "x"}) if "latitude" in out.dims else out
+
+
+def upsample(coarse: xr.DataArray, grid: GeoBox, chunks: dict | None = None) -> xr.DataArray:
+    """``coarse`` (on a :func:`coarse_grid` of ``grid``, same CRS) interpolated bilinearly to the cells of
+    ``grid``: one separable interpolation for every time and band at once, rather than a warp per image."""
+    coords = xr_coords(grid)
+    if coarse.chunks:
+        coarse = coarse.chunk({"y": -1, "x": -1})
+    fine = coarse.interp(y=coords["y"].values, x=coords["x"].values, method="linear")
+    if fine.chunks and chunks:
+        fine = fine.chunk({d: chunks[d] for d in ("y", "x") if d in chunks})
+    return fine.assign_coords(spatial_ref=coords["spatial_ref"])
 
 
 def _same_cells(da: xr.DataArray, grid: GeoBox) -> bool:

@@ -9,7 +9,7 @@ from cubes import constant, cube, linear_in_time
 
 import eoxr
 from eoxr.errors import CRSError, GridError, MissingVariableError, NoDataError, ParameterError
-from eoxr.pivot import fuse
+from eoxr.pivot import fuse, synth
 
 S2_DAYS = np.arange(0, 40, 5)
 LINEAR = {"s2": 0.0, "modis": 0.0}
@@ -140,3 +140,27 @@ def test_unknown_sensors_bands_and_methods_are_refused():
         fuse({"s2": _s2().rename({b: b.upper() + "X" for b in ("blue", "green", "red", "nir", "swir1", "swir2")})})
     with pytest.raises(ParameterError, match="eoxr.pivot.learned"):
         fuse({"s2": _s2()}, method="learned")
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return synth.scene(seed=5, size=48, days=60, start="2021-04-15")  # green-up: the surface changes
+
+
+def _rmse(piv, truth, mask=None):
+    err = piv.reflectance - truth.reflectance.transpose(*piv.reflectance.dims).values
+    err = err if mask is None else err.where(mask)
+    return float(np.sqrt((err ** 2).mean()))
+
+
+def test_a_synthetic_scene_is_fused_close_to_its_truth_and_better_than_s2_alone(scene):
+    truth, cubes = scene
+    period = (truth.time.values[0], truth.time.values[-1])
+    piv = fuse(cubes, time=period).compute()
+    s2_alone = fuse({"s2": cubes["s2"]}, time=period).compute()
+    assert piv.sizes["x"] == piv.sizes["y"] == 48 and piv.sizes["time"] == 60
+    cloudy = piv.days_since_clear > 0
+    assert _rmse(piv, truth) < 0.03
+    assert _rmse(piv, truth, cloudy) < _rmse(s2_alone, truth, cloudy)
+    inside = piv.reflectance_std.notnull()
+    assert float(inside.mean()) == 1.0  # every pixel and day has a value and an uncertainty
