@@ -456,6 +456,7 @@ def sample_items(root: Path, seed: int = 0) -> list:
                          cube_href=str(Path(path).resolve()), inputs=[])
         platform = SENSORS[key].name if key in SENSORS else "truth"
         item.properties.update({"eoxr:sensor": key, "platform": f"{platform} (synthetic)", "eoxr:seed": seed})
+        item.datetime = item.datetime or item.common_metadata.start_datetime  # catalogs sort items by it
         items.append(item)
     return items
 
