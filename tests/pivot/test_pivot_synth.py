@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from checks import assert_cf
 
 from eoxr.errors import ParameterError
 from eoxr.pivot import sensors, synth
@@ -30,11 +31,10 @@ def test_same_seed_same_scene_other_seed_other_scene():
 
 def test_truth_variables_carry_units_names_and_crs(year):
     truth, _ = year
-    expected = {"land_cover": "1", "parcel": "1", "lai": "m2 m-2", "soil_moisture": "m3 m-3", "rain": "mm d-1",
-                "cloud": "1", "cloud_cover": "1", "reflectance": "1", "ndvi": "1", "backscatter": "1"}
-    assert {name: truth[name].attrs["units"] for name in expected} == expected
-    assert all(truth[name].attrs["long_name"] for name in expected)
-    assert truth.rio.crs.to_epsg() == 32631 and truth.x.attrs["units"] == "metre"
+    assert_cf(truth, {"land_cover": "1", "parcel": "1", "lai": "m2 m-2", "soil_moisture": "m3 m-3",
+                      "rain": "mm d-1", "cloud": "1", "cloud_cover": "1", "reflectance": "1", "ndvi": "1",
+                      "backscatter": "1"})
+    assert truth.rio.crs.to_epsg() == 32631
     assert list(truth.band.values) == list(PIVOT_BANDS) and list(truth.polarization.values) == ["VV", "VH"]
     assert truth.land_cover.attrs["flag_meanings"].split() == list(synth.CLASS_NAMES)
     assert truth["reflectance"].dtype == np.float32 and truth["reflectance"].chunks is not None  # lazy
@@ -93,7 +93,7 @@ def test_each_sensor_grid_revisit_and_overpass(year):
         hours = pd.DatetimeIndex(cube.time.values).hour + pd.DatetimeIndex(cube.time.values).minute / 60
         np.testing.assert_allclose(hours, model.overpass_hour - lon_hours, atol=0.05)
         assert cube.rio.crs == truth.rio.crs
-        assert all(cube[name].attrs["units"] == "1" and cube[name].attrs["long_name"] for name in cube.data_vars)
+        assert_cf(cube, "1")
 
 
 def test_revisit_phase_follows_the_seed():
