@@ -113,7 +113,7 @@ class Sensor:
     def spectral_response(self, band: str, wavelengths_nm) -> np.ndarray:
         """Relative spectral response of ``band`` at ``wavelengths_nm``: a Gaussian of the band's centre and
         FWHM, 1 at the centre."""
-        b = self.bands[_known(band, self.bands, f"{self.name} band")]
+        b = self.bands[check_key(band, self.bands, f"{self.name} band")]
         wl = np.asarray(wavelengths_nm, dtype=float)
         return np.exp(-4.0 * math.log(2.0) * ((wl - b.centre_nm) / b.fwhm_nm) ** 2)
 
@@ -186,7 +186,8 @@ SENSORS: Mapping[str, Sensor | Radar] = MappingProxyType({
 REVISIT_PER_SATELLITE = MappingProxyType({"s2": 10, "landsat": 16, "modis": 1, "s1": 12})
 
 
-def _known(name: str, known, what: str) -> str:
+def check_key(name: str, known, what: str) -> str:
+    """``name`` if it is one of ``known``, else :class:`~eoxr.errors.ParameterError` listing them."""
     if name not in known:
         raise ParameterError(f"unknown {what} {name!r}: use one of {sorted(known)}")
     return name
@@ -305,7 +306,7 @@ SOIL_MOISTURE_RANGE = (0.0, POROSITY)
 
 
 def _polarization(polarization: str) -> WaterCloudParameters:
-    return WATER_CLOUD[_known(str(polarization).upper(), WATER_CLOUD, "polarization")]
+    return WATER_CLOUD[check_key(str(polarization).upper(), WATER_CLOUD, "polarization")]
 
 
 def _vegetation_terms(lai, p: WaterCloudParameters, incidence_deg: float):
@@ -368,7 +369,7 @@ def standardise(ds: xr.Dataset, sensor: str) -> xr.Dataset:
     MissingVariableError
         None of the sensor's bands is in ``ds``.
     """
-    model = SENSORS[_known(sensor, SENSORS, "sensor")]
+    model = SENSORS[check_key(sensor, SENSORS, "sensor")]
     targets = ("vv", "vh") if sensor == "s1" else PIVOT_BANDS
     ds = _set_aside_displaced(ds, model)
     renames = {name: model.aliases[name] for name in ds.data_vars

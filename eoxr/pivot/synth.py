@@ -135,11 +135,10 @@ def _check_size(size: int, resolution: float, days: int) -> None:
                              "cells, a positive resolution (m) and days >= 1")
 
 
-def _grid_coords(size: int, resolution: float, factor: int = 1) -> dict:
-    """Pixel-centre ``y``/``x`` of the scene's grid coarsened by ``factor`` (partial edge cells included)."""
-    n = -(-size // factor)
-    step = resolution * factor
-    return {"y": ORIGIN[1] - step * (np.arange(n) + 0.5), "x": ORIGIN[0] + step * (np.arange(n) + 0.5)}
+def _grid_coords(size: int, resolution: float) -> dict:
+    """Pixel-centre ``y``/``x`` of the scene's grid, from :data:`ORIGIN`."""
+    centres = resolution * (np.arange(size) + 0.5)
+    return {"y": ORIGIN[1] - centres, "x": ORIGIN[0] + centres}
 
 
 def _parcels(size: int, resolution: float, rng: np.random.Generator):
@@ -325,7 +324,7 @@ def observe(truth: xr.Dataset, sensor: str, seed: int = 0) -> xr.Dataset:
         MODIS's 500 m bands are averaged at 500 m, then repeated on its 250 m grid (attribute
         ``native_resolution_m``). Same seed, same cube.
     """
-    model = SENSORS[sensors._known(sensor, SENSORS, "sensor")]
+    model = SENSORS[sensors.check_key(sensor, SENSORS, "sensor")]
     rng = np.random.default_rng([seed, list(SENSORS).index(sensor)])
     resolution = _truth_resolution(truth)
     days = np.arange(rng.integers(model.revisit_days), truth.sizes["time"], model.revisit_days)
