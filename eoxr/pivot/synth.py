@@ -9,16 +9,17 @@
 - soil moisture of the top 5 cm: a daily bucket model driven by seeded rain events (daily occurrence and
   exponential amounts, wetter in winter), losing water to drainage above field capacity and to evaporation
   (seasonal, limited by the moisture above the wilting point), with a field capacity that varies in space;
-- surface reflectance of the pivot bands from :func:`eoxr.pivot.sensors.canopy_reflectance` (urban and water
-  parcels over their own background spectra), NDVI, and C-band backscatter from the water-cloud model;
+- surface reflectance of the pivot bands as Sentinel-2 (the pivot's reference) sees it, from
+  :func:`eoxr.pivot.sensors.canopy_reflectance` (urban and water parcels over their own spectra), NDVI, and
+  C-band backscatter from the water-cloud model;
 - clouds: one weather for every optical sensor. A daily cloud cover follows an autocorrelated (AR(1)) series of
   mean between 50 and 70 % (the seed draws it), and the cloud mask is a smooth Gaussian random field above
   the quantile that gives that day's cover.
 
 :func:`observe` samples the truth as one sensor of :data:`eoxr.pivot.sensors.SENSORS` does: only on its
-revisit days (a seeded phase), at its overpass time; optical bands averaged over each native pixel (the
-detector), blurred by the Gaussian PSF on the native grid (the optics), with Gaussian noise, NaN where the
-cloud covers more than :data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with
+revisit days (a seeded phase), at its overpass time; optical bands through its own spectral responses
+(:data:`eoxr.pivot.sensors.ENDMEMBERS`), averaged over each native pixel (the detector), blurred by the
+Gaussian PSF on the native grid (the optics), with Gaussian noise, NaN where the cloud covers more than :data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with
 multiplicative speckle. :func:`scene` makes a truth and every sensor's cube.
 
 Large fields stay lazy: ``reflectance``, ``ndvi`` and ``backscatter`` of the truth are dask arrays computed
@@ -75,9 +76,6 @@ CLASSES = {
 }
 CLASS_NAMES = tuple(CLASSES)
 PARCEL_AREA_M2 = 40_000.0
-# Background spectra (pivot bands) under the sparse vegetation of urban parcels, and of open water.
-URBAN = np.array([0.11, 0.12, 0.13, 0.17, 0.21, 0.19])
-WATER = np.array([0.05, 0.05, 0.03, 0.015, 0.005, 0.003])
 # Backscatter (dB; VV, VH) of calm open water (specular) and of buildings (double bounce).
 WATER_DB = np.array([-22.0, -28.0])
 URBAN_DB = np.array([-5.0, -12.0])
@@ -253,16 +251,18 @@ def _linear_weights(size: int, step: int, coarse: int) -> np.ndarray:
     return weights
 
 
-def surface_reflectance(lai: np.ndarray, soil_moisture: np.ndarray, land_cover: np.ndarray) -> np.ndarray:
-    """(time, band, y, x) float32 reflectance of the pivot bands: :func:`~eoxr.pivot.sensors.canopy_reflectance`
-    of ``lai`` (time, y, x) over soil at ``soil_moisture``, over :data:`URBAN` in urban parcels and
-    :data:`WATER` in water of ``land_cover`` (y, x)."""
+def surface_reflectance(lai: np.ndarray, soil_moisture: np.ndarray, land_cover: np.ndarray,
+                        sensor: str = "s2") -> np.ndarray:
+    """(time, band, y, x) float32 reflectance in ``sensor``'s pivot bands:
+    :func:`~eoxr.pivot.sensors.canopy_reflectance` of ``lai`` (time, y, x) over soil at ``soil_moisture``, over
+    a built surface in urban parcels and open water in water parcels of ``land_cover`` (y, x)."""
     lai, soil_moisture = np.asarray(lai, "f4"), np.asarray(soil_moisture, "f4")
-    refl = sensors.canopy_reflectance(lai, soil_moisture)
+    seen = sensors.ENDMEMBERS[sensor]
+    refl = sensors.canopy_reflectance(lai, soil_moisture, sensor)
     urban = land_cover == CLASS_NAMES.index("urban")
     fc = sensors.cover_fraction(lai[:, urban])
-    refl[:, :, urban] = fc * sensors.LEAF[:, None, None] + (1 - fc) * URBAN[:, None, None]
-    refl[:, :, land_cover == CLASS_NAMES.index("water")] = WATER[:, None, None]
+    refl[:, :, urban] = fc * seen["leaf"][:, None, None] + (1 - fc) * seen["urban"][:, None, None]
+    refl[:, :, land_cover == CLASS_NAMES.index("water")] = seen["water"][:, None, None]
     return np.ascontiguousarray(np.moveaxis(refl, 0, 1))
 
 
@@ -396,7 +396,7 @@ def _optical(truth, model, days, resolution, rng) -> dict:
     clouds = []
     for start in range(0, days.size, TIME_CHUNK):
         chunk = days[start:start + TIME_CHUNK]
-        refl = surface_reflectance(*_drivers(truth, chunk))
+        refl = surface_reflectance(*_drivers(truth, chunk), sensor=model.key)
         cloud = block_mean(truth["cloud"].isel(time=chunk).values.astype("f4"), cube_factor) > CLOUD_FLAG_FRACTION
         for i, name in enumerate(PIVOT_BANDS):
             band = model.bands[name]

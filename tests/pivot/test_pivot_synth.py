@@ -135,6 +135,28 @@ def test_observed_reflectance_matches_the_truth_within_noise(year):
     assert np.nanpercentile(ndvi, 95) > 0.7 and np.nanpercentile(ndvi, 5) < 0.3
 
 
+def test_each_sensor_sees_the_surface_through_its_own_bands(year):
+    truth, _ = year
+    drivers = [truth[name].values[150:152] for name in ("lai", "soil_moisture")] + [truth.land_cover.values]
+    s2 = synth.surface_reflectance(*drivers)
+    np.testing.assert_array_equal(s2, truth["reflectance"].values[150:152])  # the truth is Sentinel-2's view
+    for key in ("landsat", "modis"):
+        difference = np.abs(synth.surface_reflectance(*drivers, sensor=key) - s2)
+        assert 1e-3 < difference.max() < 0.03, key
+
+
+def test_observations_are_each_sensors_view(year):
+    truth, cubes = year
+    modis = cubes["modis"]
+    clear = np.flatnonzero(~modis["cloud"].values.any(axis=(1, 2)))
+    days = np.searchsorted(truth.time.values, pd.DatetimeIndex(modis.time.values).normalize()[clear])
+    drivers = [truth[name].values[days] for name in ("lai", "soil_moisture")] + [truth.land_cover.values]
+    for i, band in ((0, "blue"), (4, "swir1")):  # where MODIS's bands differ most from Sentinel-2's
+        seen = np.nanmean(modis[band].values[clear])
+        own, reference = (synth.surface_reflectance(*drivers, sensor=key)[:, i].mean() for key in ("modis", "s2"))
+        assert abs(seen - own) < 0.3 * abs(seen - reference), band
+
+
 def test_coarse_sensors_average_the_truth(year):
     truth, cubes = year
     modis = cubes["modis"]
