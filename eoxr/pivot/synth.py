@@ -20,7 +20,8 @@
 revisit days (a seeded phase), at its overpass time; optical bands through its own spectral responses
 (:data:`eoxr.pivot.sensors.ENDMEMBERS`), averaged over each native pixel (the detector), blurred by the
 Gaussian PSF on the native grid (the optics), with Gaussian noise, NaN where the cloud covers more than
-:data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with multiplicative speckle. :func:`scene` makes a truth and every sensor's cube.
+:data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with multiplicative speckle.
+:func:`scene` makes a truth and every sensor's cube.
 
 Large fields stay lazy: ``reflectance``, ``ndvi`` and ``backscatter`` of the truth are dask arrays computed
 from ``lai`` and ``soil_moisture`` on demand, a few days at a time.
