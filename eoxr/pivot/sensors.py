@@ -29,17 +29,19 @@ illustrative values of the order of published C-band crop calibrations (dense ca
 variable of ``L`` looks (std ``1 / sqrt(L)``); Sentinel-1 IW GRDH has about 4.4 equivalent looks.
 
 The land surface in the optical domain is a two-endmember cover model (:func:`canopy_reflectance`): green
-canopy over soil, the canopy's cover from the Beer-Lambert law ``fc = 1 - exp(-k LAI)`` (Monsi & Saeki 1953,
-reprinted doi:10.1093/aob/mci052), the soil darkening exponentially with moisture, faster in the visible and
-near infrared than in the shortwave infrared (Lobell & Asner 2002, doi:10.2136/sssaj2002.7220).
+canopy over soil, each a reflectance spectrum (400-2500 nm) that each sensor sees through its band responses
+(:data:`ENDMEMBERS`), so that sensors differ as real ones do; the canopy's cover from the Beer-Lambert law
+``fc = 1 - exp(-k LAI)`` (Monsi & Saeki 1953, reprinted doi:10.1093/aob/mci052), the soil darkening
+exponentially with moisture, faster in the visible and near infrared than in the shortwave infrared (Lobell &
+Asner 2002, doi:10.2136/sssaj2002.7220).
 :func:`lai_from_ndvi` is that model's NDVI inverted for LAI, the one place fusion turns NDVI into LAI.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 import xarray as xr
@@ -78,8 +80,9 @@ class Sensor:
 
     ``bands`` maps each pivot band to its :class:`Band`; ``aliases`` maps other names of the bands (in the
     products and STAC catalogs) to pivot band names, for :func:`standardise`, and ``displaced`` a pivot name
-    that some catalogs give another band to its own name (set aside when the pivot's band is there too). ``revisit_days`` is the revisit
-    of the constellation (``satellites`` platforms), ``overpass_hour`` the local solar time of the overpass.
+    that some catalogs give another band to its own name (set aside when the pivot's band is there too).
+    ``revisit_days`` is the revisit of the constellation (``satellites`` platforms), ``overpass_hour`` the local
+    solar time of the overpass.
     """
 
     key: str
@@ -113,7 +116,7 @@ class Sensor:
     def spectral_response(self, band: str, wavelengths_nm) -> np.ndarray:
         """Relative spectral response of ``band`` at ``wavelengths_nm``: a Gaussian of the band's centre and
         FWHM, 1 at the centre."""
-        b = self.bands[_known(band, self.bands, f"{self.name} band")]
+        b = self.bands[check_key(band, self.bands, f"{self.name} band")]
         wl = np.asarray(wavelengths_nm, dtype=float)
         return np.exp(-4.0 * math.log(2.0) * ((wl - b.centre_nm) / b.fwhm_nm) ** 2)
 
@@ -178,7 +181,7 @@ SENSORS: Mapping[str, Sensor | Radar] = MappingProxyType({
     "modis": Sensor("modis", "MODIS Terra", ("Terra",), _MODIS_BANDS, revisit_days=1, overpass_hour=10.5,
                     aliases=_with_native(_MODIS_BANDS, {b.native.removeprefix("sur_refl_"): n
                                                         for n, b in _MODIS_BANDS.items()})),
-    "s1": Radar("s1", "Sentinel-1 C-SAR IW", ("Sentinel-1A", "Sentinel-1B"), resolution_m=10.0, looks=4.4,
+    "s1": Radar("s1", "Sentinel-1 C-SAR IW", ("Sentinel-1A", "Sentinel-1C"), resolution_m=10.0, looks=4.4,
                 incidence_deg=38.0, revisit_days=6, overpass_hour=6.0,
                 aliases=MappingProxyType({"VV": "vv", "VH": "vh", "sigma0_vv": "vv", "sigma0_vh": "vh"})),
 })
@@ -186,19 +189,63 @@ SENSORS: Mapping[str, Sensor | Radar] = MappingProxyType({
 REVISIT_PER_SATELLITE = MappingProxyType({"s2": 10, "landsat": 16, "modis": 1, "s1": 12})
 
 
-def _known(name: str, known, what: str) -> str:
+def check_key(name: str, known, what: str) -> str:
+    """``name`` if it is one of ``known``, else :class:`~eoxr.errors.ParameterError` listing them."""
     if name not in known:
         raise ParameterError(f"unknown {what} {name!r}: use one of {sorted(known)}")
     return name
 
 
 # ----------------------------------------------------------------------------------------------------- optical
-# Two endmembers per pivot band: a dense green canopy, and a loam soil dry and at saturation (its darkening with
-# moisture saturates earlier in the VNIR: a larger rate per degree of saturation).
-LEAF = np.array([0.030, 0.075, 0.035, 0.450, 0.220, 0.100])
-SOIL_DRY = np.array([0.100, 0.140, 0.190, 0.260, 0.340, 0.300])
-SOIL_WET = np.array([0.055, 0.077, 0.105, 0.145, 0.150, 0.110])
-SOIL_DARKENING_RATE = np.array([6.0, 6.0, 6.0, 6.0, 3.0, 3.0])  # per unit degree of saturation
+#: Wavelengths (nm) of the surface spectra :data:`SPECTRA`.
+WAVELENGTHS_NM = np.arange(400.0, 2501.0)
+# Surface spectra as (nm, reflectance) nodes, interpolated linearly: a dense green canopy (chlorophyll
+# absorption in the blue and red, red edge, leaf water absorption near 1450 and 1950 nm), a loam soil dry,
+# a built surface and open water.
+_NODES = {
+    "leaf": ((400, 450, 500, 550, 600, 650, 680, 700, 720, 750, 800, 900, 1000, 1100, 1200, 1300, 1400, 1450,
+              1500, 1650, 1800, 1900, 1950, 2000, 2100, 2200, 2300, 2400, 2500),
+             (.030, .030, .040, .080, .050, .032, .025, .060, .200, .420, .450, .460, .450, .440, .380, .350, .200,
+              .120, .180, .250, .220, .100, .060, .070, .110, .110, .080, .060, .050)),
+    "soil_dry": ((400, 500, 600, 700, 800, 900, 1100, 1300, 1400, 1450, 1600, 1800, 1900, 1950, 2100, 2200, 2300,
+                  2500),
+                 (.070, .110, .170, .210, .240, .260, .290, .310, .280, .270, .340, .330, .280, .270, .310, .300,
+                  .280, .270)),
+    "urban": ((400, 500, 600, 700, 900, 1300, 1600, 2200, 2500), (.090, .110, .130, .150, .170, .190, .210, .190,
+                                                                  .180)),
+    "water": ((400, 500, 560, 650, 700, 800, 900, 1600, 2200, 2500), (.060, .055, .050, .030, .020, .012, .008,
+                                                                      .005, .003, .003)),
+}
+# A wet soil reflects this share of the dry soil's: water darkens the SWIR most (Lobell & Asner 2002).
+_WET_SHARE = ((400, 1100, 1600, 2200, 2500), (0.55, 0.55, 0.45, 0.37, 0.35))
+SPECTRA: Mapping[str, np.ndarray] = MappingProxyType(
+    {name: np.interp(WAVELENGTHS_NM, *nodes) for name, nodes in _NODES.items()}
+    | {"soil_wet": np.interp(WAVELENGTHS_NM, *_NODES["soil_dry"]) * np.interp(WAVELENGTHS_NM, *_WET_SHARE)})
+OPTICAL = ("s2", "landsat", "modis")
+
+
+def band_reflectance(spectrum, sensor: str = "s2") -> np.ndarray:
+    """Reflectance in the pivot bands of ``sensor`` of a surface of reflectance ``spectrum`` (at
+    :data:`WAVELENGTHS_NM`): the mean of the spectrum weighted by each band's spectral response."""
+    model = SENSORS[check_key(sensor, OPTICAL, "optical sensor")]
+    spectrum = np.asarray(spectrum, dtype=float)
+    out = []
+    for band in PIVOT_BANDS:
+        response = model.spectral_response(band, WAVELENGTHS_NM)
+        out.append(float(np.sum(spectrum * response) / np.sum(response)))
+    return np.array(out)
+
+
+#: Each optical sensor's view of the surface spectra: {sensor: {surface: reflectance per pivot band}}. The
+#: sensors see one surface slightly differently (the band adjustment between sensors corrects that).
+ENDMEMBERS: Mapping[str, Mapping[str, np.ndarray]] = MappingProxyType({
+    sensor: MappingProxyType({name: band_reflectance(spectrum, sensor) for name, spectrum in SPECTRA.items()})
+    for sensor in OPTICAL})
+# The pivot's reference, Sentinel-2, for the canopy and the soil dry and wet.
+LEAF, SOIL_DRY, SOIL_WET = (ENDMEMBERS["s2"][name] for name in ("leaf", "soil_dry", "soil_wet"))
+# Soil darkening with moisture saturates earlier in the VNIR than in the SWIR: a larger rate per degree of
+# saturation.
+SOIL_DARKENING_RATE = np.array([6.0, 6.0, 6.0, 6.0, 3.0, 3.0])
 POROSITY = 0.45  # m3 m-3: soil moisture at saturation
 EXTINCTION = 0.5  # Beer-Lambert k: spherical leaf angles seen near nadir
 REFERENCE_SOIL_MOISTURE = 0.20  # m3 m-3: the soil lai_from_ndvi assumes when given none
@@ -214,13 +261,14 @@ def _per_band(values: np.ndarray, like):
     return values.reshape((-1,) + (1,) * np.ndim(like))
 
 
-def soil_reflectance(soil_moisture):
-    """Reflectance of the pivot bands of a soil at ``soil_moisture`` (m3 m-3): band first.
+def soil_reflectance(soil_moisture, sensor: str = "s2"):
+    """Reflectance in ``sensor``'s pivot bands of a soil at ``soil_moisture`` (m3 m-3): band first.
 
     ``rho = rho_wet + (rho_dry - rho_wet) exp(-c mv / porosity)`` (Lobell & Asner 2002).
     """
     saturation = soil_moisture * (1.0 / POROSITY)
-    dry, wet, rate = (_per_band(v, soil_moisture) for v in (SOIL_DRY, SOIL_WET, SOIL_DARKENING_RATE))
+    seen = ENDMEMBERS[check_key(sensor, OPTICAL, "optical sensor")]
+    dry, wet, rate = (_per_band(v, soil_moisture) for v in (seen["soil_dry"], seen["soil_wet"], SOIL_DARKENING_RATE))
     return wet + (dry - wet) * np.exp(-rate * saturation)
 
 
@@ -229,8 +277,8 @@ def cover_fraction(lai):
     return 1.0 - np.exp(-EXTINCTION * lai)
 
 
-def canopy_reflectance(lai, soil_moisture=None):
-    """Surface reflectance of the pivot bands of a green canopy of leaf area index ``lai`` over soil.
+def canopy_reflectance(lai, soil_moisture=None, sensor: str = "s2"):
+    """Surface reflectance in the pivot bands of ``sensor`` of a green canopy of leaf area index ``lai`` over soil.
 
     Parameters
     ----------
@@ -239,6 +287,9 @@ def canopy_reflectance(lai, soil_moisture=None):
     soil_moisture : array-like or xarray.DataArray, optional
         Volumetric soil moisture (m3 m-3) of the soil under the canopy, broadcastable to ``lai``; default
         :data:`REFERENCE_SOIL_MOISTURE`.
+    sensor : str
+        The optical sensor whose bands see the surface (:data:`ENDMEMBERS`); default the pivot's reference
+        ``"s2"``.
 
     Returns
     -------
@@ -250,7 +301,8 @@ def canopy_reflectance(lai, soil_moisture=None):
         soil_moisture = xr.full_like(lai, REFERENCE_SOIL_MOISTURE, dtype=float) \
             if isinstance(lai, xr.DataArray) else np.full(np.shape(lai), REFERENCE_SOIL_MOISTURE)
     fc = cover_fraction(lai)
-    refl = fc * _per_band(LEAF, lai) + (1 - fc) * soil_reflectance(soil_moisture)
+    leaf = ENDMEMBERS[check_key(sensor, OPTICAL, "optical sensor")]["leaf"]
+    refl = fc * _per_band(leaf, lai) + (1 - fc) * soil_reflectance(soil_moisture, sensor)
     if isinstance(refl, xr.DataArray):
         refl = refl.transpose("band", ...).assign_attrs(units="1", long_name="surface reflectance")
     return refl
@@ -261,23 +313,24 @@ def ndvi(red, nir):
     return (nir - red) / (nir + red)
 
 
-def lai_from_ndvi(ndvi_values, soil_moisture=None):
+def lai_from_ndvi(ndvi_values, soil_moisture=None, sensor: str = "s2"):
     """Leaf area index (m2 m-2) whose :func:`canopy_reflectance` has NDVI ``ndvi_values``.
 
     The cover model's red and NIR are linear in the cover fraction ``fc``, so NDVI = ``(n - r) / (n + r)``
     solves for ``fc`` in closed form; ``LAI = -ln(1 - fc) / k``. NDVI at or below the bare soil's gives 0, at
     or above the canopy's gives :data:`LAI_MAX`. ``soil_moisture`` (m3 m-3) is the soil's, default
-    :data:`REFERENCE_SOIL_MOISTURE`. Works on numpy, xarray and dask (lazy) alike.
+    :data:`REFERENCE_SOIL_MOISTURE`; ``sensor`` the optical sensor whose NDVI it is (default the pivot's
+    reference, ``"s2"``). Works on numpy, xarray and dask (lazy) alike.
     """
     if soil_moisture is None:
         soil_moisture = REFERENCE_SOIL_MOISTURE
     red, nir = PIVOT_BANDS.index("red"), PIVOT_BANDS.index("nir")
     soil = soil_reflectance(np.asarray(soil_moisture, dtype=float) if not isinstance(soil_moisture, xr.DataArray)
-                            else soil_moisture)
+                            else soil_moisture, sensor)
     s_red, s_nir = soil[red], soil[nir]
     if isinstance(s_red, xr.DataArray):
         s_red, s_nir = s_red.drop_vars("band"), s_nir.drop_vars("band")
-    l_red, l_nir = LEAF[red], LEAF[nir]
+    l_red, l_nir = ENDMEMBERS[sensor]["leaf"][red], ENDMEMBERS[sensor]["leaf"][nir]
     # ndvi (s_n + s_r + fc (dl_n + dl_r)) = s_n - s_r + fc (dl_n - dl_r), with dl = leaf - soil
     d_red, d_nir = l_red - s_red, l_nir - s_nir
     fc = (s_nir - s_red - ndvi_values * (s_nir + s_red)) / (ndvi_values * (d_nir + d_red) - (d_nir - d_red))
@@ -305,7 +358,7 @@ SOIL_MOISTURE_RANGE = (0.0, POROSITY)
 
 
 def _polarization(polarization: str) -> WaterCloudParameters:
-    return WATER_CLOUD[_known(str(polarization).upper(), WATER_CLOUD, "polarization")]
+    return WATER_CLOUD[check_key(str(polarization).upper(), WATER_CLOUD, "polarization")]
 
 
 def _vegetation_terms(lai, p: WaterCloudParameters, incidence_deg: float):
@@ -368,7 +421,7 @@ def standardise(ds: xr.Dataset, sensor: str) -> xr.Dataset:
     MissingVariableError
         None of the sensor's bands is in ``ds``.
     """
-    model = SENSORS[_known(sensor, SENSORS, "sensor")]
+    model = SENSORS[check_key(sensor, SENSORS, "sensor")]
     targets = ("vv", "vh") if sensor == "s1" else PIVOT_BANDS
     ds = _set_aside_displaced(ds, model)
     renames = {name: model.aliases[name] for name in ds.data_vars

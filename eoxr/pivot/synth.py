@@ -9,17 +9,19 @@
 - soil moisture of the top 5 cm: a daily bucket model driven by seeded rain events (daily occurrence and
   exponential amounts, wetter in winter), losing water to drainage above field capacity and to evaporation
   (seasonal, limited by the moisture above the wilting point), with a field capacity that varies in space;
-- surface reflectance of the pivot bands from :func:`eoxr.pivot.sensors.canopy_reflectance` (urban and water
-  parcels over their own background spectra), NDVI, and C-band backscatter from the water-cloud model;
+- surface reflectance of the pivot bands as Sentinel-2 (the pivot's reference) sees it, from
+  :func:`eoxr.pivot.sensors.canopy_reflectance` (urban and water parcels over their own spectra), NDVI, and
+  C-band backscatter from the water-cloud model;
 - clouds: one weather for every optical sensor. A daily cloud cover follows an autocorrelated (AR(1)) series of
   mean between 50 and 70 % (the seed draws it), and the cloud mask is a smooth Gaussian random field above
   the quantile that gives that day's cover.
 
 :func:`observe` samples the truth as one sensor of :data:`eoxr.pivot.sensors.SENSORS` does: only on its
-revisit days (a seeded phase), at its overpass time; optical bands averaged over each native pixel (the
-detector), blurred by the Gaussian PSF on the native grid (the optics), with Gaussian noise, NaN where the
-cloud covers more than :data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with
-multiplicative speckle. :func:`scene` makes a truth and every sensor's cube.
+revisit days (a seeded phase), at its overpass time; optical bands through its own spectral responses
+(:data:`eoxr.pivot.sensors.ENDMEMBERS`), averaged over each native pixel (the detector), blurred by the
+Gaussian PSF on the native grid (the optics), with Gaussian noise, NaN where the cloud covers more than
+:data:`CLOUD_FLAG_FRACTION` of a pixel (also flagged in ``cloud``); Sentinel-1 with multiplicative speckle.
+:func:`scene` makes a truth and every sensor's cube.
 
 Large fields stay lazy: ``reflectance``, ``ndvi`` and ``backscatter`` of the truth are dask arrays computed
 from ``lai`` and ``soil_moisture`` on demand, a few days at a time.
@@ -47,6 +49,7 @@ CRS = "EPSG:32631"
 ORIGIN = (600_000.0, 4_800_000.0)  # upper-left corner (m), UTM 31N (south-west France)
 CLOUD_FLAG_FRACTION = 0.25  # a pixel is flagged cloudy when clouds cover more than this fraction of it
 TIME_CHUNK = 16  # days per chunk of the truth's lazy fields
+CLOUD_COARSENING = 4  # cloud fields are drawn with this many cells per smoothing length, then interpolated
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,6 @@ CLASSES = {
 }
 CLASS_NAMES = tuple(CLASSES)
 PARCEL_AREA_M2 = 40_000.0
-# Background spectra (pivot bands) under the sparse vegetation of urban parcels, and of open water.
-URBAN = np.array([0.11, 0.12, 0.13, 0.17, 0.21, 0.19])
-WATER = np.array([0.05, 0.05, 0.03, 0.015, 0.005, 0.003])
 # Backscatter (dB; VV, VH) of calm open water (specular) and of buildings (double bounce).
 WATER_DB = np.array([-22.0, -28.0])
 URBAN_DB = np.array([-5.0, -12.0])
@@ -134,11 +134,10 @@ def _check_size(size: int, resolution: float, days: int) -> None:
                              "cells, a positive resolution (m) and days >= 1")
 
 
-def _grid_coords(size: int, resolution: float, factor: int = 1) -> dict:
-    """Pixel-centre ``y``/``x`` of the scene's grid coarsened by ``factor`` (partial edge cells included)."""
-    n = -(-size // factor)
-    step = resolution * factor
-    return {"y": ORIGIN[1] - step * (np.arange(n) + 0.5), "x": ORIGIN[0] + step * (np.arange(n) + 0.5)}
+def _grid_coords(size: int, resolution: float) -> dict:
+    """Pixel-centre ``y``/``x`` of the scene's grid, from :data:`ORIGIN`."""
+    centres = resolution * (np.arange(size) + 0.5)
+    return {"y": ORIGIN[1] - centres, "x": ORIGIN[0] + centres}
 
 
 def _parcels(size: int, resolution: float, rng: np.random.Generator):
@@ -227,27 +226,44 @@ def _cloud_cover(days: int, rng: np.random.Generator) -> np.ndarray:
 
 def _cloud_mask(cover: np.ndarray, size: int, resolution: float, rng: np.random.Generator) -> np.ndarray:
     """(time, y, x) bool: a smooth random field per day (clouds of ~0.3-1 km) above the quantile of that day's
-    cover."""
+    cover. The fields are drawn on a grid :data:`CLOUD_COARSENING` times coarser than their smoothing length
+    and interpolated bilinearly (by weights along y and x): as smooth, for a fraction of the cost."""
     sigma = rng.uniform(300.0, 1000.0) / resolution
+    step = max(1, int(sigma / CLOUD_COARSENING))
+    coarse = -(-size // step) + 1
     mask = np.empty((cover.size, size, size), bool)
     for start in range(0, cover.size, TIME_CHUNK):
         part = slice(start, start + TIME_CHUNK)
-        field = smooth_fields(rng.standard_normal((len(cover[part]), size, size)).astype("f4"), sigma)
+        field = smooth_fields(rng.standard_normal((len(cover[part]), coarse, coarse), dtype="f4"), sigma / step)
+        weights = _linear_weights(size, step, coarse)
+        field = np.einsum("yi,tij,xj->tyx", weights, field.astype("f4"), weights, optimize=True)
         threshold = ndtri(np.clip(1.0 - cover[part], 1e-9, 1 - 1e-9))[:, None, None]
         mask[part] = field > threshold
     return mask
 
 
-def surface_reflectance(lai: np.ndarray, soil_moisture: np.ndarray, land_cover: np.ndarray) -> np.ndarray:
-    """(time, band, y, x) float32 reflectance of the pivot bands: :func:`~eoxr.pivot.sensors.canopy_reflectance`
-    of ``lai`` (time, y, x) over soil at ``soil_moisture``, over :data:`URBAN` in urban parcels and
-    :data:`WATER` in water of ``land_cover`` (y, x)."""
+def _linear_weights(size: int, step: int, coarse: int) -> np.ndarray:
+    """(size, coarse) float32 weights of linear interpolation from nodes every ``step`` cells to every cell."""
+    position = np.arange(size) / step
+    below = np.floor(position).astype(int)
+    weights = np.zeros((size, coarse), "f4")
+    weights[np.arange(size), below] = 1.0 - (position - below)
+    weights[np.arange(size), np.minimum(below + 1, coarse - 1)] += position - below
+    return weights
+
+
+def surface_reflectance(lai: np.ndarray, soil_moisture: np.ndarray, land_cover: np.ndarray,
+                        sensor: str = "s2") -> np.ndarray:
+    """(time, band, y, x) float32 reflectance in ``sensor``'s pivot bands:
+    :func:`~eoxr.pivot.sensors.canopy_reflectance` of ``lai`` (time, y, x) over soil at ``soil_moisture``, over
+    a built surface in urban parcels and open water in water parcels of ``land_cover`` (y, x)."""
     lai, soil_moisture = np.asarray(lai, "f4"), np.asarray(soil_moisture, "f4")
-    refl = sensors.canopy_reflectance(lai, soil_moisture)
+    seen = sensors.ENDMEMBERS[sensor]
+    refl = sensors.canopy_reflectance(lai, soil_moisture, sensor)
     urban = land_cover == CLASS_NAMES.index("urban")
     fc = sensors.cover_fraction(lai[:, urban])
-    refl[:, :, urban] = fc * sensors.LEAF[:, None, None] + (1 - fc) * URBAN[:, None, None]
-    refl[:, :, land_cover == CLASS_NAMES.index("water")] = WATER[:, None, None]
+    refl[:, :, urban] = fc * seen["leaf"][:, None, None] + (1 - fc) * seen["urban"][:, None, None]
+    refl[:, :, land_cover == CLASS_NAMES.index("water")] = seen["water"][:, None, None]
     return np.ascontiguousarray(np.moveaxis(refl, 0, 1))
 
 
@@ -262,11 +278,21 @@ def backscatter(lai: np.ndarray, soil_moisture: np.ndarray, land_cover: np.ndarr
     return np.stack(out, axis=1).astype("f4")
 
 
+def _time_chunked(data):
+    """``data`` (time, y, x) as a dask array of :data:`TIME_CHUNK` days per chunk (a numpy array is wrapped
+    without hashing its content into the name)."""
+    import dask.array as dsa
+
+    if isinstance(data, np.ndarray):
+        return dsa.from_array(data, chunks=(TIME_CHUNK, -1, -1), name=False)
+    return data.rechunk((TIME_CHUNK, -1, -1))
+
+
 def _add_lazy_fields(ds: xr.Dataset) -> xr.Dataset:
     """``reflectance``, ``ndvi`` and ``backscatter`` computed from ``lai`` and ``soil_moisture`` on demand."""
     import dask.array as dsa
 
-    lai, moisture = (dsa.asarray(ds[name].data).rechunk((TIME_CHUNK, -1, -1)) for name in ("lai", "soil_moisture"))
+    lai, moisture = (_time_chunked(ds[name].data) for name in ("lai", "soil_moisture"))
     cls = ds["land_cover"].values
 
     def lazy(kernel, n):
@@ -299,7 +325,7 @@ def observe(truth: xr.Dataset, sensor: str, seed: int = 0) -> xr.Dataset:
         MODIS's 500 m bands are averaged at 500 m, then repeated on its 250 m grid (attribute
         ``native_resolution_m``). Same seed, same cube.
     """
-    model = SENSORS[sensors._known(sensor, SENSORS, "sensor")]
+    model = SENSORS[sensors.check_key(sensor, SENSORS, "sensor")]
     rng = np.random.default_rng([seed, list(SENSORS).index(sensor)])
     resolution = _truth_resolution(truth)
     days = np.arange(rng.integers(model.revisit_days), truth.sizes["time"], model.revisit_days)
@@ -371,7 +397,7 @@ def _optical(truth, model, days, resolution, rng) -> dict:
     clouds = []
     for start in range(0, days.size, TIME_CHUNK):
         chunk = days[start:start + TIME_CHUNK]
-        refl = surface_reflectance(*_drivers(truth, chunk))
+        refl = surface_reflectance(*_drivers(truth, chunk), sensor=model.key)
         cloud = block_mean(truth["cloud"].isel(time=chunk).values.astype("f4"), cube_factor) > CLOUD_FLAG_FRACTION
         for i, name in enumerate(PIVOT_BANDS):
             band = model.bands[name]

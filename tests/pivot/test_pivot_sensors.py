@@ -41,6 +41,32 @@ def test_spectral_response_is_a_gaussian_of_the_band_fwhm():
         s2.spectral_response("B04", [665.0])
 
 
+def test_band_reflectance_weights_the_spectrum_by_the_response():
+    wl = sensors.WAVELENGTHS_NM
+    for key in sensors.OPTICAL:
+        np.testing.assert_allclose(sensors.band_reflectance(np.full(wl.shape, 0.3), key), 0.3)
+        centres = np.array([band.centre_nm for band in SENSORS[key].bands.values()])
+        # a symmetric response averages a linear spectrum to its value at the band centre (to the tails that
+        # fall outside 400-2500 nm)
+        np.testing.assert_allclose(sensors.band_reflectance(1e-4 * wl, key), 1e-4 * centres, rtol=2e-4)
+    with pytest.raises(ParameterError, match="unknown optical sensor 's1'"):
+        sensors.band_reflectance(np.ones(wl.shape), "s1")
+
+
+def test_sensors_see_one_surface_slightly_differently():
+    for name in sensors.SPECTRA:
+        s2 = sensors.ENDMEMBERS["s2"][name]
+        for key in ("landsat", "modis"):
+            difference = np.abs(sensors.ENDMEMBERS[key][name] - s2)
+            assert difference.max() < 0.03, (key, name)
+        assert np.abs(sensors.ENDMEMBERS["modis"][name] - s2).max() > 1e-3, name
+    for key in sensors.OPTICAL:
+        np.testing.assert_allclose(sensors.canopy_reflectance(np.array(0.0), np.array(0.0), key),
+                                   sensors.ENDMEMBERS[key]["soil_dry"])
+    canopy = {key: sensors.canopy_reflectance(np.array(2.0), np.array(0.2), key) for key in sensors.OPTICAL}
+    assert not np.allclose(canopy["s2"], canopy["modis"], atol=2e-3)
+
+
 def test_psf_sigma_gives_the_assumed_mtf_at_nyquist():
     for key in ("s2", "landsat", "modis"):
         for band in SENSORS[key].bands.values():
@@ -107,6 +133,9 @@ def test_lai_from_ndvi_inverts_the_canopy_ndvi():
     for mv in (0.08, 0.2, 0.4):
         red, nir = sensors.canopy_reflectance(lai, np.full_like(lai, mv))[[2, 3]]
         np.testing.assert_allclose(sensors.lai_from_ndvi(sensors.ndvi(red, nir), mv), lai, atol=1e-9)
+    for key in ("landsat", "modis"):  # each sensor's NDVI through its own bands
+        red, nir = sensors.canopy_reflectance(lai, np.full_like(lai, 0.2), key)[[2, 3]]
+        np.testing.assert_allclose(sensors.lai_from_ndvi(sensors.ndvi(red, nir), 0.2, key), lai, atol=1e-9)
     assert sensors.lai_from_ndvi(-0.3) == 0.0 and sensors.lai_from_ndvi(0.999) == pytest.approx(sensors.LAI_MAX)
 
 

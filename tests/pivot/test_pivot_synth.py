@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from checks import assert_cf
 
 from eoxr.errors import ParameterError
 from eoxr.pivot import sensors, synth
@@ -30,11 +31,10 @@ def test_same_seed_same_scene_other_seed_other_scene():
 
 def test_truth_variables_carry_units_names_and_crs(year):
     truth, _ = year
-    expected = {"land_cover": "1", "parcel": "1", "lai": "m2 m-2", "soil_moisture": "m3 m-3", "rain": "mm d-1",
-                "cloud": "1", "cloud_cover": "1", "reflectance": "1", "ndvi": "1", "backscatter": "1"}
-    assert {name: truth[name].attrs["units"] for name in expected} == expected
-    assert all(truth[name].attrs["long_name"] for name in expected)
-    assert truth.rio.crs.to_epsg() == 32631 and truth.x.attrs["units"] == "metre"
+    assert_cf(truth, {"land_cover": "1", "parcel": "1", "lai": "m2 m-2", "soil_moisture": "m3 m-3",
+                      "rain": "mm d-1", "cloud": "1", "cloud_cover": "1", "reflectance": "1", "ndvi": "1",
+                      "backscatter": "1"})
+    assert truth.rio.crs.to_epsg() == 32631
     assert list(truth.band.values) == list(PIVOT_BANDS) and list(truth.polarization.values) == ["VV", "VH"]
     assert truth.land_cover.attrs["flag_meanings"].split() == list(synth.CLASS_NAMES)
     assert truth["reflectance"].dtype == np.float32 and truth["reflectance"].chunks is not None  # lazy
@@ -93,7 +93,7 @@ def test_each_sensor_grid_revisit_and_overpass(year):
         hours = pd.DatetimeIndex(cube.time.values).hour + pd.DatetimeIndex(cube.time.values).minute / 60
         np.testing.assert_allclose(hours, model.overpass_hour - lon_hours, atol=0.05)
         assert cube.rio.crs == truth.rio.crs
-        assert all(cube[name].attrs["units"] == "1" and cube[name].attrs["long_name"] for name in cube.data_vars)
+        assert_cf(cube, "1")
 
 
 def test_revisit_phase_follows_the_seed():
@@ -133,6 +133,28 @@ def test_observed_reflectance_matches_the_truth_within_noise(year):
     assert abs(error.mean()) < 0.002 and error.std() < 0.02
     ndvi = sensors.ndvi(s2["red"], s2["nir"]).values[clear]
     assert np.nanpercentile(ndvi, 95) > 0.7 and np.nanpercentile(ndvi, 5) < 0.3
+
+
+def test_each_sensor_sees_the_surface_through_its_own_bands(year):
+    truth, _ = year
+    drivers = [truth[name].values[150:152] for name in ("lai", "soil_moisture")] + [truth.land_cover.values]
+    s2 = synth.surface_reflectance(*drivers)
+    np.testing.assert_array_equal(s2, truth["reflectance"].values[150:152])  # the truth is Sentinel-2's view
+    for key in ("landsat", "modis"):
+        difference = np.abs(synth.surface_reflectance(*drivers, sensor=key) - s2)
+        assert 1e-3 < difference.max() < 0.03, key
+
+
+def test_observations_are_each_sensors_view(year):
+    truth, cubes = year
+    modis = cubes["modis"]
+    clear = np.flatnonzero(~modis["cloud"].values.any(axis=(1, 2)))
+    days = np.searchsorted(truth.time.values, pd.DatetimeIndex(modis.time.values).normalize()[clear])
+    drivers = [truth[name].values[days] for name in ("lai", "soil_moisture")] + [truth.land_cover.values]
+    for i, band in ((0, "blue"), (4, "swir1")):  # where MODIS's bands differ most from Sentinel-2's
+        seen = np.nanmean(modis[band].values[clear])
+        own, reference = (synth.surface_reflectance(*drivers, sensor=key)[:, i].mean() for key in ("modis", "s2"))
+        assert abs(seen - own) < 0.3 * abs(seen - reference), band
 
 
 def test_coarse_sensors_average_the_truth(year):
