@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 _SPINE = ("accessors", "arrays", "attrs", "bench", "catalog", "cluster", "cube", "errors", "io", "metrics", "ml",
           "quicklook", "sample", "units")
-_DOMAINS = ("urban", "lst", "rain", "no2")
+_DOMAINS = ("urban", "lst", "rain", "no2", "pivot")
 
 # Domain packages register their xarray accessors (ds.urban, ds.lst, ...) on import; none imports torch.
 for _name in _DOMAINS:

@@ -67,8 +67,15 @@ def check_no2_demo(fig: dict) -> None:
     assert fig["true_total_kg_s"] > 1.0, fig
 
 
+def check_pivot_demo(fig: dict) -> None:
+    # four sensors fused daily on the sample scene; most days have no clear fine observation of a pixel
+    assert fig["days"] == 120 and 0.5 < fig["no_clear_fine_fraction"] < 1.0, fig
+    assert fig["reflectance_rmse"] < 0.025 and fig["reflectance_rmse_no_clear_fine"] < 0.025, fig
+    assert fig["ndvi_rmse"] < 0.15 and 0 < fig["mean_reflectance_std"] < 0.05, fig
+
+
 DEMO = {"spine": check_spine, "urban": check_urban_demo, "lst": check_lst_demo, "rain": check_rain_demo,
-        "no2": check_no2_demo}
+        "no2": check_no2_demo, "pivot": check_pivot_demo}
 
 
 def check_urban_notebook(fig: dict) -> None:

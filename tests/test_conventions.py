@@ -123,6 +123,13 @@ def _no2_learned(method):
     return run
 
 
+def _pivot_gapfill(lst_scene, urban_scenes):
+    from eoxr.pivot import synth as pivot_synth
+
+    _, cubes = pivot_synth.scene(seed=2, size=32, days=20)
+    return [cubes["s2"].pivot.gapfill(), cubes["modis"].chunk({"x": 2}).pivot.gapfill()]
+
+
 #: (accessor, method) -> function of the scenes returning that method's output(s), one per case
 CASES = {
     ("lst", "superres"): [_lst_superres(m) for m in ("bicubic", "tsharp", "distrad", "sisr", "disr")],
@@ -132,6 +139,7 @@ CASES = {
     ("urban", "register"): [_urban_register],
     ("rain", "retrieve"): [_rain_retrieve],
     ("no2", "emissions"): [_no2_emissions, _no2_learned("smaat-unet"), _no2_learned("vae")],
+    ("pivot", "gapfill"): [_pivot_gapfill],
 }
 
 

@@ -1,0 +1,10 @@
+"""``ds.pivot``: the pivot workflow's functions bound to a Dataset, registered when :mod:`eoxr.pivot` is imported.
+Imports no torch."""
+from __future__ import annotations
+
+from ..accessors import method, register
+from .gapfill import gapfill
+
+register("pivot", {
+    "gapfill": method(gapfill),
+}, dataset=True, dataarray=False, doc="``ds.pivot``: daily gap-filling with uncertainty of a cube's series.")
