@@ -49,9 +49,10 @@ def pixel_features(pivot: xr.Dataset, features: Sequence[str] | None = None, per
             var = var.resample(time=period).mean().rename(time="period")
         other = [d for d in var.dims if d not in SPACE]
         stacked = var.transpose(*other, *SPACE)
-        if other:
-            stacked = stacked.stack(feature=other)
-            stacked = stacked.drop_vars([c for c in stacked.coords if c not in SPACE]).transpose("feature", *SPACE)
+        if other:  # through a new name: the variable may have a "feature" dimension (the embedding)
+            stacked = stacked.stack(flat=other)
+            stacked = stacked.drop_vars([c for c in stacked.coords if c not in SPACE]).rename(flat="feature")
+            stacked = stacked.transpose("feature", *SPACE)
         else:
             stacked = stacked.expand_dims("feature")
         stacked = stacked.assign_coords(feature=[f"{name}:{i}" for i in range(stacked.sizes["feature"])])
