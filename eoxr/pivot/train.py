@@ -9,6 +9,8 @@ The shipped model ``eoxr/models/pivot-mae.ckpt`` was built with::
 scenes (:data:`EVALUATION_SEEDS`, 81000 and up) and the tests' (below 1000) are none of them. The training is
 self-supervised (masked reconstruction of the sensors' own observations, :func:`eoxr.pivot.learned.fit`): no
 truth is read. ``--ship`` writes ``pivot-mae.ckpt`` (+ ``.json`` with the command) through the model registry.
+``eoxr train pivot --evaluate pivot-mae`` scores a model on two evaluation scenes against the truth and against
+S2 alone linearly interpolated in time (:func:`evaluate`).
 """
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
 
 from ..errors import ParameterError
 from . import learned, synth
@@ -62,6 +68,46 @@ def fit(out: str | Path = "runs", seed0: int = TRAINING_SEEDS.start, n_scenes: i
     return final
 
 
+def s2_linear(cubes: dict, like: xr.Dataset) -> xr.DataArray:
+    """The baseline: S2 alone on the pivot grid, linearly interpolated in time (nearest beyond its ends)."""
+    geobox = learned.pivot_geobox(cubes, abs(float(like.x[1] - like.x[0])))
+    s2 = learned.sensor_values("s2", cubes["s2"], geobox, pd.DatetimeIndex(like.time.values)).compute()
+    return s2.interpolate_na("time", method="linear").fillna(s2.interpolate_na("time", method="nearest",
+                                                                             fill_value="extrapolate"))
+
+
+def _rmse(estimate: np.ndarray, truth: np.ndarray, where=None) -> float:
+    err = estimate - truth
+    return float(np.sqrt(np.nanmean((err if where is None else err[where]) ** 2)))
+
+
+def evaluate(model=None, seeds=EVALUATION_SEEDS[:2], size: int = 64) -> list[dict]:
+    """Per evaluation scene: reflectance RMSE against the truth (all days, cloudy days) of the learned fusion and of
+    S2 alone linearly interpolated, and the linear-probe overall accuracy on the embedding, on the learned pivot
+    variables and on the interpolated S2 reflectance."""
+    from .classify import classify
+
+    rows = []
+    for seed in seeds:
+        truth, cubes = synth.scene(seed=seed, size=size, days=DAYS)
+        piv = learned.learned_fuse(cubes, model=model).compute()
+        ref = truth.reflectance.transpose("time", "band", "y", "x").compute()
+        base = s2_linear(cubes, piv)
+        cloudy = np.broadcast_to(truth.cloud.values[:, None], ref.shape)
+        labels = truth[["land_cover", "parcel"]]
+        raw = xr.Dataset({"reflectance": base})
+        oa = {name: float(classify(ds, labels, features=f).overall_accuracy) for name, ds, f in (
+            ("embedding", piv, ["embedding"]), ("learned_variables", piv, ["reflectance", "ndvi", "backscatter"]),
+            ("s2_linear_reflectance", raw, ["reflectance"]))}
+        rows.append({"seed": seed, "rmse_learned": _rmse(piv.reflectance.values, ref.values),
+                     "rmse_s2_linear": _rmse(base.values, ref.values),
+                     "rmse_learned_cloudy": _rmse(piv.reflectance.values, ref.values, cloudy),
+                     "rmse_s2_linear_cloudy": _rmse(base.values, ref.values, cloudy),
+                     **{f"oa_{k}": v for k, v in oa.items()}})
+        print(rows[-1])
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="eoxr train pivot", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs", help="folder for the checkpoint")
@@ -76,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ship", action="store_true", help="write the model through the registry (no run files)")
+    p.add_argument("--evaluate", metavar="MODEL", help="score MODEL (path or registry name) on two evaluation "
+                   "scenes instead of training")
     a = p.parse_args(argv)
+    if a.evaluate:
+        evaluate(a.evaluate, size=a.size)
+        return 0
     fit(a.out, a.seed0, a.scenes, a.size, a.epochs, a.window, a.days_per_scene, a.latent, a.width, a.lr, a.seed,
         a.ship)
     return 0
