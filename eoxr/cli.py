@@ -73,8 +73,7 @@ def _cmd_bench(a) -> int:
 def _trainable() -> list[str]:
     from . import _DOMAINS
 
-    domains = dict.fromkeys((*_DOMAINS, "pivot"))  # pivot has no accessor of its own yet
-    return [d for d in domains if importlib.util.find_spec(f"eoxr.{d}.train") is not None]
+    return [d for d in _DOMAINS if importlib.util.find_spec(f"eoxr.{d}.train") is not None]
 
 
 def _cmd_train(a) -> int:

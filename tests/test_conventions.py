@@ -130,6 +130,13 @@ def _pivot_gapfill(lst_scene, urban_scenes):
     return [cubes["s2"].pivot.gapfill(), cubes["modis"].chunk({"x": 2}).pivot.gapfill()]
 
 
+def _pivot_classify(lst_scene, urban_scenes):
+    from eoxr.pivot import synth as pivot_synth
+
+    truth = pivot_synth.landscape(seed=2, size=32, days=60)
+    return truth[["ndvi"]].pivot.classify(truth)
+
+
 #: (accessor, method) -> function of the scenes returning that method's output(s), one per case
 CASES = {
     ("lst", "superres"): [_lst_superres(m) for m in ("bicubic", "tsharp", "distrad", "sisr", "disr")],
@@ -140,6 +147,7 @@ CASES = {
     ("rain", "retrieve"): [_rain_retrieve],
     ("no2", "emissions"): [_no2_emissions, _no2_learned("smaat-unet"), _no2_learned("vae")],
     ("pivot", "gapfill"): [_pivot_gapfill],
+    ("pivot", "classify"): [_pivot_classify],
 }
 
 

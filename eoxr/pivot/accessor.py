@@ -7,4 +7,6 @@ from .gapfill import gapfill
 
 register("pivot", {
     "gapfill": method(gapfill),
-}, dataset=True, dataarray=False, doc="``ds.pivot``: daily gap-filling with uncertainty of a cube's series.")
+    "classify": method("eoxr.pivot.classify:classify"),  # imported at first use (it imports torch)
+}, dataset=True, dataarray=False, doc="``ds.pivot``: daily gap-filling with uncertainty of a cube's series, and "
+                                      "land cover classified from a pivot dataset.")

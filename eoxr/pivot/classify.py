@@ -174,6 +174,16 @@ def classify(pivot: xr.Dataset, labels, *, model: str = "linear", features: Sequ
         ``land_cover`` (y, x) predicted classes (lazy on dask input), ``held_out`` (y, x) the scored pixels,
         ``overall_accuracy`` and ``miou`` (units "1"), ``iou`` per class and ``confusion_matrix``
         (true_class, predicted_class) of held-out pixel counts.
+
+    Examples
+    --------
+    >>> from eoxr.pivot import synth
+    >>> truth = synth.landscape(seed=0, size=64, days=90)
+    >>> lc = truth[["ndvi"]].pivot.classify(truth)  # the classes and parcels of the synthetic landscape
+    >>> lc["land_cover"].dims, lc["confusion_matrix"].dims
+    (('y', 'x'), ('true_class', 'predicted_class'))
+    >>> 0 <= float(lc["overall_accuracy"]) <= 1, lc["miou"].attrs["units"]
+    (True, '1')
     """
     if model != "linear":
         raise ParameterError(f"model={model!r} is not a known classifier; use model='linear' (a linear probe)")

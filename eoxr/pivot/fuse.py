@@ -24,7 +24,8 @@ DEFAULT_CHUNKS = {"y": 128, "x": 128}
 
 
 def fuse(cubes: dict[str, xr.Dataset], resolution: float = 10, freq: str = "1D", method: str = "physical",
-         crs=None, time=None, *, chunks: dict | None = None, obs_std: dict | None = None) -> xr.Dataset:
+         crs=None, time=None, *, chunks: dict | None = None, obs_std: dict | None = None, model=None,
+         device: str = "auto") -> xr.Dataset:
     """Fuse several sensors' cubes into the pivot representation: daily variables on one grid.
 
     Parameters
@@ -50,6 +51,11 @@ def fuse(cubes: dict[str, xr.Dataset], resolution: float = 10, freq: str = "1D",
         Spatial chunks of the output, e.g. ``{"y": 128, "x": 128}`` (the default).
     obs_std : dict, optional
         Observation noise per sensor (a number or a dict per band; reflectance) replacing the sensor model's.
+    model : str or path, optional
+        Learned and hybrid: the network's checkpoint (:func:`eoxr.pivot.learned.learned_fuse`; default the shipped
+        one). Hybrid needs a network trained with the physical fusion as input.
+    device : str
+        Learned and hybrid: ``"auto"`` (CUDA where the worker has it), ``"cpu"`` or ``"cuda"``.
 
     Returns
     -------
@@ -72,8 +78,7 @@ def fuse(cubes: dict[str, xr.Dataset], resolution: float = 10, freq: str = "1D",
     if method not in METHODS:
         raise ParameterError(f"method must be one of {METHODS}, not {method!r}")
     if method != "physical":
-        raise ParameterError(f"method={method!r} needs eoxr.pivot.learned, which is not installed with this "
-                             "version of eoxr: use method='physical'")
+        return _learned(cubes, method, resolution, freq, crs, time, chunks, obs_std, model, device)
     cubes = _standardised(cubes)
     crs = _common_crs(cubes, crs)
     days = _days(cubes, freq, time)
@@ -84,6 +89,21 @@ def fuse(cubes: dict[str, xr.Dataset], resolution: float = 10, freq: str = "1D",
     out = derived.finished(out, grid)
     return stamp(out, "pivot.fuse[physical]", made_from=list(cubes.values()), sensors=sorted(cubes),
                  resolution=resolution, freq=freq, crs=_crs_name(crs), time=[str(days[0]), str(days[-1])])
+
+
+def _learned(cubes, method, resolution, freq, crs, time, chunks, obs_std, model, device) -> xr.Dataset:
+    """The learned fusion (:mod:`eoxr.pivot.learned`, imports torch at use); hybrid feeds it the physical one."""
+    from . import learned
+
+    if freq != "1D":
+        raise ParameterError(f"the learned fusion is daily: freq={freq!r} is for method='physical' only")
+    cubes = _standardised(cubes)
+    physical = None
+    if method == "hybrid":
+        physical = fuse(cubes, resolution, freq, "physical", crs, time, chunks=chunks, obs_std=obs_std)
+        time = (str(physical.time.values[0]), str(physical.time.values[-1]))
+    return learned.learned_fuse(cubes, resolution=resolution, crs=crs, time=time, model=model, physical=physical,
+                                device=device)
 
 
 def _crs_name(crs) -> str:

@@ -123,3 +123,16 @@ def test_the_shipped_model_fuses_a_subset_of_its_sensors():
     piv = learned.learned_fuse({"s2": cubes["s2"], "modis": cubes["modis"]}, time=("2021-01-15", "2021-01-20"))
     assert piv.embedding.sizes["feature"] == 16
     assert np.isfinite(piv.reflectance.values).all()
+
+
+def test_fuse_dispatches_learned_and_hybrid_to_the_network(trained, scene):
+    from eoxr.pivot import fuse
+
+    path, _ = trained
+    truth, cubes = scene
+    piv = fuse(cubes, method="learned", model=path, time=("2021-01-10", "2021-01-14"))
+    direct = learned.learned_fuse(cubes, model=path, time=("2021-01-10", "2021-01-14"))
+    xr.testing.assert_allclose(piv.reflectance, direct.reflectance)
+    assert "learned_fuse[learned]" in piv.attrs["history"]
+    with pytest.raises(CheckpointError, match="train one with `eoxr train pivot --hybrid"):
+        fuse(cubes, method="hybrid")  # no shipped hybrid network: the error names the command that makes one
