@@ -32,17 +32,22 @@ def crs_of(cube: xr.Dataset, sensor: str):
     return CRS(crs.to_wkt())
 
 
+def _x_step(cube: xr.Dataset) -> float:
+    if cube.sizes.get("x", 0) < 2:
+        raise GridError(f"a cube needs at least 2 pixels along x to give its pixel size; it has {cube.sizes}: "
+                        "fuse a larger area")
+    return float(abs(cube.x[1] - cube.x[0]))
+
+
 def pixel_size_m(cube: xr.Dataset, crs) -> float:
     """The pixel size of a cube in metres (its x spacing; degrees converted at the equator's scale)."""
-    if cube.sizes.get("x", 0) < 2:
-        raise GridError(f"a cube needs at least 2 pixels along x to give its pixel size; it has {cube.sizes}")
-    step = float(abs(cube.x[1] - cube.x[0]))
+    step = _x_step(cube)
     return step * _METRES_PER_DEGREE if crs.geographic else step
 
 
 def footprint(cube: xr.Dataset, crs) -> geom.Geometry:
     """The area a cube's pixels cover (their outer edges), as a polygon in its CRS."""
-    half_x = abs(float(cube.x[1] - cube.x[0])) / 2
+    half_x = _x_step(cube) / 2
     half_y = abs(float(cube.y[1] - cube.y[0])) / 2 if cube.sizes["y"] > 1 else half_x
     x, y = cube.x.values, cube.y.values
     return geom.box(x.min() - half_x, y.min() - half_y, x.max() + half_x, y.max() + half_y, crs)

@@ -9,7 +9,8 @@ The shipped model ``eoxr/models/pivot-mae.ckpt`` was built with::
 scenes (:data:`EVALUATION_SEEDS`, 81000 and up) and the tests' (below 1000) are none of them. The training is
 self-supervised (masked reconstruction of the sensors' own observations, :func:`eoxr.pivot.learned.fit`): no
 truth is read. ``--ship`` writes ``pivot-mae.ckpt`` (+ ``.json`` with the command) through the model registry.
-``eoxr train pivot --evaluate pivot-mae`` scores a model on two evaluation scenes against the truth and against
+``--hybrid`` trains the network of ``fuse(method="hybrid")`` (``pivot-mae-hybrid``), which also reads each scene's
+physical fusion; none is shipped. ``eoxr train pivot --evaluate pivot-mae`` scores a model on two evaluation scenes against the truth and against
 S2 alone linearly interpolated in time (:func:`evaluate`).
 """
 from __future__ import annotations
@@ -38,8 +39,9 @@ def scenes(seeds, size: int) -> list[dict]:
 
 def fit(out: str | Path = "runs", seed0: int = TRAINING_SEEDS.start, n_scenes: int = len(TRAINING_SEEDS),
         size: int = 64, epochs: int = 8, window: int = 6, days_per_scene: int = 24, latent: int = 16,
-        width: int = 16, lr: float = 2e-3, seed: int = 0, ship: bool = False) -> Path:
-    """Train the learned fusion's network; returns its checkpoint (``out/pivot-mae.ckpt``)."""
+        width: int = 16, lr: float = 2e-3, seed: int = 0, ship: bool = False, hybrid: bool = False) -> Path:
+    """Train the learned fusion's network; returns its checkpoint (``out/pivot-mae.ckpt``; with ``hybrid``, the
+    network that also reads each scene's physical fusion, ``out/pivot-mae-hybrid.ckpt``)."""
     from ..ml import checkpoint as ckpt_mod
     from ..ml import registry
 
@@ -49,15 +51,17 @@ def fit(out: str | Path = "runs", seed0: int = TRAINING_SEEDS.start, n_scenes: i
         raise ParameterError(f"training seeds {seeds.start}-{seeds.stop - 1} overlap the evaluation seeds "
                              f"({EVALUATION_SEEDS.start}-{EVALUATION_SEEDS.stop - 1}): pick another --seed0")
     out = Path(out)
-    name = learned.MODEL_NAME
+    name = f"{learned.MODEL_NAME}-hybrid" if hybrid else learned.MODEL_NAME
     run_path = out / ".runs" / f"{name}.ckpt" if ship else out / f"{name}.ckpt"
     command = (f"eoxr train pivot --seed0 {seeds.start} --scenes {len(seeds)} --size {size} --epochs {epochs} "
                f"--window {window} --days-per-scene {days_per_scene} --latent {latent} --width {width} "
-               f"--lr {lr:g} --seed {seed}")
+               f"--lr {lr:g} --seed {seed}{' --hybrid' if hybrid else ''}")
     meta = {"command": command, "seeds": [seeds.start, seeds.stop - 1],
             "evaluation_seeds": [EVALUATION_SEEDS.start, EVALUATION_SEEDS.stop - 1], "size": size, "days": DAYS}
-    log = learned.fit(scenes(seeds, size), run_path, window=window, days_per_scene=days_per_scene, epochs=epochs,
-                      latent=latent, width=width, lr=lr, seed=seed, metadata=meta)
+    cubes = scenes(seeds, size)
+    log = learned.fit(cubes, run_path, window=window, days_per_scene=days_per_scene, epochs=epochs,
+                      latent=latent, width=width, lr=lr, seed=seed, metadata=meta,
+                      physical=[physical_fusion(c) for c in cubes] if hybrid else None)
     final = run_path
     if ship:
         final = registry.add(name, run_path, folder=out, overwrite=True)
@@ -66,6 +70,14 @@ def fit(out: str | Path = "runs", seed0: int = TRAINING_SEEDS.start, n_scenes: i
     print(f"{name}: loss {log['train_loss'][0]:.3f} -> {log['train_loss'][-1]:.3f} (normalised), "
           f"{log['samples']} samples, {time.perf_counter() - t0:.0f} s -> {final}")
     return final
+
+
+def physical_fusion(cubes: dict) -> xr.Dataset:
+    """The physical fusion of one scene's cubes on the learned fusion's daily axis (the hybrid network's input)."""
+    from .fuse import fuse
+
+    days = learned.daily_axis(cubes)
+    return fuse(cubes, method="physical", time=(str(days[0]), str(days[-1])))
 
 
 def s2_linear(cubes: dict, like: xr.Dataset) -> xr.DataArray:
@@ -122,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ship", action="store_true", help="write the model through the registry (no run files)")
+    p.add_argument("--hybrid", action="store_true", help="train the hybrid network: the physical fusion of each "
+                   "scene is one more input")
     p.add_argument("--evaluate", metavar="MODEL", help="score MODEL (path or registry name) on two evaluation "
                    "scenes instead of training")
     a = p.parse_args(argv)
@@ -129,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         evaluate(a.evaluate, size=a.size)
         return 0
     fit(a.out, a.seed0, a.scenes, a.size, a.epochs, a.window, a.days_per_scene, a.latent, a.width, a.lr, a.seed,
-        a.ship)
+        a.ship, a.hybrid)
     return 0
 
 

@@ -136,3 +136,14 @@ def test_fuse_dispatches_learned_and_hybrid_to_the_network(trained, scene):
     assert "learned_fuse[learned]" in piv.attrs["history"]
     with pytest.raises(CheckpointError, match="train one with `eoxr train pivot --hybrid"):
         fuse(cubes, method="hybrid")  # no shipped hybrid network: the error names the command that makes one
+
+
+def test_eoxr_train_pivot_hybrid_makes_the_network_fuse_hybrid_uses(tmp_path):
+    from eoxr.pivot import fuse, train
+
+    path = train.fit(tmp_path, n_scenes=1, size=50, epochs=1, days_per_scene=4, latent=4, width=4, hybrid=True)
+    assert path.name == "pivot-mae-hybrid.ckpt"
+    assert ml.checkpoint.load(path).config["metadata"]["command"].endswith("--hybrid")
+    _, cubes = synth.scene(seed=9, size=50, days=30)
+    piv = fuse({k: cubes[k] for k in ("s2", "modis")}, method="hybrid", model=path, time=("2021-01-01", "2021-01-30"))
+    assert "learned_fuse[hybrid]" in piv.attrs["history"] and np.isfinite(piv.reflectance.values).all()
