@@ -211,7 +211,7 @@ def speed(cfg, scenes: list) -> list[dict]:
 
 def _third_difference(f: np.ndarray, axis: int, dx: float) -> np.ndarray:
     """|d3 f / dx3| of a periodic field by the central difference."""
-    r = lambda k: np.roll(f, -k, axis)  # noqa: E731
+    r = lambda k: np.roll(f, -k, axis)
     return np.abs(r(2) - 2 * r(1) + 2 * r(-1) - r(-2)) / (2 * dx ** 3)
 
 

@@ -77,7 +77,7 @@ def emission_scores(estimate: xr.DataArray, truth: xr.DataArray, *, threshold: f
             "source_error_median": float(np.median(np.abs(relative))),
             "source_error_p90": float(np.percentile(np.abs(relative), 90)),
             "total_bias_percent": float(100 * (est.sum() - tru.sum()) / tru.sum()),
-            "sources": int(len(relative)), "sources_hidden": int(len(owned) - len(relative))}
+            "sources": len(relative), "sources_hidden": int(len(owned) - len(relative))}
 
 
 def detection_scores(estimate: xr.DataArray, truth: xr.DataArray, *, threshold: float = 5e-9,

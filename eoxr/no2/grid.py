@@ -49,7 +49,7 @@ def _snapped_bounds(granules, resolution: float) -> tuple[float, float, float, f
             raise NoDataError("a granule has no finite latitude/longitude: leave it out, or pass bounds")
         lats.append(np.nanmin(lat)), lats.append(np.nanmax(lat))
         lons.append(np.nanmin(lon)), lons.append(np.nanmax(lon))
-    snap = lambda v, f: float(f(np.asarray(v) / resolution) * resolution)  # noqa: E731
+    snap = lambda v, f: float(f(np.asarray(v) / resolution) * resolution)
     return snap(min(lons), np.floor), snap(min(lats), np.floor), snap(max(lons), np.ceil), snap(max(lats), np.ceil)
 
 

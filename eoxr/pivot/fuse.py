@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-
 from odc.geo import CRS
 
 from ..arrays import is_lazy

@@ -29,7 +29,12 @@ import pandas as pd
 import xarray as xr
 
 from ..attrs import cf, georeference, stamp
-from ..errors import CheckpointError, GridError, MissingVariableError, NoDataError, ParameterError
+from ..errors import (
+    CheckpointError,
+    MissingVariableError,
+    NoDataError,
+    ParameterError,
+)
 
 BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 POLARIZATIONS = ("vv", "vh")
@@ -48,22 +53,17 @@ DB_FLOOR = 1e-4  # linear sigma0 floor before taking dB
 # -- the pivot grid and the daily axis ---------------------------------------------------------------------
 
 def pivot_geobox(cubes: Mapping[str, xr.Dataset], resolution: float = 10.0, crs=None):
-    """The pivot grid: the sensors' common extent at ``resolution`` metres in ``crs`` (default: the finest
-    sensor's CRS), as an odc-geo GeoBox."""
+    """The pivot grid of the physical fusion (:func:`eoxr.pivot.regrid.pivot_grid`: the sensors' common extent at
+    ``resolution`` metres) in ``crs`` (default: the finest sensor's CRS), as an odc-geo GeoBox."""
     import odc.geo.xr  # noqa: F401  (registers .odc)
-    from odc.geo.geobox import GeoBox
+    from odc.geo import CRS
 
-    boxes = {name: cube.odc.geobox for name, cube in cubes.items()}
+    from .regrid import pivot_grid
+
     if crs is None:
-        finest = min(boxes, key=lambda n: abs(boxes[n].resolution.x))
-        crs = boxes[finest].crs
-    extents = [b.boundingbox.to_crs(crs) for b in boxes.values()]
-    left, bottom = max(e.left for e in extents), max(e.bottom for e in extents)
-    right, top = min(e.right for e in extents), min(e.top for e in extents)
-    if right - left < resolution or top - bottom < resolution:
-        raise GridError(f"the sensors {sorted(cubes)} do not overlap in space (common extent {left:.0f}, "
-                        f"{bottom:.0f}, {right:.0f}, {top:.0f} in {crs}); pass cubes of one area")
-    return GeoBox.from_bbox((left, bottom, right, top), crs, resolution=resolution)
+        boxes = {name: cube.odc.geobox for name, cube in cubes.items()}
+        crs = boxes[min(boxes, key=lambda n: abs(boxes[n].resolution.x))].crs
+    return pivot_grid(dict(cubes), CRS(crs), resolution)
 
 
 def to_pivot_grid(cube: xr.Dataset, geobox, bands: Sequence[str]) -> xr.Dataset:
@@ -355,7 +355,7 @@ def fit(scenes: Sequence[Mapping[str, xr.Dataset]], checkpoint: str | Path, *, s
     from ..ml import checkpoint as ckpt_mod
 
     ckpt_mod.save(checkpoint, config, net.state_dict())
-    return {"train_loss": log, "seconds": _time.perf_counter() - t0, "samples": int(len(norm))}
+    return {"train_loss": log, "seconds": _time.perf_counter() - t0, "samples": len(norm)}
 
 
 # -- prediction ----------------------------------------------------------------------------------------------
